@@ -1,0 +1,115 @@
+"""Bank simulator: card charges, payouts and charge refunds with configurable latency and failures.
+
+It stands in for an external bank, so it is deliberately simple: results are kept in memory and
+deduplicated by the caller's payment id (the same id always gets the same answer). Outcomes are
+driven by the request: card token `tok_declined` is declined, a bank account containing `FAIL`
+fails. `failure_rate_percent` answers that share of requests with 503, to exercise the caller's
+retries and circuit breaker; `PUT /v1/admin/behaviour` changes latency and failures at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledgerline.core.problems import Problem, install_problem_handlers
+from ledgerline.core.telemetry import install_http_telemetry
+
+DECLINED_TOKEN = "tok_declined"
+FAILING_ACCOUNT_MARKER = "FAIL"
+RESULTS_MAX = 1_000_000
+
+
+class BankSimSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGERLINE_BANKSIM_", extra="ignore")
+
+    latency_ms: int = Field(0, ge=0, le=60_000)
+    failure_rate_percent: int = Field(0, ge=0, le=100)
+
+
+class Behaviour(BaseModel):
+    latency_ms: int = Field(0, ge=0, le=60_000)
+    failure_rate_percent: int = Field(0, ge=0, le=100)
+
+
+class Charge(BaseModel):
+    id: str = Field(min_length=1, max_length=100)
+    amount_minor: int = Field(gt=0)
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    card_token: str = Field(min_length=1, max_length=200)
+
+
+class Payout(BaseModel):
+    id: str = Field(min_length=1, max_length=100)
+    amount_minor: int = Field(gt=0)
+    currency: str = Field(pattern="^[A-Z]{3}$")
+    bank_account: str = Field(min_length=1, max_length=64)
+
+
+def create_app(settings: BankSimSettings | None = None) -> FastAPI:
+    settings = settings or BankSimSettings()
+    behaviour = Behaviour(latency_ms=settings.latency_ms, failure_rate_percent=settings.failure_rate_percent)
+    results: dict[str, dict[str, Any]] = {}
+    app = FastAPI(title="Ledgerline bank simulator", description=__doc__)
+    install_problem_handlers(app)
+    install_http_telemetry(app, "banksim")
+
+    async def simulate() -> None:
+        if behaviour.latency_ms:
+            await asyncio.sleep(behaviour.latency_ms / 1000)
+        if behaviour.failure_rate_percent and random.randrange(100) < behaviour.failure_rate_percent:
+            raise Problem(503, "bank_unavailable", "Simulated bank outage")
+
+    def remember(key: str, result: dict[str, Any]) -> JSONResponse:
+        if len(results) >= RESULTS_MAX:
+            raise Problem(507, "bank_full", "Simulator result store is full")
+        stored = results.setdefault(key, result)
+        return JSONResponse(stored, status_code=201)
+
+    @app.get("/healthz", include_in_schema=False)
+    @app.get("/readyz", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.put("/v1/admin/behaviour")
+    async def set_behaviour(body: Behaviour) -> Behaviour:
+        behaviour.latency_ms, behaviour.failure_rate_percent = body.latency_ms, body.failure_rate_percent
+        return behaviour
+
+    @app.post("/v1/charges")
+    async def charge(body: Charge) -> JSONResponse:
+        await simulate()
+        declined = body.card_token == DECLINED_TOKEN
+        return remember(f"charge:{body.id}", {
+            "id": body.id, "amount_minor": body.amount_minor, "currency": body.currency,
+            "status": "declined" if declined else "approved", "reason": "card_declined" if declined else None,
+        })
+
+    @app.post("/v1/payouts")
+    async def payout(body: Payout) -> JSONResponse:
+        await simulate()
+        failed = FAILING_ACCOUNT_MARKER in body.bank_account.upper()
+        return remember(f"payout:{body.id}", {
+            "id": body.id, "amount_minor": body.amount_minor, "currency": body.currency,
+            "status": "failed" if failed else "paid", "reason": "payout_failed" if failed else None,
+        })
+
+    @app.post("/v1/charges/{charge_id}/refund")
+    async def refund(charge_id: str) -> JSONResponse:
+        await simulate()
+        original = results.get(f"charge:{charge_id}")
+        if original is None or original["status"] != "approved":
+            raise Problem(404, "charge_not_found", "No approved charge with this id")
+        return remember(f"refund:{charge_id}", {"id": charge_id, "status": "refunded", "reason": None})
+
+    @app.get("/v1/operations")
+    async def operations() -> dict[str, Any]:
+        return {"count": len(results), "items": list(results.values())[-100:]}
+
+    return app

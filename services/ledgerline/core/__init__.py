@@ -1,0 +1,1 @@
+"""The shared core every Ledgerline service builds on."""

@@ -1,0 +1,92 @@
+"""Database engine and the unit of work: one transaction for a change and its outbox rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ledgerline.core.events import OutgoingMessage
+from ledgerline.core.outbox import OUTBOX_CHANNEL, outbox_rows, outbox_table
+
+
+def async_database_url(url: str) -> str:
+    """Accept the plain `postgresql://` URIs that CloudNativePG puts in its Secrets."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def create_engine(url: str, *, pool_size: int, pool_timeout_s: float) -> AsyncEngine:
+    return create_async_engine(
+        async_database_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout_s,
+        pool_pre_ping=True,
+        isolation_level="READ COMMITTED",
+    )
+
+
+class UnitOfWork:
+    """`async with UnitOfWork(engine) as uow:` ... `await uow.commit()`.
+
+    Messages added with `publish` are written to the outbox inside the same transaction, so a
+    state change and the event announcing it commit together or not at all. Leaving the block
+    without `commit` rolls back.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self._messages: list[OutgoingMessage] = []
+        self.committed = False
+
+    @property
+    def connection(self) -> AsyncConnection:
+        if self._connection is None:
+            raise RuntimeError("unit of work used outside its `async with` block")
+        return self._connection
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        await self._connection.begin()
+        self._messages = []
+        self.committed = False
+        return self
+
+    def publish(self, *messages: OutgoingMessage) -> None:
+        self._messages.extend(messages)
+
+    @property
+    def pending_messages(self) -> Sequence[OutgoingMessage]:
+        return tuple(self._messages)
+
+    async def commit(self) -> None:
+        connection = self.connection
+        if self._messages:
+            await connection.execute(outbox_table.insert(), outbox_rows(self._messages))
+            # NOTIFY is delivered at commit, waking the relay without polling latency.
+            await connection.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+        await connection.commit()
+        self.committed = True
+        self._messages = []
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if not self.committed:
+                await connection.rollback()
+        finally:
+            await connection.close()

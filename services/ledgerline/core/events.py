@@ -1,0 +1,118 @@
+"""CloudEvents 1.0 on Kafka, binary content mode: attributes in `ce_*` headers, JSON body.
+
+`OutgoingMessage` is what a service writes to its outbox; `Envelope` is what a consumer reads.
+The W3C `traceparent` header travels beside the CloudEvents headers.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+TRACEPARENT_HEADER = "traceparent"
+_FORMAT = JSONFormat()
+_CONTENT_TYPE = "application/json"
+# Headers that are not CloudEvents attributes but must survive a trip through the outbox.
+_PASSTHROUGH_HEADERS = (TRACEPARENT_HEADER,)
+
+
+class MalformedMessage(ValueError):
+    """A Kafka record that is not a CloudEvent with a JSON object body."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    topic: str
+    key: str
+    type: str
+    source: str
+    data: Mapping[str, Any]
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    id: str
+    type: str
+    source: str
+    time: datetime | None
+    data: Mapping[str, Any]
+    key: str | None = None
+    traceparent: str | None = None
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+    headers: Mapping[str, bytes] = field(default_factory=dict)
+
+
+def encode(message: OutgoingMessage) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Key, value and headers of the Kafka record for `message`."""
+    event = CloudEvent(
+        attributes={
+            "id": message.id,
+            "type": message.type,
+            "source": message.source,
+            "time": message.time,
+            "datacontenttype": _CONTENT_TYPE,
+            "specversion": "1.0",
+        },
+        data=dict(message.data),
+    )
+    kafka = to_binary(event, _FORMAT, key_mapper=lambda _: message.key)
+    headers = list(kafka.headers.items())
+    if message.traceparent:
+        headers.append((TRACEPARENT_HEADER, message.traceparent.encode()))
+    return message.key.encode(), kafka.value, headers
+
+
+def decode(
+    *,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
+    topic: str = "",
+    partition: int = -1,
+    offset: int = -1,
+) -> Envelope:
+    header_map = {name: raw for name, raw in headers}
+    if "ce_id" not in header_map or "ce_type" not in header_map:
+        raise MalformedMessage("record has no ce_id / ce_type headers")
+    try:
+        event = from_binary(
+            KafkaMessage(headers=header_map, key=key, value=value or b"{}"), _FORMAT
+        )
+    except Exception as exc:  # The SDK raises several unrelated types for bad input.
+        raise MalformedMessage(f"not a CloudEvent: {exc}") from exc
+    data = event.get_data()
+    if isinstance(data, (bytes, str)):
+        try:
+            data = json.loads(data)
+        except ValueError as exc:
+            raise MalformedMessage(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedMessage("body is not a JSON object")
+    time = event.get_time()
+    traceparent = header_map.get(TRACEPARENT_HEADER)
+    return Envelope(
+        id=event.get_id(),
+        type=event.get_type(),
+        source=event.get_source(),
+        time=time if isinstance(time, datetime) else None,
+        data=data,
+        key=key.decode() if key else None,
+        traceparent=traceparent.decode() if traceparent else None,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        headers=header_map,
+    )

@@ -1,0 +1,170 @@
+"""Idempotency keys for requests that move money.
+
+Redis is the fast path: it marks a key in flight and caches the first response. The database
+is the guarantee: the response is stored under a unique key in the same transaction as the
+effect, so even without Redis a key can produce one effect only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ledgerline.core.problems import Problem
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEY_LENGTH_MAX = 255
+_log = logging.getLogger(__name__)
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    return Table(
+        "idempotency_keys",
+        metadata,
+        Column("key", Text, primary_key=True),
+        Column("fingerprint", Text, nullable=False),
+        Column("status_code", Integer, nullable=False),
+        Column("body", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    body: dict[str, Any]
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps([method.upper(), path, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate_key(key: str | None) -> str:
+    if key is None or not key.strip():
+        raise Problem(400, "idempotency_key_missing", "Idempotency-Key header is required",
+                      "every request that moves money needs an Idempotency-Key header")
+    if len(key) > KEY_LENGTH_MAX or not key.isprintable():
+        raise Problem(400, "idempotency_key_invalid", "Idempotency-Key is not valid",
+                      f"use at most {KEY_LENGTH_MAX} printable characters")
+    return key
+
+
+def _mismatch() -> Problem:
+    return Problem(422, "idempotency_key_reused",
+                   "Idempotency-Key was used with a different request",
+                   "the same key must be sent with the same method, path and body")
+
+
+def _in_flight() -> Problem:
+    return Problem(409, "idempotency_key_in_flight",
+                   "A request with this Idempotency-Key is still being processed",
+                   "retry after the first request has finished")
+
+
+class IdempotencyStore:
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        engine: AsyncEngine,
+        table: Table,
+        namespace: str,
+        lock_ttl_s: int = 30,
+        response_ttl_s: int = 24 * 3600,
+    ) -> None:
+        self._redis = redis
+        self._engine = engine
+        self._table = table
+        self._namespace = namespace
+        self._lock_ttl_s = lock_ttl_s
+        self._response_ttl_s = response_ttl_s
+
+    def _redis_key(self, key: str) -> str:
+        return f"{self._namespace}:idempotency:{key}"
+
+    async def begin(self, key: str, fp: str) -> StoredResponse | None:
+        """Claim `key`; returns the stored first response if there is one.
+
+        Raises 409 while another request holds the key and 422 if the key was used for a
+        different request.
+        """
+        cached = await self._claim_in_redis(key, fp)
+        if cached is not None:
+            return cached
+        stored = await self.lookup(key, fp)
+        if stored is not None:
+            await self._cache(key, fp, stored)
+        return stored
+
+    async def _claim_in_redis(self, key: str, fp: str) -> StoredResponse | None:
+        marker = json.dumps({"fingerprint": fp, "state": "in_flight"})
+        try:
+            if await self._redis.set(self._redis_key(key), marker, nx=True, ex=self._lock_ttl_s):
+                return None
+            raw = await self._redis.get(self._redis_key(key))
+        except RedisError as exc:
+            # The database constraint still guarantees one effect per key.
+            _log.warning("idempotency fast path unavailable: %s", exc)
+            return None
+        if raw is None:
+            return None  # Expired between SET and GET; the database decides.
+        entry = json.loads(raw)
+        if entry["fingerprint"] != fp:
+            raise _mismatch()
+        if entry["state"] == "in_flight":
+            raise _in_flight()
+        return StoredResponse(entry["status_code"], entry["body"])
+
+    async def lookup(self, key: str, fp: str) -> StoredResponse | None:
+        async with self._engine.connect() as connection:
+            row = (
+                await connection.execute(select(self._table).where(self._table.c.key == key))
+            ).first()
+        if row is None:
+            return None
+        if row.fingerprint != fp:
+            raise _mismatch()
+        return StoredResponse(row.status_code, row.body)
+
+    async def record(
+        self, connection: AsyncConnection, key: str, fp: str, response: StoredResponse
+    ) -> bool:
+        """Store the response in the effect's transaction; False if the key was taken."""
+        result = await connection.execute(
+            insert(self._table)
+            .values(key=key, fingerprint=fp, status_code=response.status_code, body=response.body)
+            .on_conflict_do_nothing()
+            .returning(self._table.c.key)
+        )
+        return result.first() is not None
+
+    async def finish(self, key: str, fp: str, response: StoredResponse) -> None:
+        await self._cache(key, fp, response)
+
+    async def _cache(self, key: str, fp: str, response: StoredResponse) -> None:
+        entry = json.dumps(
+            {"fingerprint": fp, "state": "done", "status_code": response.status_code,
+             "body": response.body}
+        )
+        try:
+            await self._redis.set(self._redis_key(key), entry, ex=self._response_ttl_s)
+        except RedisError as exc:
+            _log.warning("could not cache idempotent response: %s", exc)
+
+    async def abandon(self, key: str) -> None:
+        """Release an in-flight claim whose request produced no effect, so it can be retried."""
+        try:
+            await self._redis.delete(self._redis_key(key))
+        except RedisError as exc:
+            _log.warning("could not release idempotency key: %s", exc)

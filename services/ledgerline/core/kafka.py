@@ -1,0 +1,277 @@
+"""Kafka adapters: producer settings, topic creation, and the batched consumer.
+
+Nothing here relies on idempotent producers or transactions: the embedded broker has neither,
+and the outbox plus the inbox give exactly-once effects without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from prometheus_client import Counter, Gauge, Histogram
+
+from ledgerline.core.events import Envelope, MalformedMessage, decode
+from ledgerline.core.topics import PLATFORM_TOPICS, TopicSpec, dead_letter_topic
+
+_log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT_MS = 30_000
+PRODUCER_LINGER_MS = 5
+PRODUCER_MAX_BATCH_BYTES = 1024 * 1024
+
+# Dead-letter headers name where a message came from and why it could not be processed.
+DLQ_ORIGINAL_TOPIC = "dlq_original_topic"
+DLQ_ORIGINAL_PARTITION = "dlq_original_partition"
+DLQ_ORIGINAL_OFFSET = "dlq_original_offset"
+DLQ_ERROR = "dlq_error"
+DLQ_ATTEMPT_COUNT = "dlq_attempt_count"
+DLQ_FIRST_FAILURE_TIME = "dlq_first_failure_time"
+DLQ_ERROR_BYTES_MAX = 1024
+
+CONSUMED = Counter(
+    "ledgerline_consumer_records_total", "Records consumed", ["group", "topic", "outcome"]
+)
+CONSUMER_LAG = Gauge(
+    "ledgerline_consumer_lag", "Records behind the log end", ["group", "topic", "partition"]
+)
+BATCH_SECONDS = Histogram(
+    "ledgerline_consumer_batch_seconds",
+    "Time to apply one consumed batch",
+    ["group"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+BATCH_SIZE = Histogram(
+    "ledgerline_consumer_batch_size",
+    "Records per consumed batch",
+    ["group"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+DEAD_LETTERED = Counter(
+    "ledgerline_dead_letters_total", "Records sent to a dead-letter topic", ["group", "topic"]
+)
+
+
+def create_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=PRODUCER_LINGER_MS,
+        max_batch_size=PRODUCER_MAX_BATCH_BYTES,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+    )
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    specs: Sequence[TopicSpec] = PLATFORM_TOPICS,
+    *,
+    replication_factor: int = 1,
+) -> list[str]:
+    """Create missing topics (and their dead-letter topics); returns the names created."""
+    wanted: dict[str, int] = {}
+    for spec in specs:
+        wanted[spec.name] = spec.partitions
+        if spec.dead_letters:
+            wanted[dead_letter_topic(spec.name)] = spec.partitions
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(name, wanted[name], replication_factor) for name in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # Another starter won the race; the topic is there either way.
+        return missing
+    finally:
+        await admin.close()
+
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerLimits:
+    batch_size_max: int
+    poll_timeout_ms: int
+    attempts_max: int
+    retry_delay_s: float = 0.2
+
+
+BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
+
+
+class BatchConsumer:
+    """Reads batches, hands each to `handle_batch` (one transaction), commits offsets after.
+
+    A batch that fails is retried whole, then split into single messages so one poison message
+    cannot block the rest; a message that still fails after `attempts_max` goes to its topic's
+    dead-letter topic with headers saying where it came from and why. Nothing is dropped.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        handle_batch: BatchHandler,
+        producer: AIOKafkaProducer,
+        limits: ConsumerLimits,
+    ) -> None:
+        self._group_id = group_id
+        self._topics = list(topics)
+        self._handle_batch = handle_batch
+        self._producer = producer
+        self._limits = limits
+        self._consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=limits.batch_size_max,
+            request_timeout_ms=REQUEST_TIMEOUT_MS,
+        )
+        self.started = asyncio.Event()
+
+    async def run(self) -> None:
+        await self._consumer.start()
+        self.started.set()
+        try:
+            while True:
+                batches = await self._consumer.getmany(
+                    timeout_ms=self._limits.poll_timeout_ms,
+                    max_records=self._limits.batch_size_max,
+                )
+                records = [record for part in batches.values() for record in part]
+                if not records:
+                    continue
+                started = time.perf_counter()
+                await self._apply(records)
+                await self._consumer.commit()
+                BATCH_SECONDS.labels(self._group_id).observe(time.perf_counter() - started)
+                BATCH_SIZE.labels(self._group_id).observe(len(records))
+                await self._record_lag(list(batches))
+        finally:
+            await self._consumer.stop()
+
+    async def _record_lag(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = await self._consumer.position(tp)
+            CONSUMER_LAG.labels(self._group_id, tp.topic, str(tp.partition)).set(
+                max(0, highwater - position)
+            )
+
+    async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        envelopes: list[Envelope] = []
+        sources: list[ConsumerRecord[bytes, bytes]] = []
+        for record in records:
+            try:
+                envelopes.append(_decode(record))
+                sources.append(record)
+            except MalformedMessage as exc:
+                await self._dead_letter(record, exc, attempts=1, first_failure=datetime.now(UTC))
+        if not envelopes:
+            return
+        if await self._attempt(envelopes, self._limits.attempts_max):
+            self._count(envelopes, "processed")
+            return
+        for envelope, record in zip(envelopes, sources, strict=True):
+            first_failure = datetime.now(UTC)
+            error = await self._attempt_one(envelope)
+            if error is None:
+                self._count([envelope], "processed")
+            else:
+                await self._dead_letter(
+                    record, error, attempts=self._limits.attempts_max, first_failure=first_failure
+                )
+
+    async def _attempt(self, envelopes: Sequence[Envelope], attempts: int) -> bool:
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._handle_batch(envelopes)
+                return True
+            except Exception:
+                _log.exception(
+                    "%s: batch of %d failed (attempt %d/%d)",
+                    self._group_id, len(envelopes), attempt, attempts,
+                )
+                await asyncio.sleep(self._limits.retry_delay_s * attempt)
+        return False
+
+    async def _attempt_one(self, envelope: Envelope) -> Exception | None:
+        error: Exception | None = None
+        for attempt in range(1, self._limits.attempts_max + 1):
+            try:
+                await self._handle_batch([envelope])
+                return None
+            except Exception as exc:
+                error = exc
+                await asyncio.sleep(self._limits.retry_delay_s * attempt)
+        return error
+
+    async def _dead_letter(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        error: Exception,
+        *,
+        attempts: int,
+        first_failure: datetime,
+    ) -> None:
+        headers = list(record.headers or ()) + dead_letter_headers(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=f"{type(error).__name__}: {error}",
+            attempts=attempts,
+            first_failure=first_failure,
+        )
+        target = dead_letter_topic(record.topic)
+        await (await self._producer.send(target, value=record.value, key=record.key, headers=headers))
+        DEAD_LETTERED.labels(self._group_id, record.topic).inc()
+        CONSUMED.labels(self._group_id, record.topic, "dead_lettered").inc()
+        _log.error("%s: dead-lettered %s[%d]@%d: %s", self._group_id, record.topic,
+                   record.partition, record.offset, error)
+
+    def _count(self, envelopes: Sequence[Envelope], outcome: str) -> None:
+        for envelope in envelopes:
+            CONSUMED.labels(self._group_id, envelope.topic, outcome).inc()
+
+
+def dead_letter_headers(
+    *, topic: str, partition: int, offset: int, error: str, attempts: int, first_failure: datetime
+) -> list[tuple[str, bytes]]:
+    return [
+        (DLQ_ORIGINAL_TOPIC, topic.encode()),
+        (DLQ_ORIGINAL_PARTITION, str(partition).encode()),
+        (DLQ_ORIGINAL_OFFSET, str(offset).encode()),
+        (DLQ_ERROR, error.encode()[:DLQ_ERROR_BYTES_MAX]),
+        (DLQ_ATTEMPT_COUNT, str(attempts).encode()),
+        (DLQ_FIRST_FAILURE_TIME, first_failure.isoformat().encode()),
+    ]
+
+
+def _decode(record: ConsumerRecord[bytes, bytes]) -> Envelope:
+    return decode(
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers or ()),
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )

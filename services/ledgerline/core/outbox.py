@@ -1,0 +1,155 @@
+"""Transactional outbox: rows written with the state change, published by `OutboxRelay`.
+
+The relay publishes at least once, in id order, in batches. One relay per database holds a
+transaction-scoped advisory lock while it publishes, so replicas never reorder a key's events.
+`NOTIFY` on commit wakes it at once; a poll interval covers lost notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ledgerline.core.events import OutgoingMessage, encode
+from ledgerline.core.messaging_tables import outbox_table
+
+OUTBOX_CHANNEL = "ledgerline_outbox"
+# Arbitrary constant shared by all replicas of one service (each service has its own database).
+_RELAY_LOCK_ID = 0x1ED6E71E
+_log = logging.getLogger(__name__)
+
+OUTBOX_PUBLISHED = Counter(
+    "ledgerline_outbox_published_total", "Outbox messages published to Kafka", ["service", "topic"]
+)
+OUTBOX_BACKLOG = Gauge(
+    "ledgerline_outbox_backlog", "Outbox messages waiting to be published", ["service"]
+)
+OUTBOX_LAG = Histogram(
+    "ledgerline_outbox_publish_lag_seconds",
+    "Time from outbox insert to Kafka acknowledgement",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+__all__ = ["OUTBOX_CHANNEL", "OutboxRelay", "outbox_rows", "outbox_table"]
+
+
+def outbox_rows(messages: Iterable[OutgoingMessage]) -> list[dict[str, Any]]:
+    return [
+        {
+            "event_id": m.id,
+            "topic": m.topic,
+            "key": m.key,
+            "type": m.type,
+            "source": m.source,
+            "time": m.time,
+            "data": dict(m.data),
+            "traceparent": m.traceparent,
+        }
+        for m in messages
+    ]
+
+
+def _message(row: Any) -> OutgoingMessage:
+    return OutgoingMessage(
+        topic=row.topic,
+        key=row.key,
+        type=row.type,
+        source=row.source,
+        data=row.data,
+        id=row.event_id,
+        time=row.time,
+        traceparent=row.traceparent,
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        service: str,
+        engine: AsyncEngine,
+        producer: AIOKafkaProducer,
+        listen_dsn: str,
+        batch_size_max: int,
+        poll_interval_s: float,
+    ) -> None:
+        self._service = service
+        self._engine = engine
+        self._producer = producer
+        self._listen_dsn = listen_dsn
+        self._batch_size_max = batch_size_max
+        self._poll_interval_s = poll_interval_s
+        self._wakeup = asyncio.Event()
+
+    async def run(self) -> None:
+        listener = await self._listen()
+        try:
+            while True:
+                published = await self.publish_batch()
+                if published == self._batch_size_max:
+                    continue  # More is waiting: drain before sleeping.
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
+                except TimeoutError:
+                    pass
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        try:
+            connection = await asyncpg.connect(self._listen_dsn)
+            await connection.add_listener(OUTBOX_CHANNEL, lambda *_: self._wakeup.set())
+            return connection
+        except (OSError, asyncpg.PostgresError) as exc:
+            _log.warning("outbox LISTEN unavailable, polling only: %s", exc)
+            return None
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch; returns how many messages were published."""
+        async with self._engine.connect() as connection, connection.begin():
+            locked = await connection.scalar(
+                select(func.pg_try_advisory_xact_lock(_RELAY_LOCK_ID))
+            )
+            if not locked:
+                return 0
+            rows = (
+                await connection.execute(
+                    select(outbox_table).order_by(outbox_table.c.id).limit(self._batch_size_max)
+                )
+            ).all()
+            if not rows:
+                OUTBOX_BACKLOG.labels(self._service).set(0)
+                return 0
+            await self._send_all([_message(row) for row in rows])
+            await connection.execute(
+                delete(outbox_table).where(outbox_table.c.id <= rows[-1].id)
+            )
+            backlog = await connection.scalar(text("SELECT count(*) FROM outbox"))
+        OUTBOX_BACKLOG.labels(self._service).set(max(0, (backlog or 0) - len(rows)))
+        now = time.time()
+        for row in rows:
+            OUTBOX_PUBLISHED.labels(self._service, row.topic).inc()
+            OUTBOX_LAG.labels(self._service).observe(max(0.0, now - row.created_at.timestamp()))
+        return len(rows)
+
+    async def _send_all(self, messages: list[OutgoingMessage]) -> None:
+        # Queue the whole batch first so the producer packs it into few requests, then wait.
+        pending = []
+        for message in messages:
+            key, value, headers = encode(message)
+            pending.append(
+                await self._producer.send(message.topic, value=value, key=key, headers=headers)
+            )
+        await asyncio.gather(*pending)

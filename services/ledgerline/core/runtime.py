@@ -1,0 +1,211 @@
+"""What a running service holds (engine, Redis, producer, workers) and its FastAPI shell."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from ledgerline.core.db import UnitOfWork, create_engine
+from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
+from ledgerline.core.outbox import OutboxRelay
+from ledgerline.core.problems import install_problem_handlers
+from ledgerline.core.processing import InboxProcessor, MessageHandler
+from ledgerline.core.settings import ServiceSettings
+from ledgerline.core.telemetry import configure_logging, configure_tracing, install_http_telemetry
+
+_log = logging.getLogger(__name__)
+STARTUP_DEADLINE_S = 60
+WORKER_RESTART_DELAY_MAX_S = 30.0
+READINESS_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A consumer group reading `topics`.
+
+    Messages are applied through `handlers` (one inbox transaction per batch), or through a
+    custom batch handler built by `make_batch_handler(runtime, group)`.
+    """
+
+    topics: Sequence[str]
+    handlers: Mapping[str, MessageHandler] = field(default_factory=dict)
+    group_suffix: str = ""
+    make_batch_handler: Callable[[ServiceRuntime, str], BatchHandler] | None = None
+
+
+@dataclass
+class ServiceRuntime:
+    name: str
+    settings: ServiceSettings
+    engine: AsyncEngine = field(init=False)
+    redis: Redis = field(init=False)
+    producer: AIOKafkaProducer = field(init=False)
+    consumers: list[BatchConsumer] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+    async def start(
+        self,
+        subscriptions: Sequence[Subscription],
+        workers: Callable[[ServiceRuntime], Sequence[Callable[[], Awaitable[None]]]] = lambda _: (),
+    ) -> None:
+        """Connect, then start the relay, the consumers and `workers(self)` as supervised tasks."""
+        s = self.settings
+        self.engine = create_engine(
+            s.database_url, pool_size=s.database_pool_size, pool_timeout_s=s.database_pool_timeout_s
+        )
+        self.redis = Redis.from_url(s.redis_url, socket_timeout=s.http_timeout_s)
+        self.producer = create_producer(s.kafka_bootstrap_servers, f"ledgerline-{self.name}")
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(STARTUP_DEADLINE_S),
+            wait=wait_exponential(max=5),
+            retry=retry_if_exception_type(Exception),
+            reraise=True,
+        ):
+            with attempt:
+                await self.producer.start()
+        if s.outbox_relay_enabled:
+            relay = OutboxRelay(
+                service=self.name,
+                engine=self.engine,
+                producer=self.producer,
+                listen_dsn=_plain_dsn(s.database_url),
+                batch_size_max=s.outbox_batch_size_max,
+                poll_interval_s=s.outbox_poll_interval_s,
+            )
+            self._spawn("outbox-relay", relay.run)
+        limits = ConsumerLimits(
+            batch_size_max=s.consumer_batch_size_max,
+            poll_timeout_ms=s.consumer_poll_timeout_ms,
+            attempts_max=s.consumer_attempts_max,
+        )
+        for subscription in subscriptions:
+            group = f"ledgerline-{self.name}{subscription.group_suffix}"
+            if subscription.make_batch_handler is not None:
+                handle_batch = subscription.make_batch_handler(self, group)
+            else:
+                processor = InboxProcessor(consumer=group, engine=self.engine, handlers=subscription.handlers)
+                handle_batch = processor.handle_batch
+            consumer = BatchConsumer(
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                group_id=group,
+                topics=subscription.topics,
+                handle_batch=handle_batch,
+                producer=self.producer,
+                limits=limits,
+            )
+            self.consumers.append(consumer)
+            self._spawn(group, consumer.run)
+        for worker in workers(self):
+            self._spawn(getattr(worker, "__name__", "worker"), worker)
+
+    def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        self._tasks.append(asyncio.create_task(_supervise(name, run), name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.producer.stop()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        checks["database"] = await _check(self._ping_database())
+        checks["redis"] = await _check(self.redis.ping())
+        checks["kafka"] = "ok" if self.producer.client.cluster.brokers() else "no brokers known"
+        for consumer in self.consumers:
+            if not consumer.started.is_set():
+                checks["consumers"] = "not yet joined"
+        return checks
+
+    async def _ping_database(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+
+async def _check(awaitable: Awaitable[Any]) -> str:
+    try:
+        await asyncio.wait_for(awaitable, READINESS_TIMEOUT_S)
+        return "ok"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _plain_dsn(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Keep a background worker alive: a crash is logged and the worker restarts with backoff."""
+    delay = 0.5
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("worker %s crashed; restarting in %.1fs", name, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, WORKER_RESTART_DELAY_MAX_S)
+
+
+def build_service_app(
+    *,
+    runtime: ServiceRuntime,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    subscriptions: Sequence[Subscription] = (),
+    workers: Callable[[ServiceRuntime], Sequence[Callable[[], Awaitable[None]]]] = lambda _: (),
+) -> FastAPI:
+    settings = runtime.settings
+    configure_logging(settings.log_level)
+    configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]  # FastAPI's own protocol.
+        await runtime.start(subscriptions, workers)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    install_http_telemetry(app, runtime.name)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,57 @@
+"""Settings every service shares; each service subclasses with its own env prefix.
+
+Infrastructure addresses (Kafka, Redis) are read from unprefixed `LEDGERLINE_*` variables so
+one ConfigMap can feed every pod; what belongs to one service (its database, its peers) is read
+from `LEDGERLINE_<SERVICE>_*`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+_DEVELOPMENT_HOSTS = ("localhost", "127.0.0.1")
+
+
+def _shared(name: str) -> AliasChoices:
+    return AliasChoices(f"LEDGERLINE_{name.upper()}", name)
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", extra="ignore", populate_by_name=True)
+
+    environment: Environment = Field("development", validation_alias=_shared("environment"))
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias=_shared("kafka_bootstrap_servers")
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("redis_url"))
+    log_level: str = Field("INFO", validation_alias=_shared("log_level"))
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_exporter_otlp_endpoint")
+    )
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    database_pool_size: int = Field(10, ge=1, le=100)
+    database_pool_timeout_s: float = Field(10.0, gt=0)
+
+    consumer_batch_size_max: int = Field(500, ge=1, le=10_000)
+    consumer_poll_timeout_ms: int = Field(100, ge=1, le=60_000)
+    consumer_attempts_max: int = Field(5, ge=1, le=100)
+    outbox_relay_enabled: bool = True
+    outbox_batch_size_max: int = Field(500, ge=1, le=10_000)
+    outbox_poll_interval_s: float = Field(1.0, gt=0, le=60)
+    http_timeout_s: float = Field(5.0, gt=0, le=120)
+    request_body_bytes_max: int = Field(64 * 1024, ge=1024)
+
+    @model_validator(mode="after")
+    def _refuse_development_defaults_in_production(self) -> ServiceSettings:
+        if self.environment != "production":
+            return self
+        for name in ("database_url", "redis_url", "kafka_bootstrap_servers"):
+            value = getattr(self, name)
+            if any(host in value for host in _DEVELOPMENT_HOSTS):
+                raise ValueError(f"{name} points at a development default ({value}) in production")
+        return self

@@ -1,0 +1,52 @@
+"""Every Kafka topic the platform uses, with the partition counts it is created with.
+
+Names are versioned `ledgerline.<service>.<commands|events>.v1`; dead letters add `.dlq`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WALLET_COMMANDS = "ledgerline.wallet.commands.v1"
+WALLET_EVENTS = "ledgerline.wallet.events.v1"
+LEDGER_COMMANDS = "ledgerline.ledger.commands.v1"
+LEDGER_EVENTS = "ledgerline.ledger.events.v1"
+PAYMENT_COMMANDS = "ledgerline.payment.commands.v1"
+PAYMENT_EVENTS = "ledgerline.payment.events.v1"
+
+DEAD_LETTER_SUFFIX = ".dlq"
+
+
+def dead_letter_topic(topic: str) -> str:
+    return topic + DEAD_LETTER_SUFFIX
+
+
+def retry_topic(topic: str, attempt: int) -> str:
+    return f"{topic}.retry.{attempt}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    dead_letters: bool = True
+
+
+# Saga traffic is keyed by payment id, so partitions bound consumer parallelism, not ordering.
+PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(WALLET_COMMANDS, 6),
+    TopicSpec(WALLET_EVENTS, 6),
+    TopicSpec(LEDGER_COMMANDS, 6),
+    TopicSpec(LEDGER_EVENTS, 6),
+    TopicSpec(PAYMENT_COMMANDS, 6),
+    TopicSpec(PAYMENT_EVENTS, 6),
+)
+
+
+def all_topic_names(specs: tuple[TopicSpec, ...] = PLATFORM_TOPICS) -> list[str]:
+    names: list[str] = []
+    for spec in specs:
+        names.append(spec.name)
+        if spec.dead_letters:
+            names.append(dead_letter_topic(spec.name))
+    return names

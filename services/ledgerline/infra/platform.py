@@ -1,0 +1,123 @@
+"""The whole platform on one machine: infrastructure, migrations, topics, then every service
+as its own process (real HTTP between them, real Kafka in between)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledgerline.core.kafka import ensure_topics
+from ledgerline.core.migrations import upgrade_to_head
+from ledgerline.infra.launcher import Infrastructure
+from ledgerline.infra.process import ManagedProcess, free_port
+
+# Services in start order: the wallet first, since the others call it.
+SERVICES = ("wallet", "ledger", "payment", "banksim")
+MIGRATED = ("wallet", "ledger", "payment")
+DEFAULT_PORTS = {"wallet": 8001, "ledger": 8002, "payment": 8003, "notification": 8004, "banksim": 8009}
+SERVICE_READY_TIMEOUT_S = 60.0
+HTTP_PROBE_TIMEOUT_S = 2.0
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=HTTP_PROBE_TIMEOUT_S) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class Platform:
+    infra: Infrastructure
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    environment: str = "development"
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    services: tuple[str, ...] = SERVICES
+
+    def __post_init__(self) -> None:
+        self.processes: dict[str, ManagedProcess] = {}
+
+    @classmethod
+    def on_free_ports(cls, infra: Infrastructure, **kwargs: object) -> Platform:
+        return cls(infra, ports={name: free_port() for name in DEFAULT_PORTS}, **kwargs)  # type: ignore[arg-type]
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def env(self, service: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        prefix = f"LEDGERLINE_{service.upper()}_"
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LEDGERLINE_ENVIRONMENT": self.environment,
+            "LEDGERLINE_KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka.bootstrap_servers,
+            "LEDGERLINE_REDIS_URL": self.infra.redis.url,
+            prefix + "DATABASE_URL": self.infra.database_url(service),
+            "LEDGERLINE_PAYMENT_WALLET_URL": self.url("wallet"),
+            "LEDGERLINE_PAYMENT_BANK_URL": self.url("banksim"),
+            "LEDGERLINE_LEDGER_WALLET_URL": self.url("wallet"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.overrides.get(service, {}))
+        env.update(extra or {})
+        return env
+
+    def prepare(self) -> None:
+        for service in MIGRATED:
+            if service in self.services:
+                upgrade_to_head(f"ledgerline.{service}", self.infra.database_url(service))
+        asyncio.run(ensure_topics(self.infra.kafka.bootstrap_servers))
+
+    def start(self) -> None:
+        """Start every service at once (each joins its consumer groups), then wait for all."""
+        self.prepare()
+        for service in self.services:
+            self.spawn_service(service)
+        for service in self.services:
+            self.wait_service(service)
+
+    def start_service(self, service: str, extra_env: Mapping[str, str] | None = None) -> None:
+        self.spawn_service(service, extra_env)
+        self.wait_service(service)
+
+    def spawn_service(self, service: str, extra_env: Mapping[str, str] | None = None) -> None:
+        process = ManagedProcess(
+            service,
+            [sys.executable, "-m", "ledgerline.cli", "serve", service, "--port", str(self.ports[service])],
+            log_path=self.infra.data_dir / "logs" / f"{service}.log",
+            env=self.env(service, extra_env),
+        )
+        process.start()
+        self.processes[service] = process
+
+    def wait_service(self, service: str) -> None:
+        self.processes[service].wait_ready(
+            lambda: http_ok(f"{self.url(service)}/readyz"), timeout_s=SERVICE_READY_TIMEOUT_S
+        )
+
+    def stop_service(self, service: str, *, crash: bool = False) -> None:
+        process = self.processes.pop(service, None)
+        if process is not None:
+            process.kill() if crash else process.stop()
+
+    def stop(self) -> None:
+        for service in reversed(list(self.processes)):
+            self.stop_service(service)
+
+    def describe(self) -> dict[str, dict[str, str]]:
+        return {
+            name: {"api_docs": f"{self.url(name)}/docs", "metrics": f"{self.url(name)}/metrics"}
+            for name in self.processes
+        }
+
+    def log_path(self, service: str) -> Path:
+        return self.infra.data_dir / "logs" / f"{service}.log"
+
+    def dump(self) -> str:
+        return json.dumps(self.describe(), indent=2)

@@ -1,0 +1,176 @@
+"""A child process with a log file, a readiness wait and a clean stop."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+READY_POLL_INTERVAL_S = 0.1
+STOP_TIMEOUT_S = 15.0
+LOG_TAIL_LINES = 30
+
+
+class InfrastructureError(RuntimeError):
+    """A piece of local infrastructure could not be found, started or reached."""
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class ManagedProcess:
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        user: str | None = None,
+    ) -> None:
+        self.name = name
+        self.command = list(command)
+        self.log_path = log_path
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.user = user
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
+                user=self.user,
+                # Own process group: Ctrl-C in a terminal reaches the launcher, which stops us in order.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise InfrastructureError(f"{self.name}: cannot run {self.command[0]}: {exc}") from exc
+        finally:
+            log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_ready(self, check: Callable[[], bool], *, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise InfrastructureError(
+                    f"{self.name} exited with code {self.returncode()} before it was ready; "
+                    f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+                )
+            try:
+                if check():
+                    return
+            except OSError:
+                pass
+            time.sleep(READY_POLL_INTERVAL_S)
+        self.stop()
+        raise InfrastructureError(
+            f"{self.name} was not ready within {timeout_s:.0f}s; "
+            f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+        )
+
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S, sig: int = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout_s)
+
+    def kill(self) -> None:
+        """Stop without any chance to clean up, as a crash would."""
+        self.stop(timeout_s=STOP_TIMEOUT_S, sig=signal.SIGKILL)
+
+
+def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def find_executable(name: str, candidates: Sequence[Path]) -> Path | None:
+    on_path = shutil.which(name)
+    if on_path:
+        return Path(on_path)
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+UNPRIVILEGED_USERS = ("postgres", "ledgerline")
+
+
+def unprivileged_user() -> str | None:
+    """When running as root, the account to run servers that refuse root (PostgreSQL) as."""
+    if os.geteuid() != 0:
+        return None
+    for name in UNPRIVILEGED_USERS:
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "ledgerline"],
+        check=True,
+    )
+    return "ledgerline"
+
+
+def chown_tree(path: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
+
+
+def ensure_traversable(path: Path, user: str) -> None:
+    """Fail clearly when `user` cannot reach `path` (a data folder under a private home)."""
+    entry = pwd.getpwnam(user)
+    for parent in reversed(path.resolve().parents):
+        mode = parent.stat().st_mode
+        owner = parent.stat().st_uid
+        if owner != entry.pw_uid and not mode & 0o001:
+            raise InfrastructureError(
+                f"{user} cannot enter {parent} (mode {oct(mode & 0o777)}); PostgreSQL refuses to "
+                f"run as root, so it runs as {user}. Put the project where {user} can reach it, "
+                f"or set LEDGERLINE_DATA_DIR to such a folder."
+            )

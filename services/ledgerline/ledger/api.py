@@ -1,0 +1,231 @@
+"""Ledger HTTP API: accounts, entries, history, balance as of a time, reconciliation."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+import httpx
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from ledgerline.core.money import format_amount
+from ledgerline.core.problems import Problem, not_found
+from ledgerline.core.runtime import ServiceRuntime
+from ledgerline.ledger import domain, reconciliation, repository
+from ledgerline.ledger.domain import Account
+from ledgerline.ledger.settings import LedgerSettings
+
+router = APIRouter(prefix="/v1", tags=["ledger"])
+PAGE_SIZE_DEFAULT = 50
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+class AccountView(BaseModel):
+    id: uuid.UUID
+    kind: Literal["wallet", "settlement"]
+    currency: str
+    status: Literal["open", "closed"]
+    balance: str
+    posting_count: int
+
+    @classmethod
+    def of(cls, account: Account) -> AccountView:
+        return cls(id=account.id, kind=account.kind.value, currency=account.currency,
+                   status=account.status.value, balance=format_amount(account.balance_minor, account.currency),
+                   posting_count=account.posting_count)
+
+
+class PostingView(BaseModel):
+    entry_id: uuid.UUID
+    payment_id: uuid.UUID | None = None
+    description: str | None = None
+    account_id: uuid.UUID
+    amount: str
+    currency: str
+    balance_after: str
+    sequence: int
+    posted_at: datetime
+
+
+class PostingPage(BaseModel):
+    items: list[PostingView]
+    next_cursor: str | None
+
+
+class BalanceView(BaseModel):
+    account_id: uuid.UUID
+    currency: str
+    balance: str
+    as_of: datetime
+
+
+class EntryView(BaseModel):
+    id: uuid.UUID
+    payment_id: uuid.UUID
+    description: str
+    created_at: datetime
+    postings: list[PostingView]
+
+
+class ReconciliationView(BaseModel):
+    ok: bool
+    checked_at: datetime
+    currencies: list[dict[str, object]]
+    wallets_checked: int
+    mismatch_count: int
+    mismatches: list[dict[str, str]]
+    postings_verified: bool
+    unbalanced_entries: int | None
+    drifted_accounts: int | None
+
+
+def _posting_view(row: object, *, with_entry: bool = True) -> PostingView:
+    r = row  # A Row from repository; attributes as in the postings table.
+    return PostingView(
+        entry_id=r.entry_id, account_id=r.account_id,  # type: ignore[attr-defined]
+        payment_id=getattr(r, "payment_id", None) if with_entry else None,
+        description=getattr(r, "description", None) if with_entry else None,
+        amount=format_amount(r.amount_minor, r.currency), currency=r.currency,  # type: ignore[attr-defined]
+        balance_after=format_amount(r.balance_after_minor, r.currency),  # type: ignore[attr-defined]
+        sequence=r.account_sequence, posted_at=r.created_at,  # type: ignore[attr-defined]
+    )
+
+
+async def _account_or_404(runtime: ServiceRuntime, account_id: uuid.UUID) -> Account:
+    async with runtime.engine.connect() as connection:
+        account = await repository.get_account(connection, account_id)
+    if account is None:
+        raise not_found("account", account_id)
+    return account
+
+
+@router.get("/accounts", response_model=list[AccountView])
+async def list_accounts(
+    runtime: RuntimeDep,
+    kind: Annotated[Literal["wallet", "settlement"] | None, Query()] = None,
+    cursor: Annotated[uuid.UUID | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AccountView]:
+    async with runtime.engine.connect() as connection:
+        found = await repository.list_accounts(connection, kind=kind, after=cursor, limit=limit)
+    return [AccountView.of(a) for a in found]
+
+
+@router.get("/accounts/{account_id}", response_model=AccountView)
+async def read_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountView:
+    return AccountView.of(await _account_or_404(runtime, account_id))
+
+
+@router.post("/accounts/{account_id}/close", response_model=AccountView)
+async def close_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountView:
+    async with runtime.uow() as uow:
+        account = await repository.get_account(uow.connection, account_id, for_update=True)
+        if account is None:
+            raise not_found("account", account_id)
+        try:
+            closed = domain.close(account)
+        except ValueError as exc:
+            raise Problem(409, "account_not_empty", "Account still holds money", str(exc)) from None
+        await repository.save_accounts(uow.connection, [closed])
+        await uow.commit()
+    return AccountView.of(closed)
+
+
+def _encode_cursor(sequence: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{sequence}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "seq":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page") from None
+
+
+@router.get("/accounts/{account_id}/entries", response_model=PostingPage,
+            summary="The account's postings, newest first (keyset pagination)")
+async def account_history(
+    account_id: uuid.UUID,
+    runtime: RuntimeDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
+) -> PostingPage:
+    settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
+    if limit > settings.page_size_max:
+        raise Problem(422, "page_too_large", "Page size too large", f"limit must be <= {settings.page_size_max}")
+    await _account_or_404(runtime, account_id)
+    before = _decode_cursor(cursor) if cursor else None
+    async with runtime.engine.connect() as connection:
+        rows = await repository.account_postings(connection, account_id, before_sequence=before, limit=limit)
+    next_cursor = _encode_cursor(rows[-1].account_sequence) if len(rows) == limit else None
+    return PostingPage(items=[_posting_view(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/accounts/{account_id}/balance", response_model=BalanceView)
+async def account_balance(
+    account_id: uuid.UUID,
+    runtime: RuntimeDep,
+    as_of: Annotated[datetime | None, Query(description="ISO 8601 time; default now")] = None,
+) -> BalanceView:
+    account = await _account_or_404(runtime, account_id)
+    if as_of is None:
+        return BalanceView(account_id=account_id, currency=account.currency,
+                           balance=format_amount(account.balance_minor, account.currency), as_of=datetime.now(UTC))
+    if as_of.tzinfo is None:
+        raise Problem(422, "naive_time", "as_of needs a time zone", "for example 2026-01-31T23:59:59Z")
+    async with runtime.engine.connect() as connection:
+        minor = await repository.balance_as_of(connection, account_id, as_of)
+    return BalanceView(account_id=account_id, currency=account.currency,
+                       balance=format_amount(minor, account.currency), as_of=as_of)
+
+
+@router.get("/entries/{entry_id}", response_model=EntryView)
+async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep) -> EntryView:
+    async with runtime.engine.connect() as connection:
+        found = await repository.entry_with_postings(connection, entry_id)
+    if found is None:
+        raise not_found("entry", entry_id)
+    entry, lines = found
+    return EntryView(id=entry.id, payment_id=entry.payment_id, description=entry.description,
+                     created_at=entry.created_at, postings=[_posting_view(r, with_entry=False) for r in lines])
+
+
+@router.get("/reconciliation", response_model=ReconciliationView)
+async def reconcile(
+    runtime: RuntimeDep,
+    verify_postings: Annotated[bool, Query(description="Also re-add every posting (slow audit)")] = False,
+) -> ReconciliationView:
+    settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
+    report = reconciliation.Report()
+    async with runtime.engine.connect() as connection:
+        report.currency_totals = await reconciliation.currency_totals(connection)
+        if verify_postings:
+            report.unbalanced_entries, report.drifted_accounts = await reconciliation.verify_postings(connection)
+        async with httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client:
+            try:
+                await reconciliation.compare_wallets(
+                    connection, client, report,
+                    page_size=settings.reconciliation_page_size,
+                    listed_max=settings.reconciliation_mismatches_listed_max,
+                )
+            except httpx.HTTPError as exc:
+                raise Problem(502, "wallet_service_unavailable", "Wallet service unavailable", str(exc)) from None
+    return ReconciliationView(
+        ok=report.ok, checked_at=datetime.now(UTC), currencies=reconciliation.totals_view(report),
+        wallets_checked=report.wallets_checked, mismatch_count=report.mismatch_count,
+        mismatches=report.mismatches, postings_verified=verify_postings,
+        unbalanced_entries=report.unbalanced_entries, drifted_accounts=report.drifted_accounts,
+    )

@@ -1,0 +1,23 @@
+"""Ledger service: the double-entry source of truth."""
+
+from fastapi import FastAPI
+
+from ledgerline.core import topics
+from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
+from ledgerline.ledger import api
+from ledgerline.ledger.handlers import HANDLERS, WALLET_EVENT_HANDLERS
+from ledgerline.ledger.settings import LedgerSettings
+
+
+def create_app(settings: LedgerSettings | None = None) -> FastAPI:
+    runtime = ServiceRuntime("ledger", settings or LedgerSettings())
+    return build_service_app(
+        runtime=runtime,
+        title="Ledgerline ledger service",
+        description="Double-entry ledger: accounts, journal entries, postings, reconciliation.",
+        routers=[api.router],
+        subscriptions=[
+            Subscription(topics=[topics.LEDGER_COMMANDS], handlers=HANDLERS),
+            Subscription(topics=[topics.WALLET_EVENTS], handlers=WALLET_EVENT_HANDLERS, group_suffix="-wallet-events"),
+        ],
+    )

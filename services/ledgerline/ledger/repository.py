@@ -1,0 +1,148 @@
+"""Accounts, entries and postings in PostgreSQL. Postings are only ever inserted."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledgerline.ledger.domain import Account, AccountKind, AccountStatus, AppliedPosting
+from ledgerline.ledger.tables import accounts, journal_entries, postings, voided_entries
+
+
+def _account(row: Row) -> Account:
+    return Account(
+        id=row.id,
+        kind=AccountKind(row.kind),
+        currency=row.currency,
+        status=AccountStatus(row.status),
+        balance_minor=row.balance_minor,
+        posting_count=row.posting_count,
+    )
+
+
+async def ensure_accounts(connection: AsyncConnection, wanted: Iterable[Account]) -> None:
+    rows = [
+        {"id": a.id, "kind": a.kind.value, "currency": a.currency, "status": a.status.value,
+         "balance_minor": 0, "posting_count": 0}
+        for a in wanted
+    ]
+    if rows:
+        await connection.execute(insert(accounts).values(rows).on_conflict_do_nothing())
+
+
+async def lock_accounts(connection: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Account]:
+    """Lock in id order so that concurrent batches touching the same accounts cannot deadlock."""
+    statement = (
+        select(accounts).where(accounts.c.id.in_(sorted(set(ids)))).order_by(accounts.c.id).with_for_update()
+    )
+    return {row.id: _account(row) for row in await connection.execute(statement)}
+
+
+async def get_account(connection: AsyncConnection, account_id: uuid.UUID, *, for_update: bool = False) -> Account | None:
+    statement = select(accounts).where(accounts.c.id == account_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row = (await connection.execute(statement)).first()
+    return _account(row) if row else None
+
+
+async def list_accounts(
+    connection: AsyncConnection, *, kind: str | None, after: uuid.UUID | None, limit: int
+) -> list[Account]:
+    statement = select(accounts).order_by(accounts.c.id).limit(limit)
+    if kind:
+        statement = statement.where(accounts.c.kind == kind)
+    if after:
+        statement = statement.where(accounts.c.id > after)
+    return [_account(row) for row in await connection.execute(statement)]
+
+
+async def save_accounts(connection: AsyncConnection, changed: Iterable[Account]) -> None:
+    for account in changed:
+        await connection.execute(
+            update(accounts)
+            .where(accounts.c.id == account.id)
+            .values(balance_minor=account.balance_minor, posting_count=account.posting_count,
+                    status=account.status.value, updated_at=func.now())
+        )
+
+
+async def entry_exists(connection: AsyncConnection, entry_id: uuid.UUID) -> bool:
+    found = await connection.scalar(select(journal_entries.c.id).where(journal_entries.c.id == entry_id))
+    return found is not None
+
+
+async def entry_voided(connection: AsyncConnection, entry_id: uuid.UUID) -> bool:
+    found = await connection.scalar(select(voided_entries.c.entry_id).where(voided_entries.c.entry_id == entry_id))
+    return found is not None
+
+
+async def mark_voided(connection: AsyncConnection, entry_id: uuid.UUID, payment_id: uuid.UUID) -> None:
+    await connection.execute(
+        insert(voided_entries).values(entry_id=entry_id, payment_id=payment_id).on_conflict_do_nothing()
+    )
+
+
+async def add_entry(
+    connection: AsyncConnection,
+    *,
+    entry_id: uuid.UUID,
+    payment_id: uuid.UUID,
+    description: str,
+    applied: Sequence[AppliedPosting],
+) -> None:
+    await connection.execute(
+        journal_entries.insert().values(id=entry_id, payment_id=payment_id, description=description)
+    )
+    await connection.execute(
+        postings.insert(),
+        [
+            {"entry_id": entry_id, "account_id": p.account_id, "currency": p.currency,
+             "amount_minor": p.amount_minor, "balance_after_minor": p.balance_after_minor,
+             "account_sequence": p.account_sequence}
+            for p in applied
+        ],
+    )
+
+
+async def account_postings(
+    connection: AsyncConnection, account_id: uuid.UUID, *, before_sequence: int | None, limit: int
+) -> list[Row]:
+    """Newest first; `before_sequence` is the keyset cursor."""
+    statement = (
+        select(postings, journal_entries.c.description, journal_entries.c.payment_id)
+        .join(journal_entries, journal_entries.c.id == postings.c.entry_id)
+        .where(postings.c.account_id == account_id)
+        .order_by(postings.c.account_sequence.desc())
+        .limit(limit)
+    )
+    if before_sequence is not None:
+        statement = statement.where(postings.c.account_sequence < before_sequence)
+    return list(await connection.execute(statement))
+
+
+async def balance_as_of(connection: AsyncConnection, account_id: uuid.UUID, as_of: datetime) -> int:
+    """The running balance after the last posting at or before `as_of` (0 before the first)."""
+    statement = (
+        select(postings.c.balance_after_minor)
+        .where(postings.c.account_id == account_id, postings.c.created_at <= as_of)
+        .order_by(postings.c.account_sequence.desc())
+        .limit(1)
+    )
+    return int(await connection.scalar(statement) or 0)
+
+
+async def entry_with_postings(connection: AsyncConnection, entry_id: uuid.UUID) -> tuple[Row, list[Row]] | None:
+    entry = (await connection.execute(select(journal_entries).where(journal_entries.c.id == entry_id))).first()
+    if entry is None:
+        return None
+    lines = list(await connection.execute(
+        select(postings).where(postings.c.entry_id == entry_id).order_by(postings.c.id)
+    ))
+    return entry, lines

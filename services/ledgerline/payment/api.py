@@ -1,0 +1,240 @@
+"""Payment HTTP API: transfers, deposits, withdrawals, refunds, and payment status.
+
+Every POST that moves money needs an `Idempotency-Key`. The payment row, its first command
+and the stored response commit in one transaction; the saga then runs over Kafka, and the
+client follows it with `GET /v1/payments/{id}`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ledgerline.core.idempotency import (
+    IDEMPOTENCY_HEADER,
+    REPLAYED_HEADER,
+    IdempotencyStore,
+    StoredResponse,
+    fingerprint,
+    validate_key,
+)
+from ledgerline.core.money import MoneyError, format_amount, parse_positive_amount
+from ledgerline.core.problems import Problem, not_found
+from ledgerline.core.runtime import ServiceRuntime
+from ledgerline.payment import domain as d
+from ledgerline.payment import messages, repository, saga
+from ledgerline.payment.domain import Payment, PaymentType, Status
+from ledgerline.payment.settings import PaymentSettings
+from ledgerline.payment.wallets import WalletDirectory
+
+router = APIRouter(prefix="/v1", tags=["payments"])
+_CURRENCY = Field(pattern="^[A-Z]{3}$", examples=["EUR"])
+_AMOUNT = Field(min_length=1, max_length=32, examples=["12.34"], description="Decimal string in the currency")
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description="Required; at most 255 characters")]
+
+
+class TransferRequest(BaseModel):
+    source_wallet_id: uuid.UUID
+    destination_wallet_id: uuid.UUID
+    amount: str = _AMOUNT
+    currency: str = _CURRENCY
+
+
+class DepositRequest(BaseModel):
+    wallet_id: uuid.UUID
+    amount: str = _AMOUNT
+    currency: str = _CURRENCY
+    card_token: str = Field(min_length=1, max_length=200, examples=["tok_visa"])
+
+
+class WithdrawalRequest(BaseModel):
+    wallet_id: uuid.UUID
+    amount: str = _AMOUNT
+    currency: str = _CURRENCY
+    bank_account: str = Field(min_length=1, max_length=64, examples=["DE89370400440532013000"])
+
+
+class RefundRequest(BaseModel):
+    amount: str = _AMOUNT
+
+
+class TransitionView(BaseModel):
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    at: datetime
+
+
+class PaymentView(BaseModel):
+    id: uuid.UUID
+    type: Literal["transfer", "deposit", "withdrawal", "refund"]
+    status: str
+    amount: str
+    currency: str
+    source_wallet_id: uuid.UUID | None
+    destination_wallet_id: uuid.UUID | None
+    original_payment_id: uuid.UUID | None
+    failure_reason: str | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    history: list[TransitionView] = []
+
+
+def _view(p: Payment, **extra: Any) -> dict[str, Any]:
+    return PaymentView(
+        id=p.id, type=p.type.value, status=p.status.value, amount=format_amount(p.amount_minor, p.currency),
+        currency=p.currency, source_wallet_id=p.source_wallet_id, destination_wallet_id=p.destination_wallet_id,
+        original_payment_id=p.original_payment_id, failure_reason=p.failure_reason, **extra,
+    ).model_dump(mode="json")
+
+
+def _amount(text: str, currency: str) -> int:
+    try:
+        return parse_positive_amount(text, currency)
+    except MoneyError as error:
+        raise Problem(422, error.code, "Amount is not valid", f"amount: {error}") from None
+
+
+def _store(runtime: ServiceRuntime) -> IdempotencyStore:
+    store: IdempotencyStore = runtime.extras["idempotency"]
+    return store
+
+
+def _wallets(runtime: ServiceRuntime) -> WalletDirectory:
+    directory: WalletDirectory = runtime.extras["wallets"]
+    return directory
+
+
+async def _create(
+    request: Request, runtime: RuntimeDep, key: str | None, body: BaseModel, build: Any, check: Any = None
+) -> JSONResponse:
+    """Run `build()` (validation, returns the saga start) once per idempotency key.
+
+    `check(connection, payment)` runs inside the transaction that creates the payment, for
+    rules that need row locks (the refund limit).
+    """
+    key = validate_key(key)
+    fp = fingerprint(request.method, request.url.path, body.model_dump(mode="json"))
+    store = _store(runtime)
+    stored = await store.begin(key, fp)
+    if stored is not None:
+        return _replay(stored)
+    try:
+        payment, commands = await build()
+        settings: PaymentSettings = runtime.settings  # type: ignore[assignment]
+        response = StoredResponse(202, _view(payment))
+        async with runtime.uow() as uow:
+            if not await store.record(uow.connection, key, fp, response):
+                # Another request with this key committed first (the fast path was unavailable).
+                stored = await store.lookup(key, fp)
+                if stored is None:
+                    raise Problem(409, "idempotency_key_in_flight", "Request with this key is in flight")
+                return _replay(stored)
+            if check is not None:
+                await check(uow.connection, payment)
+            await repository.add(uow.connection, payment, saga.next_attempt_at(settings, payment))  # type: ignore[arg-type]
+            uow.publish(*messages.to_messages(payment, commands))
+            await uow.commit()
+    except BaseException:
+        await store.abandon(key)
+        raise
+    await store.finish(key, fp, response)
+    return JSONResponse(response.body, status_code=202, headers={"Location": f"/v1/payments/{payment.id}"})
+
+
+def _replay(stored: StoredResponse) -> JSONResponse:
+    return JSONResponse(stored.body, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"})
+
+
+@router.post("/transfers", status_code=202, response_model=PaymentView,
+             responses={409: {"description": "Key in flight or wallet frozen"}, 422: {"description": "Invalid"}})
+async def create_transfer(request: Request, body: TransferRequest, runtime: RuntimeDep,
+                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    async def build() -> tuple[Payment, list[d.Command]]:
+        amount = _amount(body.amount, body.currency)
+        if body.source_wallet_id == body.destination_wallet_id:
+            raise Problem(422, "self_transfer", "Source and destination are the same wallet",
+                          "a transfer needs two different wallets")
+        await _wallets(runtime).require(body.source_wallet_id, body.currency, role="source", spending=True)
+        await _wallets(runtime).require(body.destination_wallet_id, body.currency, role="destination", spending=False)
+        return d.start(uuid.uuid4(), PaymentType.TRANSFER, amount, body.currency,
+                       source=body.source_wallet_id, destination=body.destination_wallet_id)
+    return await _create(request, runtime, idempotency_key, body, build)
+
+
+@router.post("/deposits", status_code=202, response_model=PaymentView)
+async def create_deposit(request: Request, body: DepositRequest, runtime: RuntimeDep,
+                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    async def build() -> tuple[Payment, list[d.Command]]:
+        amount = _amount(body.amount, body.currency)
+        await _wallets(runtime).require(body.wallet_id, body.currency, role="destination", spending=False)
+        return d.start(uuid.uuid4(), PaymentType.DEPOSIT, amount, body.currency,
+                       destination=body.wallet_id, external_reference=body.card_token)
+    return await _create(request, runtime, idempotency_key, body, build)
+
+
+@router.post("/withdrawals", status_code=202, response_model=PaymentView)
+async def create_withdrawal(request: Request, body: WithdrawalRequest, runtime: RuntimeDep,
+                            idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    async def build() -> tuple[Payment, list[d.Command]]:
+        amount = _amount(body.amount, body.currency)
+        await _wallets(runtime).require(body.wallet_id, body.currency, role="source", spending=True)
+        return d.start(uuid.uuid4(), PaymentType.WITHDRAWAL, amount, body.currency,
+                       source=body.wallet_id, external_reference=body.bank_account)
+    return await _create(request, runtime, idempotency_key, body, build)
+
+
+@router.post("/payments/{payment_id}/refunds", status_code=202, response_model=PaymentView,
+             summary="Refund part or all of a completed transfer")
+async def create_refund(request: Request, payment_id: uuid.UUID, body: RefundRequest, runtime: RuntimeDep,
+                        idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    async def build() -> tuple[Payment, list[d.Command]]:
+        async with runtime.engine.connect() as connection:
+            original = await repository.get(connection, payment_id)
+        if original is None:
+            raise not_found("payment", payment_id)
+        if original.type is not PaymentType.TRANSFER or original.status is not Status.COMPLETED:
+            raise Problem(409, "not_refundable", "Payment cannot be refunded",
+                          f"only completed transfers are refunded; this is a {original.status.value} {original.type.value}")
+        amount = _amount(body.amount, original.currency)
+        return d.start(uuid.uuid4(), PaymentType.REFUND, amount, original.currency,
+                       source=original.destination_wallet_id, destination=original.source_wallet_id,
+                       original_payment_id=original.id)
+
+    async def check(connection: Any, refund: Payment) -> None:
+        # The original row lock serialises concurrent refunds of one payment.
+        original = await repository.get(connection, payment_id, for_update=True)
+        assert original is not None
+        refunded = await repository.refunded_minor(connection, payment_id)
+        if refunded + refund.amount_minor > original.amount_minor:
+            remaining = format_amount(original.amount_minor - refunded, original.currency)
+            raise Problem(422, "refund_exceeds_original", "Refund exceeds what is left to refund",
+                          f"at most {remaining} {original.currency} can still be refunded")
+    return await _create(request, runtime, idempotency_key, body, build, check)
+
+
+@router.get("/payments/{payment_id}", response_model=PaymentView)
+async def read_payment(payment_id: uuid.UUID, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.engine.connect() as connection:
+        payment = await repository.get(connection, payment_id)
+        if payment is None:
+            raise not_found("payment", payment_id)
+        times = await repository.created_at(connection, payment_id)
+        history = await repository.history(connection, payment_id)
+    created, updated = times or (None, None)
+    return _view(payment, created_at=created, updated_at=updated, history=[
+        TransitionView(from_status=h.from_status, to_status=h.to_status, reason=h.reason, at=h.at) for h in history
+    ])

@@ -1,0 +1,285 @@
+"""Payments and their sagas as a pure state machine. No I/O.
+
+`start` gives a new payment and its first command; `on_*` apply a reply and give the next
+commands; `on_timeout` retries the outstanding command or escalates. The service layer
+persists the payment and turns commands into Kafka messages, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class PaymentType(StrEnum):
+    TRANSFER = "transfer"
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    REFUND = "refund"
+
+
+class Status(StrEnum):
+    INITIATED = "INITIATED"
+    RESERVED = "RESERVED"
+    CHARGED = "CHARGED"
+    PAID_OUT = "PAID_OUT"
+    POSTED = "POSTED"
+    VOIDING = "VOIDING"
+    COMPENSATING = "COMPENSATING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    COMPENSATED = "COMPENSATED"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.COMPENSATED})
+# Payments whose money moves wallet to wallet through a hold on the source.
+_HOLD_FIRST = frozenset({PaymentType.TRANSFER, PaymentType.REFUND, PaymentType.WITHDRAWAL})
+
+
+class Reason(StrEnum):
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    CARD_DECLINED = "card_declined"
+    PAYOUT_FAILED = "payout_failed"
+    BANK_UNAVAILABLE = "bank_unavailable"
+    LEDGER_TIMEOUT = "ledger_timeout"
+
+
+class SagaError(RuntimeError):
+    """A reply that cannot happen in the payment's state: a bug, so it fails loudly."""
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    id: uuid.UUID
+    type: PaymentType
+    status: Status
+    amount_minor: int
+    currency: str
+    source_wallet_id: uuid.UUID | None = None
+    destination_wallet_id: uuid.UUID | None = None
+    original_payment_id: uuid.UUID | None = None
+    external_reference: str | None = None
+    failure_reason: str | None = None
+    attempts: int = 0
+    version: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+# Commands: what the payment asks of another party next.
+@dataclass(frozen=True, slots=True)
+class Reserve:
+    wallet_id: uuid.UUID
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    wallet_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    account: uuid.UUID | str  # A wallet id, or "settlement" for the currency's external account.
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    lines: tuple[Line, ...]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Void:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    debit_wallet_id: uuid.UUID | None
+    credits: tuple[tuple[uuid.UUID, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BankCall:
+    operation: str  # "charge" | "payout" | "refund_charge"
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """The payment reached a terminal state: tell the world (payment.completed / failed)."""
+
+
+Command = Reserve | Release | Post | Void | Settle | BankCall | Announce
+SETTLEMENT = "settlement"
+
+
+def start(
+    payment_id: uuid.UUID,
+    type_: PaymentType,
+    amount_minor: int,
+    currency: str,
+    *,
+    source: uuid.UUID | None = None,
+    destination: uuid.UUID | None = None,
+    original_payment_id: uuid.UUID | None = None,
+    external_reference: str | None = None,
+) -> tuple[Payment, list[Command]]:
+    if amount_minor <= 0:
+        raise SagaError(f"payment amount must be positive, got {amount_minor}")
+    needs = {
+        PaymentType.TRANSFER: (source, destination),
+        PaymentType.REFUND: (source, destination),
+        PaymentType.DEPOSIT: (destination,),
+        PaymentType.WITHDRAWAL: (source,),
+    }[type_]
+    if any(wallet is None for wallet in needs):
+        raise SagaError(f"{type_} needs its wallets")
+    if source is not None and source == destination:
+        raise SagaError("source and destination must differ")
+    payment = Payment(payment_id, type_, Status.INITIATED, amount_minor, currency, source, destination,
+                      original_payment_id, external_reference)
+    return payment, outstanding(payment)
+
+
+def outstanding(payment: Payment) -> list[Command]:
+    """The command the payment waits on in its current state (re-sent on timeout)."""
+    p, s = payment, payment.status
+    if s is Status.INITIATED:
+        return [BankCall("charge")] if p.type is PaymentType.DEPOSIT else [Reserve(_src(p), p.amount_minor)]
+    if s is Status.RESERVED:
+        return [BankCall("payout")] if p.type is PaymentType.WITHDRAWAL else [_post(p)]
+    if s in (Status.CHARGED, Status.PAID_OUT):
+        return [_post(p)]
+    if s is Status.POSTED:
+        debit = None if p.type is PaymentType.DEPOSIT else _src(p)
+        credits = () if p.type is PaymentType.WITHDRAWAL else ((_dst(p), p.amount_minor),)
+        return [Settle(debit, credits)]
+    if s is Status.VOIDING:
+        return [Void()]
+    if s is Status.COMPENSATING:
+        return [BankCall("refund_charge")] if p.type is PaymentType.DEPOSIT else [Release(_src(p))]
+    return []
+
+
+def _post(p: Payment) -> Post:
+    source: uuid.UUID | str = SETTLEMENT if p.type is PaymentType.DEPOSIT else _src(p)
+    destination: uuid.UUID | str = SETTLEMENT if p.type is PaymentType.WITHDRAWAL else _dst(p)
+    return Post((Line(source, -p.amount_minor), Line(destination, p.amount_minor)), f"{p.type.value} {p.id}")
+
+
+def _src(p: Payment) -> uuid.UUID:
+    if p.source_wallet_id is None:
+        raise SagaError(f"payment {p.id} has no source wallet")
+    return p.source_wallet_id
+
+
+def _dst(p: Payment) -> uuid.UUID:
+    if p.destination_wallet_id is None:
+        raise SagaError(f"payment {p.id} has no destination wallet")
+    return p.destination_wallet_id
+
+
+def _move(payment: Payment, status: Status, reason: str | None = None) -> tuple[Payment, list[Command]]:
+    moved = replace(payment, status=status, attempts=0, version=payment.version + 1,
+                    failure_reason=reason if reason is not None else payment.failure_reason)
+    commands = outstanding(moved)
+    if moved.terminal:
+        commands.append(Announce())
+    return moved, commands
+
+
+def _stale(payment: Payment) -> tuple[Payment, list[Command]]:
+    """A reply that arrives after the saga moved on (a redelivery or a retried command)."""
+    return payment, []
+
+
+def on_funds_reserved(p: Payment) -> tuple[Payment, list[Command]]:
+    if p.status is not Status.INITIATED or p.type not in _HOLD_FIRST:
+        return _stale(p)
+    return _move(p, Status.RESERVED)
+
+
+def on_funds_rejected(p: Payment, reason: str) -> tuple[Payment, list[Command]]:
+    if p.status is not Status.INITIATED:
+        return _stale(p)
+    return _move(p, Status.FAILED, reason)
+
+
+def on_bank_result(p: Payment, operation: str, approved: bool, reason: str) -> tuple[Payment, list[Command]]:
+    if operation == "charge" and p.status is Status.INITIATED:
+        return _move(p, Status.CHARGED) if approved else _move(p, Status.FAILED, reason)
+    if operation == "payout" and p.status is Status.RESERVED:
+        return _move(p, Status.PAID_OUT) if approved else _move(p, Status.COMPENSATING, reason)
+    if operation == "refund_charge" and p.status is Status.COMPENSATING:
+        if not approved:
+            raise SagaError(f"bank refused to refund charge of payment {p.id}: {reason}")
+        return _move(p, Status.COMPENSATED)
+    return _stale(p)
+
+
+def on_entry_posted(p: Payment) -> tuple[Payment, list[Command]]:
+    if p.status in (Status.RESERVED, Status.CHARGED, Status.PAID_OUT, Status.VOIDING):
+        if p.status is Status.RESERVED and p.type is PaymentType.WITHDRAWAL:
+            raise SagaError(f"withdrawal {p.id} posted before its payout")
+        return _move(p, Status.POSTED)
+    return _stale(p)
+
+
+def on_entry_rejected(p: Payment, reason: str) -> tuple[Payment, list[Command]]:
+    if p.status is Status.PAID_OUT:
+        # The bank already paid out; the entry must be posted. Rejection here means a closed
+        # account with money on it, which the ledger refuses to create: a bug, not a state.
+        raise SagaError(f"ledger rejected withdrawal {p.id} after payout: {reason}")
+    if p.status in (Status.RESERVED, Status.CHARGED, Status.VOIDING):
+        return _move(p, Status.COMPENSATING, f"ledger_rejected:{reason}")
+    return _stale(p)
+
+
+def on_entry_voided(p: Payment) -> tuple[Payment, list[Command]]:
+    if p.status is not Status.VOIDING:
+        return _stale(p)
+    return _move(p, Status.COMPENSATING, p.failure_reason or Reason.LEDGER_TIMEOUT.value)
+
+
+def on_funds_released(p: Payment) -> tuple[Payment, list[Command]]:
+    if p.status is not Status.COMPENSATING:
+        return _stale(p)
+    return _move(p, Status.COMPENSATED)
+
+
+def on_funds_settled(p: Payment) -> tuple[Payment, list[Command]]:
+    if p.status is not Status.POSTED:
+        return _stale(p)
+    return _move(p, Status.COMPLETED)
+
+
+def on_timeout(p: Payment, attempts_max: int) -> tuple[Payment, list[Command]]:
+    """Re-send the outstanding command; past `attempts_max`, escalate where that is safe.
+
+    Escalation: an entry that may or may not be posted is voided (the ledger answers either
+    "voided" or "already posted"); a bank that cannot be reached fails a charge or compensates
+    a payout. Everything else (wallet steps, the settle, a payout's entry) is retried for as
+    long as it takes, because abandoning it would strand money.
+    """
+    if p.terminal:
+        return _stale(p)
+    exhausted = p.attempts + 1 >= attempts_max
+    if exhausted and p.status in (Status.RESERVED, Status.CHARGED) and p.type is not PaymentType.WITHDRAWAL:
+        return _move(p, Status.VOIDING, Reason.LEDGER_TIMEOUT.value)
+    return replace(p, attempts=p.attempts + 1, version=p.version + 1), outstanding(p)
+
+
+def on_bank_unreachable(p: Payment, operation: str, attempts_max: int) -> tuple[Payment, list[Command]]:
+    """The request never reached the bank (refused connection, open circuit)."""
+    if p.attempts + 1 < attempts_max:
+        return replace(p, attempts=p.attempts + 1, version=p.version + 1), []
+    if operation == "charge" and p.status is Status.INITIATED:
+        return _move(p, Status.FAILED, Reason.BANK_UNAVAILABLE.value)
+    if operation == "payout" and p.status is Status.RESERVED:
+        return _move(p, Status.COMPENSATING, Reason.BANK_UNAVAILABLE.value)
+    return replace(p, attempts=p.attempts + 1, version=p.version + 1), []

@@ -1,0 +1,22 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from ledgerline.core.settings import ServiceSettings
+
+
+class PaymentSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGERLINE_PAYMENT_", extra="ignore", populate_by_name=True)
+
+    wallet_url: str = "http://127.0.0.1:8001"
+    bank_url: str = "http://127.0.0.1:8009"
+    # A saga step with no reply after this long is re-sent with the same command id.
+    step_timeout_s: float = Field(10.0, gt=0, le=3600)
+    step_timeout_max_s: float = Field(300.0, gt=0)
+    step_attempts_max: int = Field(5, ge=1, le=100)
+    saga_scan_interval_s: float = Field(1.0, gt=0, le=60)
+    saga_scan_batch_size_max: int = Field(200, ge=1, le=5000)
+    bank_timeout_s: float = Field(5.0, gt=0, le=120)
+    bank_concurrency_max: int = Field(16, ge=1, le=256)
+    bank_breaker_failures_max: int = Field(5, ge=1)
+    bank_breaker_reset_s: int = Field(15, ge=1)
+    page_size_max: int = Field(200, ge=1, le=1000)

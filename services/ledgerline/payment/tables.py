@@ -1,0 +1,57 @@
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    Uuid,
+    func,
+)
+
+from ledgerline.core.idempotency import idempotency_table
+
+metadata = MetaData()
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("source_wallet_id", Uuid),
+    Column("destination_wallet_id", Uuid),
+    Column("original_payment_id", Uuid, ForeignKey("payments.id")),
+    Column("external_reference", Text),
+    Column("failure_reason", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    Index("payments_due", "next_attempt_at", postgresql_where="next_attempt_at IS NOT NULL"),
+    Index("payments_original", "original_payment_id", postgresql_where="original_payment_id IS NOT NULL"),
+    Index("payments_source", "source_wallet_id", "created_at"),
+    Index("payments_destination", "destination_wallet_id", "created_at"),
+)
+
+transitions = Table(
+    "payment_transitions",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("payment_id", Uuid, ForeignKey("payments.id"), nullable=False, index=True),
+    Column("from_status", Text),
+    Column("to_status", Text, nullable=False),
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+idempotency_keys = idempotency_table(metadata)

@@ -1,0 +1,20 @@
+"""Wallet service: balances and holds; answers the payment saga's wallet commands."""
+
+from fastapi import FastAPI
+
+from ledgerline.core import topics
+from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
+from ledgerline.wallet import api
+from ledgerline.wallet.handlers import HANDLERS
+from ledgerline.wallet.settings import WalletSettings
+
+
+def create_app(settings: WalletSettings | None = None) -> FastAPI:
+    runtime = ServiceRuntime("wallet", settings or WalletSettings())
+    return build_service_app(
+        runtime=runtime,
+        title="Ledgerline wallet service",
+        description="Wallets: balance, held and available funds, overdraft limits, freezing.",
+        routers=[api.router],
+        subscriptions=[Subscription(topics=[topics.WALLET_COMMANDS], handlers=HANDLERS)],
+    )

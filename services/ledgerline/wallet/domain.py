@@ -1,0 +1,123 @@
+"""Wallets: balance, held funds and what may be spent. Plain values, no I/O.
+
+`available = balance - held`; it never goes below `-overdraft_limit`. A hold is keyed by the
+payment that took it, so each payment reserves, releases or settles its funds once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class WalletStatus(StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+
+
+class HoldStatus(StrEnum):
+    HELD = "held"
+    RELEASED = "released"
+    SETTLED = "settled"
+
+
+class RejectionReason(StrEnum):
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    WALLET_FROZEN = "wallet_frozen"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    UNKNOWN_WALLET = "unknown_wallet"
+    HOLD_RELEASED = "hold_released"
+
+
+class InvariantViolation(RuntimeError):
+    """A state that must never exist; raised loudly instead of being written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    id: uuid.UUID
+    owner_id: str
+    currency: str
+    balance_minor: int = 0
+    held_minor: int = 0
+    overdraft_limit_minor: int = 0
+    status: WalletStatus = WalletStatus.ACTIVE
+    version: int = 0
+
+    @property
+    def available_minor(self) -> int:
+        return self.balance_minor - self.held_minor
+
+    def checked(self) -> Wallet:
+        if self.held_minor < 0:
+            raise InvariantViolation(f"wallet {self.id}: held {self.held_minor} < 0")
+        if self.overdraft_limit_minor < 0:
+            raise InvariantViolation(f"wallet {self.id}: negative overdraft limit")
+        if self.available_minor < -self.overdraft_limit_minor:
+            raise InvariantViolation(
+                f"wallet {self.id}: available {self.available_minor} below overdraft limit"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    payment_id: uuid.UUID
+    wallet_id: uuid.UUID
+    amount_minor: int
+    status: HoldStatus
+
+
+def open_wallet(
+    wallet_id: uuid.UUID, owner_id: str, currency: str, overdraft_limit_minor: int = 0
+) -> Wallet:
+    return Wallet(wallet_id, owner_id, currency, overdraft_limit_minor=overdraft_limit_minor).checked()
+
+
+def reserve(wallet: Wallet, amount_minor: int, currency: str) -> Wallet | RejectionReason:
+    """Take a hold of `amount_minor`, or say why not."""
+    if amount_minor <= 0:
+        raise InvariantViolation(f"reserve of non-positive amount {amount_minor}")
+    if wallet.currency != currency:
+        return RejectionReason.CURRENCY_MISMATCH
+    if wallet.status is WalletStatus.FROZEN:
+        return RejectionReason.WALLET_FROZEN
+    if wallet.available_minor - amount_minor < -wallet.overdraft_limit_minor:
+        return RejectionReason.INSUFFICIENT_FUNDS
+    return _next(wallet, held_minor=wallet.held_minor + amount_minor)
+
+
+def release(wallet: Wallet, hold: Hold) -> Wallet:
+    _require_held(wallet, hold)
+    return _next(wallet, held_minor=wallet.held_minor - hold.amount_minor)
+
+
+def settle_debit(wallet: Wallet, hold: Hold) -> Wallet:
+    """The held money leaves the wallet: balance and held both drop by the hold."""
+    _require_held(wallet, hold)
+    return _next(
+        wallet,
+        balance_minor=wallet.balance_minor - hold.amount_minor,
+        held_minor=wallet.held_minor - hold.amount_minor,
+    )
+
+
+def credit(wallet: Wallet, amount_minor: int) -> Wallet:
+    """Incoming money is always accepted, even by a frozen wallet: the ledger has posted it."""
+    if amount_minor <= 0:
+        raise InvariantViolation(f"credit of non-positive amount {amount_minor}")
+    return _next(wallet, balance_minor=wallet.balance_minor + amount_minor)
+
+
+def set_status(wallet: Wallet, status: WalletStatus) -> Wallet:
+    return wallet if wallet.status is status else _next(wallet, status=status)
+
+
+def _require_held(wallet: Wallet, hold: Hold) -> None:
+    if hold.wallet_id != wallet.id or hold.status is not HoldStatus.HELD:
+        raise InvariantViolation(f"hold {hold.payment_id} is not held on wallet {wallet.id}")
+
+
+def _next(wallet: Wallet, **changes: object) -> Wallet:
+    return replace(wallet, version=wallet.version + 1, **changes).checked()  # type: ignore[arg-type]

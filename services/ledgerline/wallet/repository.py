@@ -1,0 +1,118 @@
+"""Wallets and holds in PostgreSQL. Rows are locked (`FOR UPDATE`) before they change."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledgerline.wallet.domain import Hold, HoldStatus, Wallet, WalletStatus
+from ledgerline.wallet.tables import holds, wallets
+
+
+def _wallet(row: Row) -> Wallet:
+    return Wallet(
+        id=row.id,
+        owner_id=row.owner_id,
+        currency=row.currency,
+        balance_minor=row.balance_minor,
+        held_minor=row.held_minor,
+        overdraft_limit_minor=row.overdraft_limit_minor,
+        status=WalletStatus(row.status),
+        version=row.version,
+    )
+
+
+def _hold(row: Row) -> Hold:
+    return Hold(row.payment_id, row.wallet_id, row.amount_minor, HoldStatus(row.status))
+
+
+async def add_wallet(connection: AsyncConnection, wallet: Wallet) -> None:
+    await connection.execute(
+        wallets.insert().values(
+            id=wallet.id,
+            owner_id=wallet.owner_id,
+            currency=wallet.currency,
+            balance_minor=wallet.balance_minor,
+            held_minor=wallet.held_minor,
+            overdraft_limit_minor=wallet.overdraft_limit_minor,
+            status=wallet.status.value,
+            version=wallet.version,
+        )
+    )
+
+
+async def get_wallet(
+    connection: AsyncConnection, wallet_id: uuid.UUID, *, for_update: bool = False
+) -> Wallet | None:
+    statement = select(wallets).where(wallets.c.id == wallet_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row = (await connection.execute(statement)).first()
+    return _wallet(row) if row else None
+
+
+async def lock_wallets(
+    connection: AsyncConnection, wallet_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Wallet]:
+    """Lock several wallets in id order, so concurrent batches cannot deadlock on them."""
+    statement = (
+        select(wallets).where(wallets.c.id.in_(sorted(set(wallet_ids)))).order_by(wallets.c.id).with_for_update()
+    )
+    return {row.id: _wallet(row) for row in await connection.execute(statement)}
+
+
+async def save_wallet(connection: AsyncConnection, wallet: Wallet) -> None:
+    """Write a changed wallet; the version check catches a change made without the row lock."""
+    result = await connection.execute(
+        update(wallets)
+        .where(wallets.c.id == wallet.id, wallets.c.version == wallet.version - 1)
+        .values(
+            balance_minor=wallet.balance_minor,
+            held_minor=wallet.held_minor,
+            status=wallet.status.value,
+            version=wallet.version,
+            updated_at=func.now(),
+        )
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(f"wallet {wallet.id} changed concurrently (expected v{wallet.version - 1})")
+
+
+async def list_wallets(
+    connection: AsyncConnection,
+    *,
+    owner_id: str | None = None,
+    after: uuid.UUID | None = None,
+    limit: int,
+) -> list[Wallet]:
+    statement = select(wallets).order_by(wallets.c.id).limit(limit)
+    if owner_id is not None:
+        statement = statement.where(wallets.c.owner_id == owner_id)
+    if after is not None:
+        statement = statement.where(wallets.c.id > after)
+    return [_wallet(row) for row in await connection.execute(statement)]
+
+
+async def get_hold(connection: AsyncConnection, payment_id: uuid.UUID) -> Hold | None:
+    row = (await connection.execute(select(holds).where(holds.c.payment_id == payment_id))).first()
+    return _hold(row) if row else None
+
+
+async def put_hold(connection: AsyncConnection, hold: Hold) -> None:
+    statement = insert(holds).values(
+        payment_id=hold.payment_id,
+        wallet_id=hold.wallet_id,
+        amount_minor=hold.amount_minor,
+        status=hold.status.value,
+    )
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[holds.c.payment_id],
+            set_={"status": statement.excluded.status, "updated_at": func.now()},
+        )
+    )
