@@ -50,21 +50,30 @@ class LedgerlineClient:
         headers = {"Idempotency-Key": key or str(uuid.uuid4())}
         return await self.payment.post(path, json=body, headers=headers)
 
-    async def deposit(self, wallet_id: str, amount: str, currency: str = "EUR", card_token: str = "tok_visa") -> dict[str, Any]:
-        response = await self.post_payment("/v1/deposits", {"wallet_id": wallet_id, "amount": amount,
-                                                            "currency": currency, "card_token": card_token})
+    async def deposit(
+        self, wallet_id: str, amount: str, currency: str = "EUR", card_token: str = "tok_visa"
+    ) -> dict[str, Any]:
+        response = await self.post_payment(
+            "/v1/deposits", {"wallet_id": wallet_id, "amount": amount, "currency": currency, "card_token": card_token}
+        )
         response.raise_for_status()
         return await self.settle(response.json()["id"])
 
     async def transfer(self, source: str, destination: str, amount: str, currency: str = "EUR") -> dict[str, Any]:
-        response = await self.post_payment("/v1/transfers", {"source_wallet_id": source, "destination_wallet_id": destination,
-                                                             "amount": amount, "currency": currency})
+        response = await self.post_payment(
+            "/v1/transfers",
+            {"source_wallet_id": source, "destination_wallet_id": destination, "amount": amount, "currency": currency},
+        )
         response.raise_for_status()
         return await self.settle(response.json()["id"])
 
-    async def withdraw(self, wallet_id: str, amount: str, currency: str = "EUR", bank_account: str = "DE89370400440532013000") -> dict[str, Any]:
-        response = await self.post_payment("/v1/withdrawals", {"wallet_id": wallet_id, "amount": amount,
-                                                               "currency": currency, "bank_account": bank_account})
+    async def withdraw(
+        self, wallet_id: str, amount: str, currency: str = "EUR", bank_account: str = "DE89370400440532013000"
+    ) -> dict[str, Any]:
+        response = await self.post_payment(
+            "/v1/withdrawals",
+            {"wallet_id": wallet_id, "amount": amount, "currency": currency, "bank_account": bank_account},
+        )
         response.raise_for_status()
         return await self.settle(response.json()["id"])
 

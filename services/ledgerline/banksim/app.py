@@ -86,19 +86,31 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
     async def charge(body: Charge) -> JSONResponse:
         await simulate()
         declined = body.card_token == DECLINED_TOKEN
-        return remember(f"charge:{body.id}", {
-            "id": body.id, "amount_minor": body.amount_minor, "currency": body.currency,
-            "status": "declined" if declined else "approved", "reason": "card_declined" if declined else None,
-        })
+        return remember(
+            f"charge:{body.id}",
+            {
+                "id": body.id,
+                "amount_minor": body.amount_minor,
+                "currency": body.currency,
+                "status": "declined" if declined else "approved",
+                "reason": "card_declined" if declined else None,
+            },
+        )
 
     @app.post("/v1/payouts")
     async def payout(body: Payout) -> JSONResponse:
         await simulate()
         failed = FAILING_ACCOUNT_MARKER in body.bank_account.upper()
-        return remember(f"payout:{body.id}", {
-            "id": body.id, "amount_minor": body.amount_minor, "currency": body.currency,
-            "status": "failed" if failed else "paid", "reason": "payout_failed" if failed else None,
-        })
+        return remember(
+            f"payout:{body.id}",
+            {
+                "id": body.id,
+                "amount_minor": body.amount_minor,
+                "currency": body.currency,
+                "status": "failed" if failed else "paid",
+                "reason": "payout_failed" if failed else None,
+            },
+        )
 
     @app.post("/v1/charges/{charge_id}/refund")
     async def refund(charge_id: str) -> JSONResponse:

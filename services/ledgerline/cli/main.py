@@ -101,10 +101,13 @@ def _print_endpoints(platform: object, infra: Infrastructure) -> None:
     for name, urls in platform.describe().items():
         table.add_row(name, urls["api_docs"], urls["metrics"])
     console.print(table)
-    console.print(f"PostgreSQL {infra.postgres.url('postgres', driver='postgresql')}  Redis {infra.redis.url}  "
-                  f"Kafka ({infra.kafka.backend}) {infra.kafka.bootstrap_servers}")
-    console.print(f"Logs in {infra.data_dir / 'logs'}. Try [bold]ledgerline demo[/] in another terminal; "
-                  "Ctrl-C stops everything.")
+    console.print(
+        f"PostgreSQL {infra.postgres.url('postgres', driver='postgresql')}  Redis {infra.redis.url}  "
+        f"Kafka ({infra.kafka.backend}) {infra.kafka.bootstrap_servers}"
+    )
+    console.print(
+        f"Logs in {infra.data_dir / 'logs'}. Try [bold]ledgerline demo[/] in another terminal; Ctrl-C stops everything."
+    )
 
 
 def _wait_for_interrupt() -> None:

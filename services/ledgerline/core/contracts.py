@@ -6,6 +6,7 @@ string amount is rejected at the edge instead of travelling on.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated, Literal
 
@@ -188,13 +189,12 @@ def message(
     traceparent: str | None = None,
 ) -> OutgoingMessage:
     """An outbox message of `type_` on its topic; `message_id` fixes the id for retried commands."""
-    extra = {"id": message_id} if message_id else {}
-    return OutgoingMessage(
+    outgoing = OutgoingMessage(
         topic=TOPIC_OF[type_],
         key=key,
         type=type_,
         source=source,
         data=body.model_dump(mode="json"),
         traceparent=traceparent,
-        **extra,
     )
+    return dataclasses.replace(outgoing, id=message_id) if message_id else outgoing

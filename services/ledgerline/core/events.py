@@ -88,9 +88,7 @@ def decode(
     if "ce_id" not in header_map or "ce_type" not in header_map:
         raise MalformedMessage("record has no ce_id / ce_type headers")
     try:
-        event = from_binary(
-            KafkaMessage(headers=header_map, key=key, value=value or b"{}"), _FORMAT
-        )
+        event = from_binary(KafkaMessage(headers=header_map, key=key, value=value or b"{}"), _FORMAT)
     except Exception as exc:  # The SDK raises several unrelated types for bad input.
         raise MalformedMessage(f"not a CloudEvent: {exc}") from exc
     data = event.get_data()

@@ -52,24 +52,38 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 def validate_key(key: str | None) -> str:
     if key is None or not key.strip():
-        raise Problem(400, "idempotency_key_missing", "Idempotency-Key header is required",
-                      "every request that moves money needs an Idempotency-Key header")
+        raise Problem(
+            400,
+            "idempotency_key_missing",
+            "Idempotency-Key header is required",
+            "every request that moves money needs an Idempotency-Key header",
+        )
     if len(key) > KEY_LENGTH_MAX or not key.isprintable():
-        raise Problem(400, "idempotency_key_invalid", "Idempotency-Key is not valid",
-                      f"use at most {KEY_LENGTH_MAX} printable characters")
+        raise Problem(
+            400,
+            "idempotency_key_invalid",
+            "Idempotency-Key is not valid",
+            f"use at most {KEY_LENGTH_MAX} printable characters",
+        )
     return key
 
 
 def _mismatch() -> Problem:
-    return Problem(422, "idempotency_key_reused",
-                   "Idempotency-Key was used with a different request",
-                   "the same key must be sent with the same method, path and body")
+    return Problem(
+        422,
+        "idempotency_key_reused",
+        "Idempotency-Key was used with a different request",
+        "the same key must be sent with the same method, path and body",
+    )
 
 
 def _in_flight() -> Problem:
-    return Problem(409, "idempotency_key_in_flight",
-                   "A request with this Idempotency-Key is still being processed",
-                   "retry after the first request has finished")
+    return Problem(
+        409,
+        "idempotency_key_in_flight",
+        "A request with this Idempotency-Key is still being processed",
+        "retry after the first request has finished",
+    )
 
 
 class IdempotencyStore:
@@ -128,18 +142,14 @@ class IdempotencyStore:
 
     async def lookup(self, key: str, fp: str) -> StoredResponse | None:
         async with self._engine.connect() as connection:
-            row = (
-                await connection.execute(select(self._table).where(self._table.c.key == key))
-            ).first()
+            row = (await connection.execute(select(self._table).where(self._table.c.key == key))).first()
         if row is None:
             return None
         if row.fingerprint != fp:
             raise _mismatch()
         return StoredResponse(row.status_code, row.body)
 
-    async def record(
-        self, connection: AsyncConnection, key: str, fp: str, response: StoredResponse
-    ) -> bool:
+    async def record(self, connection: AsyncConnection, key: str, fp: str, response: StoredResponse) -> bool:
         """Store the response in the effect's transaction; False if the key was taken."""
         result = await connection.execute(
             insert(self._table)
@@ -154,8 +164,7 @@ class IdempotencyStore:
 
     async def _cache(self, key: str, fp: str, response: StoredResponse) -> None:
         entry = json.dumps(
-            {"fingerprint": fp, "state": "done", "status_code": response.status_code,
-             "body": response.body}
+            {"fingerprint": fp, "state": "done", "status_code": response.status_code, "body": response.body}
         )
         try:
             await self._redis.set(self._redis_key(key), entry, ex=self._response_ttl_s)

@@ -7,6 +7,7 @@ and the outbox plus the inbox give exactly-once effects without them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,12 +37,8 @@ DLQ_ATTEMPT_COUNT = "dlq_attempt_count"
 DLQ_FIRST_FAILURE_TIME = "dlq_first_failure_time"
 DLQ_ERROR_BYTES_MAX = 1024
 
-CONSUMED = Counter(
-    "ledgerline_consumer_records_total", "Records consumed", ["group", "topic", "outcome"]
-)
-CONSUMER_LAG = Gauge(
-    "ledgerline_consumer_lag", "Records behind the log end", ["group", "topic", "partition"]
-)
+CONSUMED = Counter("ledgerline_consumer_records_total", "Records consumed", ["group", "topic", "outcome"])
+CONSUMER_LAG = Gauge("ledgerline_consumer_lag", "Records behind the log end", ["group", "topic", "partition"])
 BATCH_SECONDS = Histogram(
     "ledgerline_consumer_batch_seconds",
     "Time to apply one consumed batch",
@@ -54,9 +51,7 @@ BATCH_SIZE = Histogram(
     ["group"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
 )
-DEAD_LETTERED = Counter(
-    "ledgerline_dead_letters_total", "Records sent to a dead-letter topic", ["group", "topic"]
-)
+DEAD_LETTERED = Counter("ledgerline_dead_letters_total", "Records sent to a dead-letter topic", ["group", "topic"])
 
 
 def create_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
@@ -89,16 +84,12 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(name, wanted[name], replication_factor) for name in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass  # Another starter won the race; the topic is there either way.
+            # Another starter may win the race; the topic is there either way.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(name, wanted[name], replication_factor) for name in missing])
         return missing
     finally:
         await admin.close()
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +164,7 @@ class BatchConsumer:
             if highwater is None:
                 continue
             position = await self._consumer.position(tp)
-            CONSUMER_LAG.labels(self._group_id, tp.topic, str(tp.partition)).set(
-                max(0, highwater - position)
-            )
+            CONSUMER_LAG.labels(self._group_id, tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
     async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         envelopes: list[Envelope] = []
@@ -197,9 +186,7 @@ class BatchConsumer:
             if error is None:
                 self._count([envelope], "processed")
             else:
-                await self._dead_letter(
-                    record, error, attempts=self._limits.attempts_max, first_failure=first_failure
-                )
+                await self._dead_letter(record, error, attempts=self._limits.attempts_max, first_failure=first_failure)
 
     async def _attempt(self, envelopes: Sequence[Envelope], attempts: int) -> bool:
         for attempt in range(1, attempts + 1):
@@ -209,7 +196,10 @@ class BatchConsumer:
             except Exception:
                 _log.exception(
                     "%s: batch of %d failed (attempt %d/%d)",
-                    self._group_id, len(envelopes), attempt, attempts,
+                    self._group_id,
+                    len(envelopes),
+                    attempt,
+                    attempts,
                 )
                 await asyncio.sleep(self._limits.retry_delay_s * attempt)
         return False
@@ -245,8 +235,9 @@ class BatchConsumer:
         await (await self._producer.send(target, value=record.value, key=record.key, headers=headers))
         DEAD_LETTERED.labels(self._group_id, record.topic).inc()
         CONSUMED.labels(self._group_id, record.topic, "dead_lettered").inc()
-        _log.error("%s: dead-lettered %s[%d]@%d: %s", self._group_id, record.topic,
-                   record.partition, record.offset, error)
+        _log.error(
+            "%s: dead-lettered %s[%d]@%d: %s", self._group_id, record.topic, record.partition, record.offset, error
+        )
 
     def _count(self, envelopes: Sequence[Envelope], outcome: str) -> None:
         for envelope in envelopes:

@@ -37,8 +37,9 @@ def run_env(target_metadata: MetaData) -> None:
     """Body of every service's `migrations/env.py` (online, async, one transaction)."""
     config = context.config
     if context.is_offline_mode():
-        context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                          literal_binds=True)
+        context.configure(
+            url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata, literal_binds=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

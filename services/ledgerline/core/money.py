@@ -52,7 +52,7 @@ def parse_amount(text: str, currency: str, *, allow_negative: bool = False) -> i
             "too_many_decimals",
             f"amount {text!r} has {len(fraction)} decimals; {currency} allows {exponent}",
         )
-    minor = int(match["units"]) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+    minor: int = int(match["units"]) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
     if minor > AMOUNT_MINOR_MAX:
         raise MoneyError("amount_too_large", f"amount {text!r} exceeds the maximum")
     return -minor if match["sign"] else minor

@@ -8,6 +8,7 @@ transaction-scoped advisory lock while it publishes, so replicas never reorder a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
@@ -30,9 +31,7 @@ _log = logging.getLogger(__name__)
 OUTBOX_PUBLISHED = Counter(
     "ledgerline_outbox_published_total", "Outbox messages published to Kafka", ["service", "topic"]
 )
-OUTBOX_BACKLOG = Gauge(
-    "ledgerline_outbox_backlog", "Outbox messages waiting to be published", ["service"]
-)
+OUTBOX_BACKLOG = Gauge("ledgerline_outbox_backlog", "Outbox messages waiting to be published", ["service"])
 OUTBOX_LAG = Histogram(
     "ledgerline_outbox_publish_lag_seconds",
     "Time from outbox insert to Kafka acknowledgement",
@@ -99,10 +98,8 @@ class OutboxRelay:
                 if published == self._batch_size_max:
                     continue  # More is waiting: drain before sleeping.
                 self._wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
-                except TimeoutError:
-                    pass
         finally:
             if listener is not None:
                 await listener.close()
@@ -119,23 +116,17 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Publish up to one batch; returns how many messages were published."""
         async with self._engine.connect() as connection, connection.begin():
-            locked = await connection.scalar(
-                select(func.pg_try_advisory_xact_lock(_RELAY_LOCK_ID))
-            )
+            locked = await connection.scalar(select(func.pg_try_advisory_xact_lock(_RELAY_LOCK_ID)))
             if not locked:
                 return 0
             rows = (
-                await connection.execute(
-                    select(outbox_table).order_by(outbox_table.c.id).limit(self._batch_size_max)
-                )
+                await connection.execute(select(outbox_table).order_by(outbox_table.c.id).limit(self._batch_size_max))
             ).all()
             if not rows:
                 OUTBOX_BACKLOG.labels(self._service).set(0)
                 return 0
             await self._send_all([_message(row) for row in rows])
-            await connection.execute(
-                delete(outbox_table).where(outbox_table.c.id <= rows[-1].id)
-            )
+            await connection.execute(delete(outbox_table).where(outbox_table.c.id <= rows[-1].id))
             backlog = await connection.scalar(text("SELECT count(*) FROM outbox"))
         OUTBOX_BACKLOG.labels(self._service).set(max(0, (backlog or 0) - len(rows)))
         now = time.time()
@@ -149,7 +140,5 @@ class OutboxRelay:
         pending = []
         for message in messages:
             key, value, headers = encode(message)
-            pending.append(
-                await self._producer.send(message.topic, value=value, key=key, headers=headers)
-            )
+            pending.append(await self._producer.send(message.topic, value=value, key=key, headers=headers))
         await asyncio.gather(*pending)

@@ -66,10 +66,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [
-            {"location": list(error.get("loc", ())), "message": error.get("msg", "")}
-            for error in exc.errors()
-        ]
+        errors = [{"location": list(error.get("loc", ())), "message": error.get("msg", "")} for error in exc.errors()]
         detail = "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors)
         problem = Problem(422, "validation_error", "Request is not valid", detail, errors=errors)
         return problem_response(problem, request)

@@ -16,11 +16,10 @@ from ledgerline.core.telemetry import continue_trace
 MessageHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 _log = logging.getLogger(__name__)
 
-DUPLICATES = Counter(
-    "ledgerline_consumer_duplicates_total", "Redelivered messages skipped by the inbox", ["consumer"]
-)
+DUPLICATES = Counter("ledgerline_consumer_duplicates_total", "Redelivered messages skipped by the inbox", ["consumer"])
 IGNORED = Counter(
-    "ledgerline_consumer_ignored_total", "Messages of a type this consumer does not handle",
+    "ledgerline_consumer_ignored_total",
+    "Messages of a type this consumer does not handle",
     ["consumer", "type"],
 )
 
@@ -32,9 +31,7 @@ class InboxProcessor:
     a write (a topic can carry messages meant for other consumers).
     """
 
-    def __init__(
-        self, *, consumer: str, engine: AsyncEngine, handlers: Mapping[str, MessageHandler]
-    ) -> None:
+    def __init__(self, *, consumer: str, engine: AsyncEngine, handlers: Mapping[str, MessageHandler]) -> None:
         self._consumer = consumer
         self._engine = engine
         self._handlers = dict(handlers)

@@ -24,9 +24,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", extra="ignore", populate_by_name=True)
 
     environment: Environment = Field("development", validation_alias=_shared("environment"))
-    kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092", validation_alias=_shared("kafka_bootstrap_servers")
-    )
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=_shared("kafka_bootstrap_servers"))
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("redis_url"))
     log_level: str = Field("INFO", validation_alias=_shared("log_level"))
     otel_exporter_otlp_endpoint: str | None = Field(

@@ -23,9 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
-HTTP_REQUESTS = Counter(
-    "ledgerline_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
-)
+HTTP_REQUESTS = Counter("ledgerline_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
     "ledgerline_http_request_duration_seconds",
     "HTTP request latency",
@@ -70,17 +68,13 @@ def continue_trace(name: str, traceparent: str | None) -> AbstractContextManager
 
 def install_http_telemetry(app: FastAPI, service: str) -> None:
     @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         parent = _PROPAGATOR.extract(dict(request.headers))
         token = context.attach(parent)
         started = time.perf_counter()
         status = 500
         try:
-            with tracer().start_as_current_span(
-                f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER
-            ):
+            with tracer().start_as_current_span(f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER):
                 response = await call_next(request)
                 status = response.status_code
                 return response
@@ -89,9 +83,7 @@ def install_http_telemetry(app: FastAPI, service: str) -> None:
             route = request.scope.get("route")
             template = getattr(route, "path", "unmatched")
             HTTP_REQUESTS.labels(service, request.method, template, str(status)).inc()
-            HTTP_LATENCY.labels(service, request.method, template).observe(
-                time.perf_counter() - started
-            )
+            HTTP_LATENCY.labels(service, request.method, template).observe(time.perf_counter() - started)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -15,8 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from ledgerline.infra.kafka_probe import kafka_answers_metadata
@@ -25,7 +23,7 @@ from ledgerline.infra.process import (
     ManagedProcess,
     find_executable,
     free_port,
-    tcp_open,
+    refuse_taken_port,
 )
 
 # 4.4.0 is on Central as kafka_2.13, but its pom needs kafka-tools-api 4.4.0, which is not.
@@ -73,8 +71,11 @@ def require_tool(name: str, candidates: list[Path]) -> Path:
 
 
 def find_java() -> Path:
+    # JAVA_HOME wins over PATH, as in Kafka's own scripts: PATH may hold an older Java.
     java_home = os.environ.get("JAVA_HOME")
-    return require_tool("java", [Path(java_home) / "bin" / "java"] if java_home else [])
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return Path(java_home) / "bin" / "java"
+    return require_tool("java", [])
 
 
 def run_tool(command: list[str], what: str, timeout_s: float) -> None:
@@ -87,19 +88,13 @@ def run_tool(command: list[str], what: str, timeout_s: float) -> None:
         raise InfrastructureError(f"{what} failed (exit code {result.returncode}):\n{output}")
 
 
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Two processes starting brokers at once must not download into the same folder."""
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 def resolve_jars() -> Path:
     """The folder of runtime jars, downloaded on first use; the marker says the folder is whole."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    with locked(folder / "resolve.lock"):
+    with (folder / "resolve.lock").open("w") as lock:
+        # Two processes starting brokers at once must not download into the same folder.
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if not (folder / RESOLVED_MARKER).exists():
             download_jars(folder)
             (folder / RESOLVED_MARKER).write_text(f"{KAFKA_VERSION}\n")
@@ -112,8 +107,16 @@ def download_jars(folder: Path) -> None:
     began = time.monotonic()
     shutil.rmtree(folder / "lib", ignore_errors=True)  # Whatever an interrupted run left behind.
     (folder / "pom.xml").write_text(RUNTIME_POM)
-    command = [str(mvn), "-B", "-q", "-f", str(folder / "pom.xml"), "dependency:copy-dependencies",
-               f"-DoutputDirectory={folder / 'lib'}", "-DincludeScope=runtime"]
+    command = [
+        str(mvn),
+        "-B",
+        "-q",
+        "-f",
+        str(folder / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={folder / 'lib'}",
+        "-DincludeScope=runtime",
+    ]
     what = f"resolving Kafka {KAFKA_VERSION} jars with mvn (is Maven Central reachable?)"
     run_tool(command, what, RESOLVE_TIMEOUT_S)
     say(f"resolved in {time.monotonic() - began:.0f}s into {folder / 'lib'}")
@@ -195,21 +198,13 @@ class ApacheKafka:
     def format_storage(self, java: Path, lib: Path, config: Path) -> None:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
-        command = self.java_command(java, lib, STORAGE_TOOL_MAIN,
-                                    "format", "-t", random_cluster_id(), "-c", str(config))
+        command = self.java_command(
+            java, lib, STORAGE_TOOL_MAIN, "format", "-t", random_cluster_id(), "-c", str(config)
+        )
         run_tool(command, f"formatting Kafka storage in {self.data_dir / 'logs'}", FORMAT_TIMEOUT_S)
 
-    def refuse_taken_port(self) -> None:
-        # Else the readiness probe would reach whatever holds the port (a broker left running by
-        # a killed launcher, say) and call this broker ready while it fails to bind.
-        if tcp_open("127.0.0.1", self.port):
-            raise InfrastructureError(
-                f"something already listens on {self.bootstrap_servers}; "
-                "stop it or choose another port"
-            )
-
     def start(self) -> None:
-        self.refuse_taken_port()
+        refuse_taken_port("kafka", self.port)
         java = find_java()
         lib = resolve_jars()
         config = self.write_config()
@@ -221,9 +216,7 @@ class ApacheKafka:
             log_path=self.log_path,
         )
         self.process.start()
-        self.process.wait_ready(
-            lambda: kafka_answers_metadata(self.bootstrap_servers), timeout_s=READY_TIMEOUT_S
-        )
+        self.process.wait_ready(lambda: kafka_answers_metadata(self.bootstrap_servers), timeout_s=READY_TIMEOUT_S)
 
     def stop(self) -> None:
         if self.process is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ledgerline.infra.kafka_probe import kafka_answers_metadata
-from ledgerline.infra.process import InfrastructureError, ManagedProcess
+from ledgerline.infra.process import InfrastructureError, ManagedProcess, refuse_taken_port
 
 READY_TIMEOUT_S = 30.0
 
@@ -34,17 +34,24 @@ class EmbeddedKafka:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        refuse_taken_port("kafka", self.port)
         address = f"tcp://127.0.0.1:{self.port}"
         self.process = ManagedProcess(
             "kafka (tansu)",
-            [str(find_tansu()), "broker", "--listener-url", address,
-             "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"],
+            [
+                str(find_tansu()),
+                "broker",
+                "--listener-url",
+                address,
+                "--advertised-listener-url",
+                address,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             log_path=self.data_dir / "tansu.log",
         )
         self.process.start()
-        self.process.wait_ready(
-            lambda: kafka_answers_metadata(self.bootstrap_servers), timeout_s=READY_TIMEOUT_S
-        )
+        self.process.wait_ready(lambda: kafka_answers_metadata(self.bootstrap_servers), timeout_s=READY_TIMEOUT_S)
 
     def stop(self) -> None:
         if self.process is not None:

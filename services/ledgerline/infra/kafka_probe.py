@@ -18,9 +18,7 @@ def kafka_answers_metadata(bootstrap_servers: str) -> bool:
         return False
 
     async def probe() -> bool:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap_servers, request_timeout_ms=PROBE_TIMEOUT_MS
-        )
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=PROBE_TIMEOUT_MS)
         try:
             await admin.start()
             await admin.list_topics()

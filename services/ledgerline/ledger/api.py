@@ -40,9 +40,14 @@ class AccountView(BaseModel):
 
     @classmethod
     def of(cls, account: Account) -> AccountView:
-        return cls(id=account.id, kind=account.kind.value, currency=account.currency,
-                   status=account.status.value, balance=format_amount(account.balance_minor, account.currency),
-                   posting_count=account.posting_count)
+        return cls(
+            id=account.id,
+            kind=account.kind.value,
+            currency=account.currency,
+            status=account.status.value,
+            balance=format_amount(account.balance_minor, account.currency),
+            posting_count=account.posting_count,
+        )
 
 
 class PostingView(BaseModel):
@@ -92,12 +97,15 @@ class ReconciliationView(BaseModel):
 def _posting_view(row: object, *, with_entry: bool = True) -> PostingView:
     r = row  # A Row from repository; attributes as in the postings table.
     return PostingView(
-        entry_id=r.entry_id, account_id=r.account_id,  # type: ignore[attr-defined]
+        entry_id=r.entry_id,
+        account_id=r.account_id,  # type: ignore[attr-defined]
         payment_id=getattr(r, "payment_id", None) if with_entry else None,
         description=getattr(r, "description", None) if with_entry else None,
-        amount=format_amount(r.amount_minor, r.currency), currency=r.currency,  # type: ignore[attr-defined]
+        amount=format_amount(r.amount_minor, r.currency),
+        currency=r.currency,  # type: ignore[attr-defined]
         balance_after=format_amount(r.balance_after_minor, r.currency),  # type: ignore[attr-defined]
-        sequence=r.account_sequence, posted_at=r.created_at,  # type: ignore[attr-defined]
+        sequence=r.account_sequence,
+        posted_at=r.created_at,  # type: ignore[attr-defined]
     )
 
 
@@ -155,8 +163,11 @@ def _decode_cursor(cursor: str) -> int:
         raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page") from None
 
 
-@router.get("/accounts/{account_id}/entries", response_model=PostingPage,
-            summary="The account's postings, newest first (keyset pagination)")
+@router.get(
+    "/accounts/{account_id}/entries",
+    response_model=PostingPage,
+    summary="The account's postings, newest first (keyset pagination)",
+)
 async def account_history(
     account_id: uuid.UUID,
     runtime: RuntimeDep,
@@ -182,14 +193,19 @@ async def account_balance(
 ) -> BalanceView:
     account = await _account_or_404(runtime, account_id)
     if as_of is None:
-        return BalanceView(account_id=account_id, currency=account.currency,
-                           balance=format_amount(account.balance_minor, account.currency), as_of=datetime.now(UTC))
+        return BalanceView(
+            account_id=account_id,
+            currency=account.currency,
+            balance=format_amount(account.balance_minor, account.currency),
+            as_of=datetime.now(UTC),
+        )
     if as_of.tzinfo is None:
         raise Problem(422, "naive_time", "as_of needs a time zone", "for example 2026-01-31T23:59:59Z")
     async with runtime.engine.connect() as connection:
         minor = await repository.balance_as_of(connection, account_id, as_of)
-    return BalanceView(account_id=account_id, currency=account.currency,
-                       balance=format_amount(minor, account.currency), as_of=as_of)
+    return BalanceView(
+        account_id=account_id, currency=account.currency, balance=format_amount(minor, account.currency), as_of=as_of
+    )
 
 
 @router.get("/entries/{entry_id}", response_model=EntryView)
@@ -199,8 +215,13 @@ async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep) -> EntryView:
     if found is None:
         raise not_found("entry", entry_id)
     entry, lines = found
-    return EntryView(id=entry.id, payment_id=entry.payment_id, description=entry.description,
-                     created_at=entry.created_at, postings=[_posting_view(r, with_entry=False) for r in lines])
+    return EntryView(
+        id=entry.id,
+        payment_id=entry.payment_id,
+        description=entry.description,
+        created_at=entry.created_at,
+        postings=[_posting_view(r, with_entry=False) for r in lines],
+    )
 
 
 @router.get("/reconciliation", response_model=ReconciliationView)
@@ -217,15 +238,22 @@ async def reconcile(
         async with httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client:
             try:
                 await reconciliation.compare_wallets(
-                    connection, client, report,
+                    connection,
+                    client,
+                    report,
                     page_size=settings.reconciliation_page_size,
                     listed_max=settings.reconciliation_mismatches_listed_max,
                 )
             except httpx.HTTPError as exc:
                 raise Problem(502, "wallet_service_unavailable", "Wallet service unavailable", str(exc)) from None
     return ReconciliationView(
-        ok=report.ok, checked_at=datetime.now(UTC), currencies=reconciliation.totals_view(report),
-        wallets_checked=report.wallets_checked, mismatch_count=report.mismatch_count,
-        mismatches=report.mismatches, postings_verified=verify_postings,
-        unbalanced_entries=report.unbalanced_entries, drifted_accounts=report.drifted_accounts,
+        ok=report.ok,
+        checked_at=datetime.now(UTC),
+        currencies=reconciliation.totals_view(report),
+        wallets_checked=report.wallets_checked,
+        mismatch_count=report.mismatch_count,
+        mismatches=report.mismatches,
+        postings_verified=verify_postings,
+        unbalanced_entries=report.unbalanced_entries,
+        drifted_accounts=report.drifted_accounts,
     )

@@ -105,8 +105,11 @@ def apply_postings(
         current[posting.account_id] = account
         applied.append(
             AppliedPosting(
-                posting.account_id, posting.currency, posting.amount_minor,
-                account.balance_minor, account.posting_count,
+                posting.account_id,
+                posting.currency,
+                posting.amount_minor,
+                account.balance_minor,
+                account.posting_count,
             )
         )
     return {p.account_id: current[p.account_id] for p in postings}, applied

@@ -44,8 +44,11 @@ async def post_entry(envelope: Envelope, uow: UnitOfWork) -> None:
         return
     changed, applied = domain.apply_postings(lines, accounts)
     await repository.add_entry(
-        connection, entry_id=command.entry_id, payment_id=command.payment_id,
-        description=command.description, applied=applied,
+        connection,
+        entry_id=command.entry_id,
+        payment_id=command.payment_id,
+        description=command.description,
+        applied=applied,
     )
     await repository.save_accounts(connection, changed.values())
     for line in lines:
@@ -65,12 +68,17 @@ async def void_entry(envelope: Envelope, uow: UnitOfWork) -> None:
     command = c.VoidEntry.model_validate(envelope.data)
     connection = uow.connection
     if await repository.entry_exists(connection, command.entry_id):
-        _reply(uow, c.ENTRY_POSTED, c.EntryPosted(entry_id=command.entry_id, payment_id=command.payment_id),
-               command.payment_id)
+        _reply(
+            uow,
+            c.ENTRY_POSTED,
+            c.EntryPosted(entry_id=command.entry_id, payment_id=command.payment_id),
+            command.payment_id,
+        )
         return
     await repository.mark_voided(connection, command.entry_id, command.payment_id)
-    _reply(uow, c.ENTRY_VOIDED, c.EntryVoided(entry_id=command.entry_id, payment_id=command.payment_id),
-           command.payment_id)
+    _reply(
+        uow, c.ENTRY_VOIDED, c.EntryVoided(entry_id=command.entry_id, payment_id=command.payment_id), command.payment_id
+    )
 
 
 async def wallet_opened(envelope: Envelope, uow: UnitOfWork) -> None:

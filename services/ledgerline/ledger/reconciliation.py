@@ -52,15 +52,19 @@ async def currency_totals(connection: AsyncConnection) -> dict[str, int]:
 
 async def verify_postings(connection: AsyncConnection) -> tuple[int, int]:
     """Entries whose postings do not sum to zero, and accounts whose balance is not their postings' sum."""
-    unbalanced = await connection.scalar(text(
-        "SELECT count(*) FROM (SELECT entry_id FROM postings GROUP BY entry_id, currency "
-        "HAVING sum(amount_minor) <> 0) AS bad"
-    ))
-    drifted = await connection.scalar(text(
-        "SELECT count(*) FROM accounts a LEFT JOIN (SELECT account_id, sum(amount_minor) AS total "
-        "FROM postings GROUP BY account_id) p ON p.account_id = a.id "
-        "WHERE a.balance_minor <> coalesce(p.total, 0)"
-    ))
+    unbalanced = await connection.scalar(
+        text(
+            "SELECT count(*) FROM (SELECT entry_id FROM postings GROUP BY entry_id, currency "
+            "HAVING sum(amount_minor) <> 0) AS bad"
+        )
+    )
+    drifted = await connection.scalar(
+        text(
+            "SELECT count(*) FROM accounts a LEFT JOIN (SELECT account_id, sum(amount_minor) AS total "
+            "FROM postings GROUP BY account_id) p ON p.account_id = a.id "
+            "WHERE a.balance_minor <> coalesce(p.total, 0)"
+        )
+    )
     return int(unbalanced or 0), int(drifted or 0)
 
 
@@ -81,9 +85,11 @@ async def compare_wallets(
         response.raise_for_status()
         page = response.json()
         ids = [uuid.UUID(item["id"]) for item in page["items"]]
-        ledger = dict((await connection.execute(
-            select(accounts.c.id, accounts.c.balance_minor).where(accounts.c.id.in_(ids))
-        )).all())
+        ledger = dict(
+            (
+                await connection.execute(select(accounts.c.id, accounts.c.balance_minor).where(accounts.c.id.in_(ids)))
+            ).all()
+        )
         for item, wallet_id in zip(page["items"], ids, strict=True):
             seen.add(wallet_id)
             wallet_minor = parse_amount(item["balance"], item["currency"], allow_negative=True)
@@ -111,12 +117,14 @@ def _mismatch(report: Report, counts: dict[str, int], item: dict[str, str], ledg
     report.mismatch_count += 1
     counts[item["currency"]] = counts.get(item["currency"], 0) + 1
     if len(report.mismatches) < listed_max:
-        report.mismatches.append({
-            "wallet_id": item["id"],
-            "currency": item["currency"],
-            "wallet_balance": item["balance"],
-            "ledger_balance": format_amount(ledger_minor, item["currency"]),
-        })
+        report.mismatches.append(
+            {
+                "wallet_id": item["id"],
+                "currency": item["currency"],
+                "wallet_balance": item["balance"],
+                "ledger_balance": format_amount(ledger_minor, item["currency"]),
+            }
+        )
 
 
 def totals_view(report: Report) -> list[dict[str, object]]:

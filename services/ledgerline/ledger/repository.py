@@ -28,8 +28,14 @@ def _account(row: Row) -> Account:
 
 async def ensure_accounts(connection: AsyncConnection, wanted: Iterable[Account]) -> None:
     rows = [
-        {"id": a.id, "kind": a.kind.value, "currency": a.currency, "status": a.status.value,
-         "balance_minor": 0, "posting_count": 0}
+        {
+            "id": a.id,
+            "kind": a.kind.value,
+            "currency": a.currency,
+            "status": a.status.value,
+            "balance_minor": 0,
+            "posting_count": 0,
+        }
         for a in wanted
     ]
     if rows:
@@ -38,13 +44,13 @@ async def ensure_accounts(connection: AsyncConnection, wanted: Iterable[Account]
 
 async def lock_accounts(connection: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Account]:
     """Lock in id order so that concurrent batches touching the same accounts cannot deadlock."""
-    statement = (
-        select(accounts).where(accounts.c.id.in_(sorted(set(ids)))).order_by(accounts.c.id).with_for_update()
-    )
+    statement = select(accounts).where(accounts.c.id.in_(sorted(set(ids)))).order_by(accounts.c.id).with_for_update()
     return {row.id: _account(row) for row in await connection.execute(statement)}
 
 
-async def get_account(connection: AsyncConnection, account_id: uuid.UUID, *, for_update: bool = False) -> Account | None:
+async def get_account(
+    connection: AsyncConnection, account_id: uuid.UUID, *, for_update: bool = False
+) -> Account | None:
     statement = select(accounts).where(accounts.c.id == account_id)
     if for_update:
         statement = statement.with_for_update()
@@ -68,8 +74,12 @@ async def save_accounts(connection: AsyncConnection, changed: Iterable[Account])
         await connection.execute(
             update(accounts)
             .where(accounts.c.id == account.id)
-            .values(balance_minor=account.balance_minor, posting_count=account.posting_count,
-                    status=account.status.value, updated_at=func.now())
+            .values(
+                balance_minor=account.balance_minor,
+                posting_count=account.posting_count,
+                status=account.status.value,
+                updated_at=func.now(),
+            )
         )
 
 
@@ -103,9 +113,14 @@ async def add_entry(
     await connection.execute(
         postings.insert(),
         [
-            {"entry_id": entry_id, "account_id": p.account_id, "currency": p.currency,
-             "amount_minor": p.amount_minor, "balance_after_minor": p.balance_after_minor,
-             "account_sequence": p.account_sequence}
+            {
+                "entry_id": entry_id,
+                "account_id": p.account_id,
+                "currency": p.currency,
+                "amount_minor": p.amount_minor,
+                "balance_after_minor": p.balance_after_minor,
+                "account_sequence": p.account_sequence,
+            }
             for p in applied
         ],
     )
@@ -142,7 +157,7 @@ async def entry_with_postings(connection: AsyncConnection, entry_id: uuid.UUID) 
     entry = (await connection.execute(select(journal_entries).where(journal_entries.c.id == entry_id))).first()
     if entry is None:
         return None
-    lines = list(await connection.execute(
-        select(postings).where(postings.c.entry_id == entry_id).order_by(postings.c.id)
-    ))
+    lines = list(
+        await connection.execute(select(postings).where(postings.c.entry_id == entry_id).order_by(postings.c.id))
+    )
     return entry, lines

@@ -95,9 +95,16 @@ class PaymentView(BaseModel):
 
 def _view(p: Payment, **extra: Any) -> dict[str, Any]:
     return PaymentView(
-        id=p.id, type=p.type.value, status=p.status.value, amount=format_amount(p.amount_minor, p.currency),
-        currency=p.currency, source_wallet_id=p.source_wallet_id, destination_wallet_id=p.destination_wallet_id,
-        original_payment_id=p.original_payment_id, failure_reason=p.failure_reason, **extra,
+        id=p.id,
+        type=p.type.value,
+        status=p.status.value,
+        amount=format_amount(p.amount_minor, p.currency),
+        currency=p.currency,
+        source_wallet_id=p.source_wallet_id,
+        destination_wallet_id=p.destination_wallet_id,
+        original_payment_id=p.original_payment_id,
+        failure_reason=p.failure_reason,
+        **extra,
     ).model_dump(mode="json")
 
 
@@ -159,60 +166,111 @@ def _replay(stored: StoredResponse) -> JSONResponse:
     return JSONResponse(stored.body, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"})
 
 
-@router.post("/transfers", status_code=202, response_model=PaymentView,
-             responses={409: {"description": "Key in flight or wallet frozen"}, 422: {"description": "Invalid"}})
-async def create_transfer(request: Request, body: TransferRequest, runtime: RuntimeDep,
-                          idempotency_key: IdempotencyKey = None) -> JSONResponse:
+@router.post(
+    "/transfers",
+    status_code=202,
+    response_model=PaymentView,
+    responses={409: {"description": "Key in flight or wallet frozen"}, 422: {"description": "Invalid"}},
+)
+async def create_transfer(
+    request: Request, body: TransferRequest, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         amount = _amount(body.amount, body.currency)
         if body.source_wallet_id == body.destination_wallet_id:
-            raise Problem(422, "self_transfer", "Source and destination are the same wallet",
-                          "a transfer needs two different wallets")
+            raise Problem(
+                422,
+                "self_transfer",
+                "Source and destination are the same wallet",
+                "a transfer needs two different wallets",
+            )
         await _wallets(runtime).require(body.source_wallet_id, body.currency, role="source", spending=True)
         await _wallets(runtime).require(body.destination_wallet_id, body.currency, role="destination", spending=False)
-        return d.start(uuid.uuid4(), PaymentType.TRANSFER, amount, body.currency,
-                       source=body.source_wallet_id, destination=body.destination_wallet_id)
+        return d.start(
+            uuid.uuid4(),
+            PaymentType.TRANSFER,
+            amount,
+            body.currency,
+            source=body.source_wallet_id,
+            destination=body.destination_wallet_id,
+        )
+
     return await _create(request, runtime, idempotency_key, body, build)
 
 
 @router.post("/deposits", status_code=202, response_model=PaymentView)
-async def create_deposit(request: Request, body: DepositRequest, runtime: RuntimeDep,
-                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def create_deposit(
+    request: Request, body: DepositRequest, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         amount = _amount(body.amount, body.currency)
         await _wallets(runtime).require(body.wallet_id, body.currency, role="destination", spending=False)
-        return d.start(uuid.uuid4(), PaymentType.DEPOSIT, amount, body.currency,
-                       destination=body.wallet_id, external_reference=body.card_token)
+        return d.start(
+            uuid.uuid4(),
+            PaymentType.DEPOSIT,
+            amount,
+            body.currency,
+            destination=body.wallet_id,
+            external_reference=body.card_token,
+        )
+
     return await _create(request, runtime, idempotency_key, body, build)
 
 
 @router.post("/withdrawals", status_code=202, response_model=PaymentView)
-async def create_withdrawal(request: Request, body: WithdrawalRequest, runtime: RuntimeDep,
-                            idempotency_key: IdempotencyKey = None) -> JSONResponse:
+async def create_withdrawal(
+    request: Request, body: WithdrawalRequest, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         amount = _amount(body.amount, body.currency)
         await _wallets(runtime).require(body.wallet_id, body.currency, role="source", spending=True)
-        return d.start(uuid.uuid4(), PaymentType.WITHDRAWAL, amount, body.currency,
-                       source=body.wallet_id, external_reference=body.bank_account)
+        return d.start(
+            uuid.uuid4(),
+            PaymentType.WITHDRAWAL,
+            amount,
+            body.currency,
+            source=body.wallet_id,
+            external_reference=body.bank_account,
+        )
+
     return await _create(request, runtime, idempotency_key, body, build)
 
 
-@router.post("/payments/{payment_id}/refunds", status_code=202, response_model=PaymentView,
-             summary="Refund part or all of a completed transfer")
-async def create_refund(request: Request, payment_id: uuid.UUID, body: RefundRequest, runtime: RuntimeDep,
-                        idempotency_key: IdempotencyKey = None) -> JSONResponse:
+@router.post(
+    "/payments/{payment_id}/refunds",
+    status_code=202,
+    response_model=PaymentView,
+    summary="Refund part or all of a completed transfer",
+)
+async def create_refund(
+    request: Request,
+    payment_id: uuid.UUID,
+    body: RefundRequest,
+    runtime: RuntimeDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         async with runtime.engine.connect() as connection:
             original = await repository.get(connection, payment_id)
         if original is None:
             raise not_found("payment", payment_id)
         if original.type is not PaymentType.TRANSFER or original.status is not Status.COMPLETED:
-            raise Problem(409, "not_refundable", "Payment cannot be refunded",
-                          f"only completed transfers are refunded; this is a {original.status.value} {original.type.value}")
+            raise Problem(
+                409,
+                "not_refundable",
+                "Payment cannot be refunded",
+                f"only completed transfers are refunded; this is a {original.status.value} {original.type.value}",
+            )
         amount = _amount(body.amount, original.currency)
-        return d.start(uuid.uuid4(), PaymentType.REFUND, amount, original.currency,
-                       source=original.destination_wallet_id, destination=original.source_wallet_id,
-                       original_payment_id=original.id)
+        return d.start(
+            uuid.uuid4(),
+            PaymentType.REFUND,
+            amount,
+            original.currency,
+            source=original.destination_wallet_id,
+            destination=original.source_wallet_id,
+            original_payment_id=original.id,
+        )
 
     async def check(connection: Any, refund: Payment) -> None:
         # The original row lock serialises concurrent refunds of one payment.
@@ -221,8 +279,13 @@ async def create_refund(request: Request, payment_id: uuid.UUID, body: RefundReq
         refunded = await repository.refunded_minor(connection, payment_id)
         if refunded + refund.amount_minor > original.amount_minor:
             remaining = format_amount(original.amount_minor - refunded, original.currency)
-            raise Problem(422, "refund_exceeds_original", "Refund exceeds what is left to refund",
-                          f"at most {remaining} {original.currency} can still be refunded")
+            raise Problem(
+                422,
+                "refund_exceeds_original",
+                "Refund exceeds what is left to refund",
+                f"at most {remaining} {original.currency} can still be refunded",
+            )
+
     return await _create(request, runtime, idempotency_key, body, build, check)
 
 
@@ -235,6 +298,11 @@ async def read_payment(payment_id: uuid.UUID, runtime: RuntimeDep) -> dict[str, 
         times = await repository.created_at(connection, payment_id)
         history = await repository.history(connection, payment_id)
     created, updated = times or (None, None)
-    return _view(payment, created_at=created, updated_at=updated, history=[
-        TransitionView(from_status=h.from_status, to_status=h.to_status, reason=h.reason, at=h.at) for h in history
-    ])
+    return _view(
+        payment,
+        created_at=created,
+        updated_at=updated,
+        history=[
+            TransitionView(from_status=h.from_status, to_status=h.to_status, reason=h.reason, at=h.at) for h in history
+        ],
+    )

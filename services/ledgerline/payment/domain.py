@@ -141,8 +141,17 @@ def start(
         raise SagaError(f"{type_} needs its wallets")
     if source is not None and source == destination:
         raise SagaError("source and destination must differ")
-    payment = Payment(payment_id, type_, Status.INITIATED, amount_minor, currency, source, destination,
-                      original_payment_id, external_reference)
+    payment = Payment(
+        payment_id,
+        type_,
+        Status.INITIATED,
+        amount_minor,
+        currency,
+        source,
+        destination,
+        original_payment_id,
+        external_reference,
+    )
     return payment, outstanding(payment)
 
 
@@ -185,8 +194,13 @@ def _dst(p: Payment) -> uuid.UUID:
 
 
 def _move(payment: Payment, status: Status, reason: str | None = None) -> tuple[Payment, list[Command]]:
-    moved = replace(payment, status=status, attempts=0, version=payment.version + 1,
-                    failure_reason=reason if reason is not None else payment.failure_reason)
+    moved = replace(
+        payment,
+        status=status,
+        attempts=0,
+        version=payment.version + 1,
+        failure_reason=reason if reason is not None else payment.failure_reason,
+    )
     commands = outstanding(moved)
     if moved.terminal:
         commands.append(Announce())

@@ -35,8 +35,11 @@ def _message(p: Payment, command: d.Command) -> OutgoingMessage:
 
     match command:
         case d.Reserve(wallet_id, amount):
-            return build(c.RESERVE_FUNDS, c.ReserveFunds(payment_id=p.id, wallet_id=wallet_id,
-                                                         amount_minor=amount, currency=p.currency), "reserve")
+            return build(
+                c.RESERVE_FUNDS,
+                c.ReserveFunds(payment_id=p.id, wallet_id=wallet_id, amount_minor=amount, currency=p.currency),
+                "reserve",
+            )
         case d.Release(wallet_id):
             return build(c.RELEASE_FUNDS, c.ReleaseFunds(payment_id=p.id, wallet_id=wallet_id), "release")
         case d.Post(lines, description):
@@ -46,8 +49,12 @@ def _message(p: Payment, command: d.Command) -> OutgoingMessage:
         case d.Void():
             return build(c.VOID_ENTRY, c.VoidEntry(entry_id=p.id, payment_id=p.id), "void")
         case d.Settle(debit, credits):
-            body = c.SettleFunds(payment_id=p.id, currency=p.currency, debit_wallet_id=debit,
-                                 credits=tuple(c.Credit(wallet_id=w, amount_minor=a) for w, a in credits))
+            body = c.SettleFunds(
+                payment_id=p.id,
+                currency=p.currency,
+                debit_wallet_id=debit,
+                credits=tuple(c.Credit(wallet_id=w, amount_minor=a) for w, a in credits),
+            )
             return build(c.SETTLE_FUNDS, body, "settle")
         case d.BankCall(operation):
             body = c.BankOperation(payment_id=p.id, operation=operation)  # type: ignore[arg-type]
@@ -59,21 +66,38 @@ def _message(p: Payment, command: d.Command) -> OutgoingMessage:
 
 def _posting(p: Payment, line: d.Line) -> c.PostingLine:
     if line.account == d.SETTLEMENT:
-        return c.PostingLine(account_id=c.settlement_account_id(p.currency), account_kind="settlement",
-                             currency=p.currency, amount_minor=line.amount_minor)
+        return c.PostingLine(
+            account_id=c.settlement_account_id(p.currency),
+            account_kind="settlement",
+            currency=p.currency,
+            amount_minor=line.amount_minor,
+        )
     assert isinstance(line.account, uuid.UUID)
-    return c.PostingLine(account_id=line.account, account_kind="wallet", currency=p.currency,
-                         amount_minor=line.amount_minor)
+    return c.PostingLine(
+        account_id=line.account, account_kind="wallet", currency=p.currency, amount_minor=line.amount_minor
+    )
 
 
 def _announcement(p: Payment, trace: str | None) -> OutgoingMessage:
     completed = p.status is Status.COMPLETED
     SAGA_OUTCOMES.labels(p.type.value, p.status.value.lower(), p.failure_reason or "none").inc()
     body = c.PaymentOutcome(
-        payment_id=p.id, payment_type=p.type.value, status=p.status.value, amount_minor=p.amount_minor,
-        currency=p.currency, source_wallet_id=p.source_wallet_id, destination_wallet_id=p.destination_wallet_id,
-        reason=p.failure_reason, original_payment_id=p.original_payment_id,
+        payment_id=p.id,
+        payment_type=p.type.value,
+        status=p.status.value,
+        amount_minor=p.amount_minor,
+        currency=p.currency,
+        source_wallet_id=p.source_wallet_id,
+        destination_wallet_id=p.destination_wallet_id,
+        reason=p.failure_reason,
+        original_payment_id=p.original_payment_id,
     )
     type_ = c.PAYMENT_COMPLETED if completed else c.PAYMENT_FAILED
-    return c.message(type_, body, key=str(p.id), source=SOURCE,
-                     message_id=str(uuid.uuid5(p.id, f"outcome:{p.status.value}")), traceparent=trace)
+    return c.message(
+        type_,
+        body,
+        key=str(p.id),
+        source=SOURCE,
+        message_id=str(uuid.uuid5(p.id, f"outcome:{p.status.value}")),
+        traceparent=trace,
+    )

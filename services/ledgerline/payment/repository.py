@@ -44,10 +44,16 @@ def _columns(p: Payment) -> dict[str, object]:
 async def add(connection: AsyncConnection, p: Payment, next_attempt_at: datetime) -> None:
     await connection.execute(
         payments.insert().values(
-            id=p.id, type=p.type.value, amount_minor=p.amount_minor, currency=p.currency,
-            source_wallet_id=p.source_wallet_id, destination_wallet_id=p.destination_wallet_id,
-            original_payment_id=p.original_payment_id, external_reference=p.external_reference,
-            next_attempt_at=next_attempt_at, **_columns(p),
+            id=p.id,
+            type=p.type.value,
+            amount_minor=p.amount_minor,
+            currency=p.currency,
+            source_wallet_id=p.source_wallet_id,
+            destination_wallet_id=p.destination_wallet_id,
+            original_payment_id=p.original_payment_id,
+            external_reference=p.external_reference,
+            next_attempt_at=next_attempt_at,
+            **_columns(p),
         )
     )
     await connection.execute(transitions.insert().values(payment_id=p.id, from_status=None, to_status=p.status.value))
@@ -61,9 +67,7 @@ async def get(connection: AsyncConnection, payment_id: uuid.UUID, *, for_update:
     return _payment(row) if row else None
 
 
-async def save(
-    connection: AsyncConnection, before: Payment, after: Payment, next_attempt_at: datetime | None
-) -> None:
+async def save(connection: AsyncConnection, before: Payment, after: Payment, next_attempt_at: datetime | None) -> None:
     if after == before:
         return
     result = await connection.execute(
@@ -74,10 +78,14 @@ async def save(
     if result.rowcount != 1:
         raise RuntimeError(f"payment {after.id} changed concurrently (expected v{before.version})")
     if after.status is not before.status:
-        await connection.execute(transitions.insert().values(
-            payment_id=after.id, from_status=before.status.value, to_status=after.status.value,
-            reason=after.failure_reason if after.failure_reason != before.failure_reason else None,
-        ))
+        await connection.execute(
+            transitions.insert().values(
+                payment_id=after.id,
+                from_status=before.status.value,
+                to_status=after.status.value,
+                reason=after.failure_reason if after.failure_reason != before.failure_reason else None,
+            )
+        )
 
 
 async def due(connection: AsyncConnection, now: datetime, limit: int) -> list[Payment]:
@@ -104,15 +112,19 @@ async def refunded_minor(connection: AsyncConnection, original_id: uuid.UUID) ->
 
 
 async def history(connection: AsyncConnection, payment_id: uuid.UUID) -> list[Row]:
-    return list(await connection.execute(
-        select(transitions).where(transitions.c.payment_id == payment_id).order_by(transitions.c.id)
-    ))
+    return list(
+        await connection.execute(
+            select(transitions).where(transitions.c.payment_id == payment_id).order_by(transitions.c.id)
+        )
+    )
 
 
 async def created_at(connection: AsyncConnection, payment_id: uuid.UUID) -> tuple[datetime, datetime] | None:
-    row = (await connection.execute(
-        select(payments.c.created_at, payments.c.updated_at).where(payments.c.id == payment_id)
-    )).first()
+    row = (
+        await connection.execute(
+            select(payments.c.created_at, payments.c.updated_at).where(payments.c.id == payment_id)
+        )
+    ).first()
     return (row.created_at, row.updated_at) if row else None
 
 
@@ -131,4 +143,4 @@ async def list_for_wallet(
 
 
 def backoff(step_timeout_s: float, attempts: int, step_timeout_max_s: float) -> timedelta:
-    return timedelta(seconds=min(step_timeout_s * (2 ** attempts), step_timeout_max_s))
+    return timedelta(seconds=min(step_timeout_s * (2**attempts), step_timeout_max_s))

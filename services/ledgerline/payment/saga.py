@@ -43,10 +43,13 @@ async def apply(
 
 
 def reply_handlers(settings: PaymentSettings) -> dict[str, MessageHandler]:
-    def on(model: type[c.Contract], transition: Callable[[Payment, c.Contract], tuple[Payment, list[d.Command]]]) -> MessageHandler:
+    def on(
+        model: type[c.Contract], transition: Callable[[Payment, c.Contract], tuple[Payment, list[d.Command]]]
+    ) -> MessageHandler:
         async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
             body = model.model_validate(envelope.data)
             await apply(uow, settings, body.payment_id, lambda p: transition(p, body))  # type: ignore[attr-defined]
+
         return handle
 
     return {

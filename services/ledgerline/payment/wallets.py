@@ -29,8 +29,9 @@ class WalletDirectory:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise Problem(502, "wallet_service_error", "Wallet service error",
-                          f"wallet service answered {response.status_code}")
+            raise Problem(
+                502, "wallet_service_error", "Wallet service error", f"wallet service answered {response.status_code}"
+            )
         body = response.json()
         return WalletInfo(uuid.UUID(body["id"]), body["currency"], body["status"])
 
@@ -38,11 +39,20 @@ class WalletDirectory:
         """The wallet, checked for use in a payment of `currency`; a 4xx problem otherwise."""
         wallet = await self.get(wallet_id)
         if wallet is None:
-            raise Problem(422, "unknown_wallet", "Unknown wallet", f"{role} wallet {wallet_id} does not exist",
-                          wallet_id=str(wallet_id))
+            raise Problem(
+                422,
+                "unknown_wallet",
+                "Unknown wallet",
+                f"{role} wallet {wallet_id} does not exist",
+                wallet_id=str(wallet_id),
+            )
         if wallet.currency != currency:
-            raise Problem(422, "currency_mismatch", "Currency does not match the wallet",
-                          f"{role} wallet {wallet_id} holds {wallet.currency}, not {currency}")
+            raise Problem(
+                422,
+                "currency_mismatch",
+                "Currency does not match the wallet",
+                f"{role} wallet {wallet_id} holds {wallet.currency}, not {currency}",
+            )
         if spending and wallet.status == "frozen":
             raise Problem(409, "wallet_frozen", "Wallet is frozen", f"{role} wallet {wallet_id} is frozen")
         return wallet

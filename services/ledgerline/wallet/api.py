@@ -114,9 +114,7 @@ async def list_user_wallets(
     return await _page(runtime, owner_id=owner_id, cursor=cursor, limit=limit)
 
 
-async def _page(
-    runtime: ServiceRuntime, *, owner_id: str | None, cursor: uuid.UUID | None, limit: int
-) -> WalletPage:
+async def _page(runtime: ServiceRuntime, *, owner_id: str | None, cursor: uuid.UUID | None, limit: int) -> WalletPage:
     page_size_max: int = runtime.settings.page_size_max  # type: ignore[attr-defined]
     if limit > page_size_max:
         raise Problem(422, "page_too_large", "Page size too large", f"limit must be <= {page_size_max}")

@@ -55,9 +55,7 @@ class Wallet:
         if self.overdraft_limit_minor < 0:
             raise InvariantViolation(f"wallet {self.id}: negative overdraft limit")
         if self.available_minor < -self.overdraft_limit_minor:
-            raise InvariantViolation(
-                f"wallet {self.id}: available {self.available_minor} below overdraft limit"
-            )
+            raise InvariantViolation(f"wallet {self.id}: available {self.available_minor} below overdraft limit")
         return self
 
 
@@ -69,9 +67,7 @@ class Hold:
     status: HoldStatus
 
 
-def open_wallet(
-    wallet_id: uuid.UUID, owner_id: str, currency: str, overdraft_limit_minor: int = 0
-) -> Wallet:
+def open_wallet(wallet_id: uuid.UUID, owner_id: str, currency: str, overdraft_limit_minor: int = 0) -> Wallet:
     return Wallet(wallet_id, owner_id, currency, overdraft_limit_minor=overdraft_limit_minor).checked()
 
 

@@ -31,8 +31,12 @@ async def reserve_funds(envelope: Envelope, uow: UnitOfWork) -> None:
         if existing.status is HoldStatus.RELEASED:
             _reject(uow, command, RejectionReason.HOLD_RELEASED)
         else:
-            _reply(uow, c.FUNDS_RESERVED, c.FundsReserved(payment_id=command.payment_id,
-                                                          wallet_id=command.wallet_id), command.payment_id)
+            _reply(
+                uow,
+                c.FUNDS_RESERVED,
+                c.FundsReserved(payment_id=command.payment_id, wallet_id=command.wallet_id),
+                command.payment_id,
+            )
         return
     if wallet is None:
         _reject(uow, command, RejectionReason.UNKNOWN_WALLET)
@@ -42,11 +46,10 @@ async def reserve_funds(envelope: Envelope, uow: UnitOfWork) -> None:
         _reject(uow, command, outcome)
         return
     await repository.save_wallet(connection, outcome)
-    await repository.put_hold(
-        connection, Hold(command.payment_id, wallet.id, command.amount_minor, HoldStatus.HELD)
+    await repository.put_hold(connection, Hold(command.payment_id, wallet.id, command.amount_minor, HoldStatus.HELD))
+    _reply(
+        uow, c.FUNDS_RESERVED, c.FundsReserved(payment_id=command.payment_id, wallet_id=wallet.id), command.payment_id
     )
-    _reply(uow, c.FUNDS_RESERVED,
-           c.FundsReserved(payment_id=command.payment_id, wallet_id=wallet.id), command.payment_id)
 
 
 def _reject(uow: UnitOfWork, command: c.ReserveFunds, reason: RejectionReason) -> None:
@@ -62,19 +65,22 @@ async def release_funds(envelope: Envelope, uow: UnitOfWork) -> None:
     if hold is None:
         # Nothing was reserved (or the reserve is still in flight): leave a released marker so
         # a late reserve for this payment is refused instead of stranding funds.
-        await repository.put_hold(
-            connection, Hold(command.payment_id, command.wallet_id, 0, HoldStatus.RELEASED)
-        )
+        await repository.put_hold(connection, Hold(command.payment_id, command.wallet_id, 0, HoldStatus.RELEASED))
     elif hold.status is HoldStatus.HELD:
         if wallet is None:
             raise domain.InvariantViolation(f"hold {hold.payment_id} on a missing wallet")
         await repository.save_wallet(connection, domain.release(wallet, hold))
-        await repository.put_hold(connection, Hold(hold.payment_id, hold.wallet_id,
-                                                   hold.amount_minor, HoldStatus.RELEASED))
+        await repository.put_hold(
+            connection, Hold(hold.payment_id, hold.wallet_id, hold.amount_minor, HoldStatus.RELEASED)
+        )
     elif hold.status is HoldStatus.SETTLED:
         raise domain.InvariantViolation(f"release of settled hold {hold.payment_id}")
-    _reply(uow, c.FUNDS_RELEASED,
-           c.FundsReleased(payment_id=command.payment_id, wallet_id=command.wallet_id), command.payment_id)
+    _reply(
+        uow,
+        c.FUNDS_RELEASED,
+        c.FundsReleased(payment_id=command.payment_id, wallet_id=command.wallet_id),
+        command.payment_id,
+    )
 
 
 async def settle_funds(envelope: Envelope, uow: UnitOfWork) -> None:
@@ -104,9 +110,7 @@ async def settle_funds(envelope: Envelope, uow: UnitOfWork) -> None:
     # A settle without debit still leaves a marker, so a repeated credit is not applied twice.
     amount = hold.amount_minor if hold else 0
     wallet_for_marker = hold.wallet_id if hold else command.credits[0].wallet_id
-    await repository.put_hold(
-        connection, Hold(command.payment_id, wallet_for_marker, amount, HoldStatus.SETTLED)
-    )
+    await repository.put_hold(connection, Hold(command.payment_id, wallet_for_marker, amount, HoldStatus.SETTLED))
     _reply(uow, c.FUNDS_SETTLED, c.FundsSettled(payment_id=command.payment_id), command.payment_id)
 
 

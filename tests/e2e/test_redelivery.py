@@ -1,0 +1,94 @@
+"""A command delivered twice has one effect: one hold, one journal entry, one settlement, whether
+the copy carries the same message id (the inbox) or a new one (the payment-keyed records)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from ledgerline.client import LedgerlineClient
+from ledgerline.core import contracts as c
+from ledgerline.core.events import OutgoingMessage, encode
+from ledgerline.core.kafka import create_producer
+from ledgerline.infra.platform import Platform
+
+from tests.books import assert_books_balance, funded_wallet, wallet_minor
+
+APPLY_TIMEOUT_S = 30.0
+
+
+@pytest.fixture
+async def producer(any_platform: Platform) -> AsyncIterator[AIOKafkaProducer]:
+    kafka = create_producer(any_platform.infra.kafka.bootstrap_servers, "redelivery-test")
+    await kafka.start()
+    yield kafka
+    await kafka.stop()
+
+
+async def send_twice(producer: AIOKafkaProducer, message: OutgoingMessage, *, same_id: bool) -> None:
+    copies = [message, message if same_id else dataclasses.replace(message, id=str(uuid.uuid4()))]
+    for copy in copies:
+        key, value, headers = encode(copy)
+        await (await producer.send(copy.topic, value=value, key=key, headers=headers))
+
+
+async def eventually(check, timeout_s: float = APPLY_TIMEOUT_S):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = await check()
+        if result or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("same_id", [True, False], ids=["same-message-id", "new-message-id"])
+async def test_each_saga_command_twice_has_one_effect(
+    any_client: LedgerlineClient, producer: AIOKafkaProducer, same_id: bool
+) -> None:
+    alice = await funded_wallet(any_client, "alice", "20.00")
+    bob = await funded_wallet(any_client, "bob", "0")
+    payment_id = uuid.uuid4()
+    src = "/tests/redelivery"
+
+    reserve = c.ReserveFunds(payment_id=payment_id, wallet_id=uuid.UUID(alice), amount_minor=500, currency="EUR")
+    await send_twice(producer, c.message(c.RESERVE_FUNDS, reserve, key=str(payment_id), source=src), same_id=same_id)
+    assert await eventually(lambda: _held_is(any_client, alice, 500))
+    await asyncio.sleep(1.0)  # Give the copy every chance to be applied too.
+    assert await wallet_minor(any_client, alice) == {"balance": 2000, "held": 500, "available": 1500}
+
+    lines = (
+        c.PostingLine(account_id=uuid.UUID(alice), account_kind="wallet", currency="EUR", amount_minor=-500),
+        c.PostingLine(account_id=uuid.UUID(bob), account_kind="wallet", currency="EUR", amount_minor=500),
+    )
+    post = c.PostEntry(entry_id=payment_id, payment_id=payment_id, description="redelivery", postings=lines)
+    await send_twice(producer, c.message(c.POST_ENTRY, post, key=str(payment_id), source=src), same_id=same_id)
+    assert await eventually(lambda: _entry_exists(any_client, payment_id))
+    settle = c.SettleFunds(
+        payment_id=payment_id,
+        currency="EUR",
+        debit_wallet_id=uuid.UUID(alice),
+        credits=(c.Credit(wallet_id=uuid.UUID(bob), amount_minor=500),),
+    )
+    await send_twice(producer, c.message(c.SETTLE_FUNDS, settle, key=str(payment_id), source=src), same_id=same_id)
+    assert await eventually(lambda: _held_is(any_client, alice, 0))
+    await asyncio.sleep(1.0)
+
+    entry = (await any_client.ledger.get(f"/v1/entries/{payment_id}")).json()
+    assert len(entry["postings"]) == 2
+    history = await any_client.entries(bob)
+    assert [item["entry_id"] for item in history["items"]].count(str(payment_id)) == 1
+    assert await wallet_minor(any_client, alice) == {"balance": 1500, "held": 0, "available": 1500}
+    assert await wallet_minor(any_client, bob) == {"balance": 500, "held": 0, "available": 500}
+    await assert_books_balance(any_client)
+
+
+async def _held_is(client: LedgerlineClient, wallet_id: str, held: int) -> bool:
+    return (await wallet_minor(client, wallet_id))["held"] == held
+
+
+async def _entry_exists(client: LedgerlineClient, entry_id: uuid.UUID) -> bool:
+    return (await client.ledger.get(f"/v1/entries/{entry_id}")).status_code == 200

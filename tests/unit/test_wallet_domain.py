@@ -1,0 +1,73 @@
+"""Holds keep available funds at or above the overdraft limit, and invariants fail loudly."""
+
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ledgerline.wallet.domain import (
+    Hold,
+    HoldStatus,
+    InvariantViolation,
+    RejectionReason,
+    Wallet,
+    WalletStatus,
+    credit,
+    open_wallet,
+    release,
+    reserve,
+    settle_debit,
+)
+
+W = uuid.uuid4()
+
+
+def wallet(balance: int = 1000, held: int = 0, overdraft: int = 0, **kw: object) -> Wallet:
+    return Wallet(W, "u", "EUR", balance_minor=balance, held_minor=held, overdraft_limit_minor=overdraft, **kw)  # type: ignore[arg-type]
+
+
+@given(
+    st.integers(min_value=0, max_value=10**6),
+    st.integers(min_value=0, max_value=10**4),
+    st.lists(st.integers(min_value=1, max_value=10**5), max_size=30),
+)
+def test_reservations_never_take_available_below_the_overdraft_limit(
+    balance: int, overdraft: int, asks: list[int]
+) -> None:
+    current = wallet(balance, overdraft=overdraft)
+    for ask in asks:
+        outcome = reserve(current, ask, "EUR")
+        if isinstance(outcome, RejectionReason):
+            assert outcome is RejectionReason.INSUFFICIENT_FUNDS
+            assert current.available_minor - ask < -overdraft
+        else:
+            current = outcome
+        assert current.available_minor >= -overdraft
+    assert current.balance_minor == balance
+
+
+def test_reserve_refuses_frozen_wallets_and_other_currencies() -> None:
+    assert reserve(wallet(status=WalletStatus.FROZEN), 1, "EUR") is RejectionReason.WALLET_FROZEN
+    assert reserve(wallet(), 1, "USD") is RejectionReason.CURRENCY_MISMATCH
+    assert reserve(wallet(100), 101, "EUR") is RejectionReason.INSUFFICIENT_FUNDS
+
+
+def test_settle_and_release_consume_exactly_the_hold() -> None:
+    reserved = reserve(wallet(1000), 300, "EUR")
+    assert isinstance(reserved, Wallet) and reserved.held_minor == 300 and reserved.available_minor == 700
+    hold = Hold(uuid.uuid4(), W, 300, HoldStatus.HELD)
+    settled = settle_debit(reserved, hold)
+    assert (settled.balance_minor, settled.held_minor) == (700, 0)
+    released = release(reserved, hold)
+    assert (released.balance_minor, released.held_minor) == (1000, 0)
+    with pytest.raises(InvariantViolation):
+        release(reserved, Hold(hold.payment_id, W, 300, HoldStatus.RELEASED))
+
+
+def test_credits_reach_frozen_wallets_and_invariants_are_enforced() -> None:
+    assert credit(wallet(0, status=WalletStatus.FROZEN), 5).balance_minor == 5
+    with pytest.raises(InvariantViolation):
+        credit(wallet(), 0)
+    with pytest.raises(InvariantViolation):
+        wallet(balance=10, held=11).checked()
+    assert open_wallet(W, "u", "EUR", 500).overdraft_limit_minor == 500
