@@ -23,6 +23,7 @@ class Service(StrEnum):
     wallet = "wallet"
     ledger = "ledger"
     payment = "payment"
+    notification = "notification"
     banksim = "banksim"
 
 
@@ -30,6 +31,7 @@ class MigratedService(StrEnum):
     wallet = "wallet"
     ledger = "ledger"
     payment = "payment"
+    notification = "notification"
     all = "all"
 
 
@@ -51,10 +53,16 @@ def migrate(service: MigratedService) -> None:
     """Apply database migrations for one service or all (reads LEDGERLINE_<SERVICE>_DATABASE_URL)."""
     from ledgerline.core.migrations import upgrade_to_head
     from ledgerline.ledger.settings import LedgerSettings
+    from ledgerline.notification.settings import NotificationSettings
     from ledgerline.payment.settings import PaymentSettings
     from ledgerline.wallet.settings import WalletSettings
 
-    settings = {"wallet": WalletSettings, "ledger": LedgerSettings, "payment": PaymentSettings}
+    settings = {
+        "wallet": WalletSettings,
+        "ledger": LedgerSettings,
+        "payment": PaymentSettings,
+        "notification": NotificationSettings,
+    }
     names = list(settings) if service is MigratedService.all else [service.value]
     for name in names:
         upgrade_to_head(f"ledgerline.{name}", settings[name]().database_url)

@@ -46,6 +46,8 @@ ENTRY_VOIDED = "io.ledgerline.ledger.entry_voided"
 BANK_OPERATION = "io.ledgerline.payment.bank_operation"
 PAYMENT_COMPLETED = "io.ledgerline.payment.completed"
 PAYMENT_FAILED = "io.ledgerline.payment.failed"
+# Notification: one delivery of one notification to one subscription.
+NOTIFICATION_DELIVERY = "io.ledgerline.notification.delivery"
 
 
 class Contract(BaseModel):
@@ -158,6 +160,10 @@ class PaymentOutcome(Contract):
     original_payment_id: uuid.UUID | None = None
 
 
+class DeliveryTask(Contract):
+    notification_id: uuid.UUID
+
+
 # Which topic each message type travels on.
 TOPIC_OF: dict[str, str] = {
     RESERVE_FUNDS: topics.WALLET_COMMANDS,
@@ -176,6 +182,7 @@ TOPIC_OF: dict[str, str] = {
     BANK_OPERATION: topics.PAYMENT_COMMANDS,
     PAYMENT_COMPLETED: topics.PAYMENT_EVENTS,
     PAYMENT_FAILED: topics.PAYMENT_EVENTS,
+    NOTIFICATION_DELIVERY: topics.NOTIFICATION_DELIVERIES,
 }
 
 

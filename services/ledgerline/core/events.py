@@ -53,6 +53,7 @@ class Envelope:
     partition: int = -1
     offset: int = -1
     headers: Mapping[str, bytes] = field(default_factory=dict)
+    raw_value: bytes = b""  # The record's value as received, forwarded unchanged on retries.
 
 
 def encode(message: OutgoingMessage) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -113,4 +114,5 @@ def decode(
         partition=partition,
         offset=offset,
         headers=header_map,
+        raw_value=value or b"",
     )

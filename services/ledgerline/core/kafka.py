@@ -14,13 +14,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledgerline.core.events import Envelope, MalformedMessage, decode
-from ledgerline.core.topics import PLATFORM_TOPICS, TopicSpec, dead_letter_topic
+from ledgerline.core.topics import PLATFORM_TOPICS, TopicSpec, all_topic_names, dead_letter_topic
 
 _log = logging.getLogger(__name__)
 
@@ -73,11 +73,7 @@ async def ensure_topics(
     replication_factor: int = 1,
 ) -> list[str]:
     """Create missing topics (and their dead-letter topics); returns the names created."""
-    wanted: dict[str, int] = {}
-    for spec in specs:
-        wanted[spec.name] = spec.partitions
-        if spec.dead_letters:
-            wanted[dead_letter_topic(spec.name)] = spec.partitions
+    wanted = {name: spec.partitions for spec in specs for name in all_topic_names((spec,))}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=REQUEST_TIMEOUT_MS)
     await admin.start()
     try:
@@ -127,7 +123,6 @@ class BatchConsumer:
         self._producer = producer
         self._limits = limits
         self._consumer = AIOKafkaConsumer(
-            *self._topics,
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
             enable_auto_commit=False,
@@ -135,11 +130,13 @@ class BatchConsumer:
             max_poll_records=limits.batch_size_max,
             request_timeout_ms=REQUEST_TIMEOUT_MS,
         )
+        # Set once the group has completed its first assignment (possibly empty, when there are
+        # more replicas than partitions): readiness means "joined", not "connected".
         self.started = asyncio.Event()
 
     async def run(self) -> None:
         await self._consumer.start()
-        self.started.set()
+        self._consumer.subscribe(self._topics, listener=_JoinListener(self.started))
         try:
             while True:
                 batches = await self._consumer.getmany(
@@ -242,6 +239,17 @@ class BatchConsumer:
     def _count(self, envelopes: Sequence[Envelope], outcome: str) -> None:
         for envelope in envelopes:
             CONSUMED.labels(self._group_id, envelope.topic, outcome).inc()
+
+
+class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no stubs.
+    def __init__(self, joined: asyncio.Event) -> None:
+        self._joined = joined
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self._joined.set()
 
 
 def dead_letter_headers(

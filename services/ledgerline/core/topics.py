@@ -13,6 +13,10 @@ LEDGER_COMMANDS = "ledgerline.ledger.commands.v1"
 LEDGER_EVENTS = "ledgerline.ledger.events.v1"
 PAYMENT_COMMANDS = "ledgerline.payment.commands.v1"
 PAYMENT_EVENTS = "ledgerline.payment.events.v1"
+NOTIFICATION_DELIVERIES = "ledgerline.notification.deliveries.v1"
+# Delays of the notification retry topics `<deliveries>.retry.1..n` (the chart's topic resource
+# and the notification settings use the same defaults).
+NOTIFICATION_RETRY_DELAYS_S = (5, 30, 120)
 
 DEAD_LETTER_SUFFIX = ".dlq"
 
@@ -30,6 +34,7 @@ class TopicSpec:
     name: str
     partitions: int
     dead_letters: bool = True
+    retry_steps: int = 0
 
 
 # Saga traffic is keyed by payment id, so partitions bound consumer parallelism, not ordering.
@@ -40,6 +45,7 @@ PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(LEDGER_EVENTS, 6),
     TopicSpec(PAYMENT_COMMANDS, 6),
     TopicSpec(PAYMENT_EVENTS, 6),
+    TopicSpec(NOTIFICATION_DELIVERIES, 6, retry_steps=len(NOTIFICATION_RETRY_DELAYS_S)),
 )
 
 
@@ -47,6 +53,7 @@ def all_topic_names(specs: tuple[TopicSpec, ...] = PLATFORM_TOPICS) -> list[str]
     names: list[str] = []
     for spec in specs:
         names.append(spec.name)
+        names.extend(retry_topic(spec.name, step) for step in range(1, spec.retry_steps + 1))
         if spec.dead_letters:
             names.append(dead_letter_topic(spec.name))
     return names

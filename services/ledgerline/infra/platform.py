@@ -15,12 +15,11 @@ from pathlib import Path
 from ledgerline.core.kafka import ensure_topics
 from ledgerline.core.migrations import upgrade_to_head
 from ledgerline.infra.launcher import Infrastructure
-from ledgerline.infra.process import ManagedProcess, free_port
+from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
 
-# Services in start order: the wallet first, since the others call it.
-SERVICES = ("wallet", "ledger", "payment", "banksim")
-MIGRATED = ("wallet", "ledger", "payment")
-DEFAULT_PORTS = {"wallet": 8001, "ledger": 8002, "payment": 8003, "notification": 8004, "banksim": 8009}
+SERVICES = ("wallet", "ledger", "payment", "notification", "banksim")
+MIGRATED = ("wallet", "ledger", "payment", "notification")
+DEFAULT_PORTS = {"wallet": 8001, "ledger": 8002, "payment": 8003, "notification": 8004, "banksim": 8009, "smtp": 8025}
 SERVICE_READY_TIMEOUT_S = 60.0
 HTTP_PROBE_TIMEOUT_S = 2.0
 
@@ -62,6 +61,8 @@ class Platform:
             "LEDGERLINE_PAYMENT_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_PAYMENT_BANK_URL": self.url("banksim"),
             "LEDGERLINE_LEDGER_WALLET_URL": self.url("wallet"),
+            "LEDGERLINE_NOTIFICATION_SMTP_HOST": "127.0.0.1",
+            "LEDGERLINE_NOTIFICATION_SMTP_PORT": str(self.ports["smtp"]),
             "PYTHONUNBUFFERED": "1",
         }
         env.update(self.overrides.get(service, {}))
@@ -74,9 +75,14 @@ class Platform:
                 upgrade_to_head(f"ledgerline.{service}", self.infra.database_url(service))
         asyncio.run(ensure_topics(self.infra.kafka.bootstrap_servers))
 
+    @property
+    def mail_dir(self) -> Path:
+        return self.infra.data_dir / "mail"
+
     def start(self) -> None:
         """Start every service at once (each joins its consumer groups), then wait for all."""
         self.prepare()
+        self.start_smtp_sink()
         for service in self.services:
             self.spawn_service(service)
         for service in self.services:
@@ -101,6 +107,17 @@ class Platform:
             lambda: http_ok(f"{self.url(service)}/readyz"), timeout_s=SERVICE_READY_TIMEOUT_S
         )
 
+    def start_smtp_sink(self) -> None:
+        port = self.ports["smtp"]
+        process = ManagedProcess(
+            "smtp-sink",
+            [sys.executable, "-m", "ledgerline.infra.smtp_sink", "--port", str(port), "--dir", str(self.mail_dir)],
+            log_path=self.infra.data_dir / "logs" / "smtp-sink.log",
+        )
+        process.start()
+        self.processes["smtp-sink"] = process
+        process.wait_ready(lambda: tcp_open("127.0.0.1", port), timeout_s=SERVICE_READY_TIMEOUT_S)
+
     def stop_service(self, service: str, *, crash: bool = False) -> None:
         process = self.processes.pop(service, None)
         if process is not None:
@@ -114,6 +131,7 @@ class Platform:
         return {
             name: {"api_docs": f"{self.url(name)}/docs", "metrics": f"{self.url(name)}/metrics"}
             for name in self.processes
+            if name in self.services
         }
 
     def log_path(self, service: str) -> Path:

@@ -1,0 +1,169 @@
+"""Notification HTTP API: subscribe a wallet to webhooks or email, read the delivery log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AnyHttpUrl, BaseModel, EmailStr, Field
+
+from ledgerline.core.problems import Problem, not_found
+from ledgerline.core.runtime import ServiceRuntime
+from ledgerline.notification import repository
+from ledgerline.notification.channels import new_webhook_secret
+from ledgerline.notification.domain import Channel, Notification, Subscription
+from ledgerline.notification.settings import NotificationSettings
+
+router = APIRouter(prefix="/v1", tags=["notifications"])
+PAGE_SIZE_DEFAULT = 50
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+class WebhookRequest(BaseModel):
+    wallet_id: uuid.UUID
+    url: AnyHttpUrl = Field(description="Receives an HTTP POST per payment event of the wallet")
+
+
+class EmailRequest(BaseModel):
+    wallet_id: uuid.UUID
+    address: EmailStr
+
+
+class SubscriptionView(BaseModel):
+    id: uuid.UUID
+    wallet_id: uuid.UUID
+    channel: Literal["webhook", "email"]
+    target: str
+    secret: str | None = Field(None, description="Webhook signing secret; shown only when created")
+
+
+class AttemptView(BaseModel):
+    attempt: int
+    succeeded: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    at: datetime
+
+
+class NotificationView(BaseModel):
+    id: uuid.UUID
+    event_type: str
+    payment_id: uuid.UUID
+    wallet_id: uuid.UUID
+    subscription_id: uuid.UUID
+    channel: str
+    status: str
+    attempts: list[AttemptView]
+    payload: dict[str, Any]
+
+
+async def _subscribe(runtime: ServiceRuntime, subscription: Subscription) -> Subscription:
+    settings: NotificationSettings = runtime.settings  # type: ignore[assignment]
+    async with runtime.uow() as uow:
+        if (
+            await repository.count_subscriptions(uow.connection, subscription.wallet_id)
+            >= settings.subscriptions_per_wallet_max
+        ):
+            raise Problem(
+                422,
+                "too_many_subscriptions",
+                "Too many subscriptions for this wallet",
+                f"a wallet has at most {settings.subscriptions_per_wallet_max}",
+            )
+        await repository.add_subscription(uow.connection, subscription)
+        await uow.commit()
+    return subscription
+
+
+def _view(s: Subscription, *, with_secret: bool) -> SubscriptionView:
+    return SubscriptionView(
+        id=s.id,
+        wallet_id=s.wallet_id,
+        channel=s.channel.value,
+        target=s.target,
+        secret=s.secret if with_secret else None,
+    )
+
+
+@router.post(
+    "/webhooks",
+    status_code=201,
+    response_model=SubscriptionView,
+    summary="Subscribe a URL to the wallet's payment events (HMAC-signed, Standard Webhooks)",
+)
+async def subscribe_webhook(body: WebhookRequest, runtime: RuntimeDep, response: Response) -> SubscriptionView:
+    subscription = Subscription(uuid.uuid4(), body.wallet_id, Channel.WEBHOOK, str(body.url), new_webhook_secret())
+    await _subscribe(runtime, subscription)
+    response.headers["Location"] = f"/v1/subscriptions/{subscription.id}"
+    return _view(subscription, with_secret=True)
+
+
+@router.post("/email-subscriptions", status_code=201, response_model=SubscriptionView)
+async def subscribe_email(body: EmailRequest, runtime: RuntimeDep) -> SubscriptionView:
+    subscription = Subscription(uuid.uuid4(), body.wallet_id, Channel.EMAIL, str(body.address))
+    return _view(await _subscribe(runtime, subscription), with_secret=False)
+
+
+@router.get("/subscriptions", response_model=list[SubscriptionView])
+async def list_subscriptions(wallet_id: uuid.UUID, runtime: RuntimeDep) -> list[SubscriptionView]:
+    async with runtime.engine.connect() as connection:
+        found = await repository.subscriptions_for(connection, [wallet_id])
+    return [_view(s, with_secret=False) for s in found]
+
+
+def _notification_view(n: Notification, attempts: list[Any]) -> NotificationView:
+    return NotificationView(
+        id=n.id,
+        event_type=n.payload["type"],
+        payment_id=n.payment_id,
+        wallet_id=n.wallet_id,
+        subscription_id=n.subscription_id,
+        channel=n.channel.value,
+        status=n.status.value,
+        payload=dict(n.payload),
+        attempts=[
+            AttemptView(
+                attempt=a.attempt,
+                succeeded=a.succeeded,
+                status_code=a.status_code,
+                error=a.error,
+                duration_ms=a.duration_ms,
+                at=a.at,
+            )
+            for a in attempts
+        ],
+    )
+
+
+@router.get("/notifications", response_model=list[NotificationView], summary="A wallet's notifications, newest first")
+async def list_notifications(
+    runtime: RuntimeDep,
+    wallet: Annotated[uuid.UUID, Query(description="Wallet id")],
+    limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
+) -> list[NotificationView]:
+    settings: NotificationSettings = runtime.settings  # type: ignore[assignment]
+    if limit > settings.page_size_max:
+        raise Problem(422, "page_too_large", "Page size too large", f"limit must be <= {settings.page_size_max}")
+    async with runtime.engine.connect() as connection:
+        found = await repository.list_for_wallet(connection, wallet, limit=limit)
+    return [_notification_view(n, attempts) for n, attempts in found]
+
+
+@router.get("/notifications/{notification_id}", response_model=NotificationView)
+async def read_notification(notification_id: uuid.UUID, runtime: RuntimeDep) -> NotificationView:
+    async with runtime.engine.connect() as connection:
+        notification = await repository.get_notification(connection, notification_id)
+        if notification is None:
+            raise not_found("notification", notification_id)
+        attempts = await repository.attempts_of(connection, notification_id)
+    return _notification_view(notification, attempts)

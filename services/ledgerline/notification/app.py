@@ -1,0 +1,59 @@
+"""Notification service: tells both parties of a payment, by webhook and email, with retries."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from ledgerline.core import topics
+from ledgerline.core.kafka import BatchHandler
+from ledgerline.core.retry import RetryPolicy
+from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
+from ledgerline.notification import api
+from ledgerline.notification.channels import EmailSender, WebhookSender
+from ledgerline.notification.delivery import FANOUT_HANDLERS, DeliveryWorker
+from ledgerline.notification.settings import NotificationSettings
+
+
+def _delivery(step: int) -> object:
+    """Batch handler factory for the main deliveries topic (step 0) or retry step `step`."""
+
+    def make(runtime: ServiceRuntime, group: str) -> BatchHandler:
+        settings: NotificationSettings = runtime.settings  # type: ignore[assignment]
+        client = runtime.extras.get("webhook_http")
+        if client is None:
+            client = runtime.extras["webhook_http"] = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
+        worker = DeliveryWorker(
+            engine=runtime.engine,
+            producer=runtime.producer,
+            policy=RetryPolicy(topics.NOTIFICATION_DELIVERIES, settings.retry_delays_s),
+            webhooks=WebhookSender(client, settings),
+            email=EmailSender(settings),
+            concurrency_max=settings.delivery_concurrency_max,
+            waits_for_due_time=step > 0,
+        )
+        return worker.handle_batch
+
+    return make
+
+
+def create_app(settings: NotificationSettings | None = None) -> FastAPI:
+    settings = settings or NotificationSettings()
+    runtime = ServiceRuntime("notification", settings)
+    policy = RetryPolicy(topics.NOTIFICATION_DELIVERIES, settings.retry_delays_s)
+    deliveries = [
+        Subscription(
+            topics=[topics.NOTIFICATION_DELIVERIES], group_suffix="-deliveries", make_batch_handler=_delivery(0)
+        )
+    ]  # type: ignore[arg-type]
+    deliveries += [
+        Subscription(topics=[topic], group_suffix=f"-retry-{step}", make_batch_handler=_delivery(step))  # type: ignore[arg-type]
+        for step, topic in enumerate(policy.retry_topics, start=1)
+    ]
+    return build_service_app(
+        runtime=runtime,
+        title="Ledgerline notification service",
+        description="Webhooks (Standard Webhooks signatures) and email for payment outcomes, with a delivery log.",
+        routers=[api.router],
+        subscriptions=[Subscription(topics=[topics.PAYMENT_EVENTS], handlers=FANOUT_HANDLERS), *deliveries],
+    )

@@ -1,0 +1,202 @@
+"""Both parties of a payment are told once per subscription: signed webhooks, templated email
+over SMTP, a readable delivery log, and failed webhooks walking the retry topics to the
+dead-letter topic with headers that say where they came from."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from ledgerline.client import LedgerlineClient
+from ledgerline.core import kafka as k
+from ledgerline.core import topics
+from ledgerline.infra.platform import Platform
+from ledgerline.infra.smtp_sink import read_mailbox
+
+from tests.books import assert_books_balance, funded_wallet
+from tests.fakes.webhook_receiver import WebhookReceiver
+
+WAIT_S = 40.0
+
+
+async def eventually(check: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await check() if asyncio.iscoroutinefunction(check) else check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def notifications(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=platform.url("notification"), timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def receiver() -> AsyncIterator[WebhookReceiver]:
+    hook = WebhookReceiver()
+    hook.start()
+    yield hook
+    hook.stop()
+
+
+async def subscribe(notifications: httpx.AsyncClient, receiver: WebhookReceiver, wallet_id: str, path: str) -> str:
+    response = await notifications.post("/v1/webhooks", json={"wallet_id": wallet_id, "url": receiver.url(path)})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["secret"].startswith("whsec_")
+    receiver.secrets[path] = body["secret"]
+    return str(body["id"])
+
+
+async def test_webhooks_reach_payer_and_payee_once_signed(
+    client: LedgerlineClient, notifications: httpx.AsyncClient, receiver: WebhookReceiver
+) -> None:
+    alice = await funded_wallet(client, "alice", "50.00")
+    bob = await funded_wallet(client, "bob", "0")
+    tag = uuid.uuid4().hex[:8]
+    await subscribe(notifications, receiver, alice, f"/{tag}/alice")
+    await subscribe(notifications, receiver, bob, f"/{tag}/bob")
+    payment = await client.transfer(alice, bob, "12.00")
+    assert payment["status"] == "COMPLETED"
+    assert await eventually(lambda: len(receiver.unique(f"/{tag}")) == 2)
+    await asyncio.sleep(1.0)
+    got = receiver.unique(f"/{tag}")
+    assert len([d for d in receiver.deliveries if d.body["_path"].startswith(f"/{tag}")]) == 2
+    roles = {d.body["_path"].rsplit("/", 1)[1]: d.body["data"] for d in got.values()}
+    assert roles["alice"]["role"] == "payer" and roles["bob"]["role"] == "payee"
+    assert {r["amount"] for r in roles.values()} == {"12.00"}
+    assert all(d.signature_valid and d.body["type"] == "payment.completed" for d in got.values())
+    log = (await notifications.get("/v1/notifications", params={"wallet": bob})).json()
+    mine = [n for n in log if n["payment_id"] == payment["id"]]
+    assert len(mine) == 1 and mine[0]["status"] == "delivered"
+    assert [(a["attempt"], a["succeeded"], a["status_code"]) for a in mine[0]["attempts"]] == [(1, True, 204)]
+    await assert_books_balance(client)
+
+
+async def test_email_reaches_the_smtp_sink_rendered(
+    client: LedgerlineClient, notifications: httpx.AsyncClient, platform: Platform
+) -> None:
+    alice = await funded_wallet(client, "alice", "30.00")
+    bob = await funded_wallet(client, "bob", "0")
+    address = f"bob-{uuid.uuid4().hex[:8]}@example.org"
+    response = await notifications.post("/v1/email-subscriptions", json={"wallet_id": bob, "address": address})
+    assert response.status_code == 201
+    await client.transfer(alice, bob, "7.25")
+    failed = await client.transfer(bob, alice, "100.00")
+    assert failed["failure_reason"] == "insufficient_funds"
+
+    def mails() -> list[Any]:
+        return [m for m in read_mailbox(platform.mail_dir) if m["To"] == address]
+
+    assert await eventually(lambda: len(mails()) == 2)
+    by_subject = {m["Subject"]: m.get_content() for m in mails()}
+    received = by_subject["Ledgerline: transfer of 7.25 EUR completed"]
+    assert "You received 7.25 EUR (transfer)." in received and bob in received
+    refused = by_subject["Ledgerline: transfer of 100.00 EUR failed"]
+    assert "Your transfer of 100.00 EUR did not go through." in refused
+    assert "Reason: insufficient_funds. No money has moved." in refused
+    await assert_books_balance(client)
+
+
+async def read_dead_letters(bootstrap: str, notification_id: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topics.dead_letter_topic(topics.NOTIFICATION_DELIVERIES),
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        found = []
+        while True:
+            batch = await consumer.getmany(timeout_ms=2000)
+            records = [r for part in batch.values() for r in part]
+            if not records:
+                return found
+            found += [r for r in records if r.key and r.key.decode() == notification_id]
+    finally:
+        await consumer.stop()
+
+
+async def test_receiver_down_walks_the_retries_into_the_dead_letter_topic(
+    client: LedgerlineClient, notifications: httpx.AsyncClient, receiver: WebhookReceiver, platform: Platform
+) -> None:
+    alice = await funded_wallet(client, "alice", "20.00")
+    bob = await funded_wallet(client, "bob", "0")
+    path = f"/{uuid.uuid4().hex[:8]}/down"
+    await subscribe(notifications, receiver, bob, path)
+    receiver.stop()  # Connection refused from now on.
+    payment = await client.transfer(alice, bob, "3.00")
+
+    async def dead() -> dict[str, Any] | None:
+        log = (await notifications.get("/v1/notifications", params={"wallet": bob})).json()
+        mine = [n for n in log if n["payment_id"] == payment["id"] and n["status"] == "dead"]
+        return mine[0] if mine else None
+
+    notification = await eventually(dead)
+    assert notification, "the notification never reached the dead-letter topic"
+    assert [a["attempt"] for a in notification["attempts"]] == [1, 2, 3]
+    assert all(not a["succeeded"] and "ConnectError" in a["error"] for a in notification["attempts"])
+    letters = await read_dead_letters(platform.infra.kafka.bootstrap_servers, notification["id"])
+    assert len(letters) == 1
+    headers = {name: value.decode() for name, value in letters[0].headers}
+    assert headers[k.DLQ_ORIGINAL_TOPIC] == topics.NOTIFICATION_DELIVERIES
+    assert int(headers[k.DLQ_ORIGINAL_PARTITION]) >= 0 and int(headers[k.DLQ_ORIGINAL_OFFSET]) >= 0
+    assert headers[k.DLQ_ATTEMPT_COUNT] == "3"
+    assert "ConnectError" in headers[k.DLQ_ERROR]
+    assert headers[k.DLQ_FIRST_FAILURE_TIME] and headers["ce_type"] == "io.ledgerline.notification.delivery"
+    assert receiver.unique(path) == {}
+    await assert_books_balance(client)
+
+
+async def test_redelivered_event_and_task_notify_once(
+    client: LedgerlineClient, notifications: httpx.AsyncClient, receiver: WebhookReceiver, platform: Platform
+) -> None:
+    from ledgerline.core import contracts as c
+    from ledgerline.core.events import encode
+    from ledgerline.core.kafka import create_producer
+
+    alice = await funded_wallet(client, "alice", "10.00")
+    bob = await funded_wallet(client, "bob", "0")
+    path = f"/{uuid.uuid4().hex[:8]}/bob"
+    await subscribe(notifications, receiver, bob, path)
+    payment = await client.transfer(alice, bob, "1.00")
+    assert await eventually(lambda: len(receiver.unique(path)) == 1)
+    notification = (await notifications.get("/v1/notifications", params={"wallet": bob})).json()[0]
+    outcome = c.PaymentOutcome(
+        payment_id=payment["id"],
+        payment_type="transfer",
+        status="COMPLETED",
+        amount_minor=100,
+        currency="EUR",
+        source_wallet_id=alice,
+        destination_wallet_id=bob,
+    )
+    # The payment service's outcome event id is derived from the payment, so a re-publish reuses it.
+    event_id = str(uuid.uuid5(uuid.UUID(payment["id"]), "outcome:COMPLETED"))
+    task = c.DeliveryTask(notification_id=notification["id"])
+    producer = create_producer(platform.infra.kafka.bootstrap_servers, "notify-redelivery")
+    await producer.start()
+    try:
+        for message in (
+            c.message(c.PAYMENT_COMPLETED, outcome, key=payment["id"], source="/tests", message_id=event_id),
+            c.message(c.NOTIFICATION_DELIVERY, task, key=notification["id"], source="/tests"),
+        ):
+            for _ in range(2):
+                key, value, headers = encode(message)
+                await (await producer.send(message.topic, value=value, key=key, headers=headers))
+    finally:
+        await producer.stop()
+    await asyncio.sleep(3.0)
+    assert len([d for d in receiver.deliveries if d.body["_path"] == path]) == 1
+    log = (await notifications.get("/v1/notifications", params={"wallet": bob})).json()
+    assert [(n["id"], len(n["attempts"])) for n in log] == [(notification["id"], 1)]
