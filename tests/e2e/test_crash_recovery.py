@@ -7,9 +7,9 @@ import asyncio
 import uuid
 
 import asyncpg
+
 from ledgerline.client import LedgerlineClient
 from ledgerline.infra.platform import Platform
-
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 
 WAIT_S = 30.0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 from ledgerline.client import LedgerlineClient
-
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 
 TRANSFERS = 50

@@ -7,7 +7,6 @@ import asyncio
 import uuid
 
 from ledgerline.client import LedgerlineClient
-
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 
 

@@ -7,7 +7,6 @@ import uuid
 
 from ledgerline.client import LedgerlineClient
 from ledgerline.core.contracts import settlement_account_id
-
 from tests.books import assert_books_balance, funded_wallet, minor, wallet_minor
 
 

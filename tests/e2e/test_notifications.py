@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
+
 from ledgerline.client import LedgerlineClient
 from ledgerline.core import kafka as k
 from ledgerline.core import topics
 from ledgerline.infra.platform import Platform
 from ledgerline.infra.smtp_sink import read_mailbox
-
 from tests.books import assert_books_balance, funded_wallet
 from tests.fakes.webhook_receiver import WebhookReceiver
 

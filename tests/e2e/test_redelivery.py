@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from ledgerline.client import LedgerlineClient
 from ledgerline.core import contracts as c
 from ledgerline.core.events import OutgoingMessage, encode
 from ledgerline.core.kafka import create_producer
 from ledgerline.infra.platform import Platform
-
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 
 APPLY_TIMEOUT_S = 30.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from ledgerline.client import LedgerlineClient
 
+from ledgerline.client import LedgerlineClient
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ledgerline.infra.process import free_port
 from standardwebhooks import Webhook, WebhookVerificationError
+
+from ledgerline.infra.process import free_port
 
 
 @dataclass

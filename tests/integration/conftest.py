@@ -4,12 +4,13 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ledgerline.core.db import create_engine
 from ledgerline.core.idempotency import idempotency_table
 from ledgerline.core.messaging_tables import messaging_metadata
 from ledgerline.infra.launcher import Infrastructure
-from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 idempotency_metadata = MetaData()
 idempotency_keys = idempotency_table(idempotency_metadata)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ledgerline.core.idempotency import IdempotencyStore, StoredResponse, fingerprint, validate_key
 from ledgerline.core.problems import Problem
 from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import free_port
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tests.integration.conftest import idempotency_keys
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from ledgerline.core.kafka import create_producer, ensure_topics
 from ledgerline.core.topics import TopicSpec
 from ledgerline.infra.kafka_apache import ApacheKafka

@@ -7,6 +7,9 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import OutgoingMessage, decode
 from ledgerline.core.inbox import claim_new
@@ -14,8 +17,6 @@ from ledgerline.core.kafka import create_producer
 from ledgerline.core.messaging_tables import outbox_table
 from ledgerline.core.outbox import OutboxRelay
 from ledgerline.infra.launcher import Infrastructure
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 async def _topic(bootstrap: str) -> str:

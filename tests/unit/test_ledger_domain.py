@@ -5,6 +5,7 @@ import uuid
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ledgerline.ledger.domain import (
     POSTINGS_PER_ENTRY_MAX,
     Account,

@@ -3,6 +3,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ledgerline.core.currencies import EXPONENTS
 from ledgerline.core.money import (
     AMOUNT_MINOR_MAX,

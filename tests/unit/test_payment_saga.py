@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+
 from ledgerline.payment import domain as d
 from ledgerline.payment.domain import PaymentType, Status
 

@@ -5,6 +5,7 @@ import uuid
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ledgerline.wallet.domain import (
     Hold,
     HoldStatus,
