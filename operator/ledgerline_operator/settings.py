@@ -1,0 +1,30 @@
+"""The operator's settings, read from the same unprefixed `LEDGERLINE_*` variables as the services."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DEVELOPMENT_HOSTS = ("localhost", "127.0.0.1")
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=AliasChoices("LEDGERLINE_ENVIRONMENT", "environment")
+    )
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("LEDGERLINE_KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+
+    @model_validator(mode="after")
+    def _refuse_development_kafka_in_production(self) -> OperatorSettings:
+        if self.environment == "production" and any(h in self.kafka_bootstrap_servers for h in _DEVELOPMENT_HOSTS):
+            raise ValueError(
+                f"kafka_bootstrap_servers points at a development default ({self.kafka_bootstrap_servers})"
+            )
+        return self
