@@ -93,6 +93,9 @@ def up(
         raise typer.Exit(1) from None
     _print_endpoints(platform, infra)
     _wait_for_interrupt()
+    # A second Ctrl-C while stopping would abandon the servers half way; stopping is bounded anyway.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with console.status("stopping..."):
         platform.stop()
         infra.stop()
@@ -113,6 +116,7 @@ def _print_endpoints(platform: object, infra: Infrastructure) -> None:
         f"PostgreSQL {infra.postgres.url('postgres', driver='postgresql')}  Redis {infra.redis.url}  "
         f"Kafka ({infra.kafka.backend}) {infra.kafka.bootstrap_servers}"
     )
+    console.print(f"Emails land in {platform.mail_dir} (a local SMTP server on port {platform.ports['smtp']}).")
     console.print(
         f"Logs in {infra.data_dir / 'logs'}. Try [bold]ledgerline demo[/] in another terminal; Ctrl-C stops everything."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import pwd
 import shutil
@@ -15,6 +17,17 @@ from pathlib import Path
 READY_POLL_INTERVAL_S = 0.1
 STOP_TIMEOUT_S = 15.0
 LOG_TAIL_LINES = 30
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends it SIGTERM when the launcher dies, so a
+    launcher killed outright (or a test run cut short) leaves no servers behind."""
+    # Off Linux there is no prctl; children are still stopped by stop() on every normal exit.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class InfrastructureError(RuntimeError):
@@ -61,6 +74,7 @@ class ManagedProcess:
                 user=self.user,
                 # Own process group: Ctrl-C in a terminal reaches the launcher, which stops us in order.
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise InfrastructureError(f"{self.name}: cannot run {self.command[0]}: {exc}") from exc
