@@ -59,6 +59,11 @@ def run_env(target_metadata: MetaData) -> None:
     asyncio.run(run())
 
 
+def timestamp_column(name: str) -> sa.Column[object]:
+    """A `timestamptz NOT NULL DEFAULT now()` column, as every table's created_at has."""
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+
+
 def create_messaging_tables() -> None:
     op.create_table(
         "outbox",
@@ -71,12 +76,12 @@ def create_messaging_tables() -> None:
         sa.Column("time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("data", JSONB, nullable=False),
         sa.Column("traceparent", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        timestamp_column("created_at"),
     )
     op.create_table(
         "inbox",
         sa.Column("consumer", sa.Text, nullable=False),
         sa.Column("event_id", sa.Text, nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        timestamp_column("processed_at"),
         sa.PrimaryKeyConstraint("consumer", "event_id"),
     )

@@ -199,7 +199,9 @@ class ApacheKafka:
         if (self.data_dir / "logs" / "meta.properties").exists():
             return
         command = self.java_command(
-            java, lib, STORAGE_TOOL_MAIN, "format", "-t", random_cluster_id(), "-c", str(config)
+            # `--cluster-id=<id>`, not `-t <id>`: a base64 id may start with "-", which the
+            # tool's argument parser would read as an option.
+            java, lib, STORAGE_TOOL_MAIN, "format", f"--cluster-id={random_cluster_id()}", "-c", str(config)
         )
         run_tool(command, f"formatting Kafka storage in {self.data_dir / 'logs'}", FORMAT_TIMEOUT_S)
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from ledgerline.core.http import RuntimeDep, check_page_size
 from ledgerline.core.money import format_amount
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
@@ -20,14 +21,6 @@ from ledgerline.ledger.settings import LedgerSettings
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 PAGE_SIZE_DEFAULT = 50
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
 class AccountView(BaseModel):
@@ -174,9 +167,7 @@ async def account_history(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> PostingPage:
-    settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
-    if limit > settings.page_size_max:
-        raise Problem(422, "page_too_large", "Page size too large", f"limit must be <= {settings.page_size_max}")
+    check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
     await _account_or_404(runtime, account_id)
     before = _decode_cursor(cursor) if cursor else None
     async with runtime.engine.connect() as connection:

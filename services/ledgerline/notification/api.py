@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AnyHttpUrl, BaseModel, EmailStr, Field
 
+from ledgerline.core.http import RuntimeDep, check_page_size
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.notification import repository
@@ -18,14 +19,6 @@ from ledgerline.notification.settings import NotificationSettings
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 PAGE_SIZE_DEFAULT = 50
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
 class WebhookRequest(BaseModel):
@@ -151,9 +144,7 @@ async def list_notifications(
     wallet: Annotated[uuid.UUID, Query(description="Wallet id")],
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> list[NotificationView]:
-    settings: NotificationSettings = runtime.settings  # type: ignore[assignment]
-    if limit > settings.page_size_max:
-        raise Problem(422, "page_too_large", "Page size too large", f"limit must be <= {settings.page_size_max}")
+    check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
     async with runtime.engine.connect() as connection:
         found = await repository.list_for_wallet(connection, wallet, limit=limit)
     return [_notification_view(n, attempts) for n, attempts in found]

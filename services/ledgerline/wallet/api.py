@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from ledgerline.core import contracts as c
+from ledgerline.core.http import RuntimeDep, check_page_size
 from ledgerline.core.money import MoneyError, currency_exponent, format_amount, parse_amount
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
@@ -17,14 +18,6 @@ from ledgerline.wallet.domain import Wallet, WalletStatus
 
 router = APIRouter(prefix="/v1", tags=["wallets"])
 PAGE_SIZE_DEFAULT = 100
-
-
-def get_runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
 class OpenWallet(BaseModel):
@@ -115,9 +108,7 @@ async def list_user_wallets(
 
 
 async def _page(runtime: ServiceRuntime, *, owner_id: str | None, cursor: uuid.UUID | None, limit: int) -> WalletPage:
-    page_size_max: int = runtime.settings.page_size_max  # type: ignore[attr-defined]
-    if limit > page_size_max:
-        raise Problem(422, "page_too_large", "Page size too large", f"limit must be <= {page_size_max}")
+    check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
     async with runtime.engine.connect() as connection:
         wallets = await repository.list_wallets(connection, owner_id=owner_id, after=cursor, limit=limit)
     next_cursor = str(wallets[-1].id) if len(wallets) == limit else None

@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from ledgerline.core.migrations import create_messaging_tables
+from ledgerline.core.migrations import create_messaging_tables, timestamp_column
 
 revision = "0001"
 down_revision = None
@@ -15,10 +15,6 @@ branch_labels = None
 depends_on = None
 
 _TIMESTAMPS = ("created_at", "updated_at")
-
-
-def _now(name: str) -> sa.Column:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
 
 def upgrade() -> None:
@@ -30,7 +26,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("balance_minor", sa.BigInteger, nullable=False),
         sa.Column("posting_count", sa.BigInteger, nullable=False),
-        *[_now(name) for name in _TIMESTAMPS],
+        *[timestamp_column(name) for name in _TIMESTAMPS],
         sa.CheckConstraint("kind IN ('wallet', 'settlement')", name="known_kind"),
         sa.CheckConstraint("status IN ('open', 'closed')", name="known_status"),
     )
@@ -39,7 +35,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid, primary_key=True),
         sa.Column("payment_id", sa.Uuid, nullable=False, index=True),
         sa.Column("description", sa.Text, nullable=False),
-        _now("created_at"),
+        timestamp_column("created_at"),
     )
     op.create_table(
         "postings",
@@ -50,7 +46,7 @@ def upgrade() -> None:
         sa.Column("amount_minor", sa.BigInteger, nullable=False),
         sa.Column("balance_after_minor", sa.BigInteger, nullable=False),
         sa.Column("account_sequence", sa.BigInteger, nullable=False),
-        _now("created_at"),
+        timestamp_column("created_at"),
         sa.CheckConstraint("amount_minor <> 0", name="amount_not_zero"),
     )
     op.create_index("postings_account_sequence", "postings", ["account_id", "account_sequence"], unique=True)
@@ -59,7 +55,7 @@ def upgrade() -> None:
         "voided_entries",
         sa.Column("entry_id", sa.Uuid, primary_key=True),
         sa.Column("payment_id", sa.Uuid, nullable=False),
-        sa.Column("voided_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        timestamp_column("voided_at"),
     )
     # Entries and postings are never updated or deleted; a correction is a new entry.
     op.execute(

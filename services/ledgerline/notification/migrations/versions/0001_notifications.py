@@ -8,16 +8,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ledgerline.core.migrations import create_messaging_tables
+from ledgerline.core.migrations import create_messaging_tables, timestamp_column
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-
-def _now(name: str) -> sa.Column:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
 
 def upgrade() -> None:
@@ -28,7 +24,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.Text, nullable=False),
         sa.Column("target", sa.Text, nullable=False),
         sa.Column("secret", sa.Text),
-        _now("created_at"),
+        timestamp_column("created_at"),
         sa.CheckConstraint("channel IN ('webhook', 'email')", name="known_channel"),
     )
     op.create_table(
@@ -43,7 +39,7 @@ def upgrade() -> None:
         sa.Column("payload", JSONB, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-        _now("created_at"),
+        timestamp_column("created_at"),
         sa.Column("delivered_at", sa.DateTime(timezone=True)),
         sa.UniqueConstraint("event_id", "subscription_id", name="one_per_event_and_subscription"),
         sa.CheckConstraint("status IN ('pending', 'retrying', 'delivered', 'dead')", name="known_status"),
@@ -57,7 +53,7 @@ def upgrade() -> None:
         sa.Column("status_code", sa.Integer),
         sa.Column("error", sa.Text),
         sa.Column("duration_ms", sa.Integer, nullable=False),
-        _now("at"),
+        timestamp_column("at"),
     )
     create_messaging_tables()
 

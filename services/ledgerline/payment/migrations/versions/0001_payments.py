@@ -7,16 +7,12 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from ledgerline.core.migrations import create_messaging_tables
+from ledgerline.core.migrations import create_messaging_tables, timestamp_column
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-
-def _now(name: str) -> sa.Column:
-    return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
 
 def upgrade() -> None:
@@ -35,8 +31,8 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True)),
-        _now("created_at"),
-        _now("updated_at"),
+        timestamp_column("created_at"),
+        timestamp_column("updated_at"),
         sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
     )
     op.create_index("payments_due", "payments", ["next_attempt_at"], postgresql_where="next_attempt_at IS NOT NULL")
@@ -52,7 +48,7 @@ def upgrade() -> None:
         sa.Column("from_status", sa.Text),
         sa.Column("to_status", sa.Text, nullable=False),
         sa.Column("reason", sa.Text),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        timestamp_column("at"),
     )
     op.create_table(
         "idempotency_keys",
@@ -60,7 +56,7 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.Text, nullable=False),
         sa.Column("status_code", sa.Integer, nullable=False),
         sa.Column("body", sa.dialects.postgresql.JSONB, nullable=False),
-        _now("created_at"),
+        timestamp_column("created_at"),
     )
     create_messaging_tables()
 

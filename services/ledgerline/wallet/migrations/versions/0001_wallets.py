@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from ledgerline.core.migrations import create_messaging_tables
+from ledgerline.core.migrations import create_messaging_tables, timestamp_column
 
 revision = "0001"
 down_revision = None
@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("overdraft_limit_minor", sa.BigInteger, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        timestamp_column("created_at"),
+        timestamp_column("updated_at"),
         sa.CheckConstraint("held_minor >= 0", name="held_not_negative"),
         sa.CheckConstraint("balance_minor - held_minor >= -overdraft_limit_minor", name="available_within_limit"),
         sa.CheckConstraint("status IN ('active', 'frozen')", name="known_status"),
@@ -38,8 +38,8 @@ def upgrade() -> None:
         sa.Column("wallet_id", sa.Uuid, nullable=False, index=True),
         sa.Column("amount_minor", sa.BigInteger, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        timestamp_column("created_at"),
+        timestamp_column("updated_at"),
         sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
         sa.CheckConstraint("status IN ('held', 'released', 'settled')", name="known_status"),
     )

@@ -1,0 +1,23 @@
+"""What every service's routes share: the runtime as a FastAPI dependency, and page limits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ledgerline.core.problems import Problem
+from ledgerline.core.runtime import ServiceRuntime
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+def check_page_size(limit: int, page_size_max: int) -> None:
+    if limit > page_size_max:
+        raise Problem(422, "page_too_large", "Page size too large", f"limit must be <= {page_size_max}")

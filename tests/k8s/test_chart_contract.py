@@ -1,0 +1,342 @@
+"""The rendered charts keep the platform's packaging contract: recommended labels, hardened pods,
+probes, per-service wiring, Kafka/PostgreSQL sizing per environment, topics, monitoring gating,
+network flows and the operator's least-privilege RBAC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.k8s import charts
+from tests.k8s.conftest import RenderCache, find, one
+
+RECOMMENDED = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+)
+SERVICES = ("wallet", "ledger", "payment", "notification")
+COMPONENTS = (*SERVICES, "banksim")
+TOPICS = (
+    "ledgerline.wallet.commands.v1",
+    "ledgerline.wallet.events.v1",
+    "ledgerline.ledger.commands.v1",
+    "ledgerline.ledger.events.v1",
+    "ledgerline.payment.commands.v1",
+    "ledgerline.payment.events.v1",
+    "ledgerline.notification.deliveries.v1",
+)
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def _container(items: list[charts.Manifest], kind: str, name: str) -> dict[str, Any]:
+    container: dict[str, Any] = one(items, kind, name)["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def test_every_object_has_the_recommended_labels(value_set: charts.ValueSet, render_cache: RenderCache) -> None:
+    for m in render_cache.manifests(value_set):
+        labels = m.obj["metadata"].get("labels") or {}
+        assert [k for k in RECOMMENDED if not labels.get(k)] == [], m
+        assert labels["app.kubernetes.io/part-of"] == "ledgerline"
+        if m.kind not in ("ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"):
+            assert m.obj["metadata"].get("namespace") == value_set.namespace, f"{m} has no namespace"
+
+
+def test_every_pod_is_hardened(value_set: charts.ValueSet, render_cache: RenderCache) -> None:
+    for m, spec in charts.pod_specs(render_cache.manifests(value_set)):
+        assert spec["securityContext"]["runAsNonRoot"] is True, m
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, m
+        tmp = [v for v in spec["volumes"] if v["name"] == "tmp"]
+        assert tmp and "emptyDir" in tmp[0], f"{m} has no /tmp emptyDir"
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, m
+            assert context["readOnlyRootFilesystem"] is True, m
+            assert context["capabilities"] == {"drop": ["ALL"]}, m
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}, m
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], m
+            assert container["resources"]["requests"] and container["resources"]["limits"], m
+
+
+def test_services_are_deployed_with_probes_and_commands(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    items = app_by_name["defaults"]
+    for c in COMPONENTS:
+        container = _container(items, "Deployment", f"ledgerline-{c}")
+        assert container["command"] == ["ledgerline"]
+        assert container["args"] == ["serve", c, "--host", "0.0.0.0", "--port", "8080"]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+        spec = one(items, "Deployment", f"ledgerline-{c}")["spec"]["template"]["spec"]
+        assert spec["automountServiceAccountToken"] is False
+
+
+def test_service_environment_follows_the_contract(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    items = app_by_name["defaults"]
+    config = one(items, "ConfigMap", "ledgerline-env")["data"]
+    assert config["LEDGERLINE_KAFKA_BOOTSTRAP_SERVERS"] == "ledgerline-kafka-bootstrap:9092"
+    assert config["LEDGERLINE_ENVIRONMENT"] == "production"
+    for service in SERVICES:
+        env = _env(_container(items, "Deployment", f"ledgerline-{service}"))
+        url = env[f"LEDGERLINE_{service.upper()}_DATABASE_URL"]
+        if service == "wallet":
+            assert url["valueFrom"]["secretKeyRef"] == {"name": "ledgerline-pg-app", "key": "uri"}
+        else:
+            upper = service.upper()
+            assert (
+                url["value"]
+                == f"postgresql://$(PG_{upper}_USER):$(PG_{upper}_PASSWORD)@ledgerline-pg-rw:5432/{service}"
+            )
+            names = list(env)
+            assert names.index(f"PG_{upper}_PASSWORD") < names.index(f"LEDGERLINE_{upper}_DATABASE_URL"), (
+                "$(VAR) expansion needs the variable defined first"
+            )
+        assert env["LEDGERLINE_REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@ledgerline-redis:6379/0"
+    payment = _env(_container(items, "Deployment", "ledgerline-payment"))
+    assert payment["LEDGERLINE_PAYMENT_WALLET_URL"]["value"] == "http://ledgerline-wallet:8080"
+    assert payment["LEDGERLINE_PAYMENT_BANK_URL"]["value"] == "http://ledgerline-banksim:8080"
+    ledger = _env(_container(items, "Deployment", "ledgerline-ledger"))
+    assert ledger["LEDGERLINE_LEDGER_WALLET_URL"]["value"] == "http://ledgerline-wallet:8080"
+    banksim = _env(_container(items, "Deployment", "ledgerline-banksim"))
+    assert {"LEDGERLINE_BANKSIM_LATENCY_MS", "LEDGERLINE_BANKSIM_FAILURE_RATE_PERCENT"} <= set(banksim)
+    notification = _env(_container(items, "Deployment", "ledgerline-notification"))
+    assert {f"LEDGERLINE_NOTIFICATION_SMTP_{k}" for k in ("HOST", "PORT", "FROM")} <= set(notification)
+
+
+def test_migrations_hook_runs_migrate_all_with_every_database(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    for name, hooks in (("defaults", "post-install,pre-upgrade"), ("external", "pre-install,pre-upgrade")):
+        job = one(app_by_name[name], "Job", "ledgerline-migrations")
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == hooks
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == ["migrate", "all"]
+        env = _env(container)
+        assert {f"LEDGERLINE_{s.upper()}_DATABASE_URL" for s in SERVICES} <= set(env)
+
+
+def test_postgres_cluster_has_one_database_and_role_per_service(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    items = app_by_name["defaults"]
+    cluster = one(items, "Cluster", "ledgerline-pg")["spec"]
+    assert cluster["bootstrap"]["initdb"] == {"database": "wallet", "owner": "wallet"}
+    assert cluster["enableSuperuserAccess"] is False
+    roles = {r["name"]: r for r in cluster["managed"]["roles"]}
+    assert set(roles) == {"ledger", "payment", "notification"}
+    for service in roles:
+        secret = one(items, "Secret", f"ledgerline-db-{service}")
+        assert secret["type"] == "kubernetes.io/basic-auth"
+        assert secret["stringData"]["username"] == service
+        assert len(secret["stringData"]["password"]) == 32
+        assert roles[service]["passwordSecret"]["name"] == f"ledgerline-db-{service}"
+        database = one(items, "Database", f"ledgerline-pg-{service}")["spec"]
+        assert (database["name"], database["owner"]) == (service, service)
+    assert one(app_by_name["dev"], "Cluster", "ledgerline-pg")["spec"]["instances"] == 1
+    assert one(app_by_name["production"], "Cluster", "ledgerline-pg")["spec"]["instances"] == 3
+
+
+def test_kafka_is_kraft_with_a_dual_role_pool(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    for name, nodes, replication in (("dev", 1, 1), ("production", 3, 3)):
+        items = app_by_name[name]
+        pool = one(items, "KafkaNodePool", "dual-role")
+        assert pool["apiVersion"] == "kafka.strimzi.io/v1"
+        assert pool["spec"]["roles"] == ["controller", "broker"]
+        assert pool["spec"]["replicas"] == nodes
+        kafka = one(items, "Kafka", "ledgerline")
+        assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
+        assert kafka["spec"]["kafka"]["config"]["default.replication.factor"] == replication
+        assert kafka["spec"]["kafka"]["config"]["min.insync.replicas"] == max(1, replication - 1)
+    assert not find(app_by_name["external"], "Kafka")
+
+
+def test_every_platform_topic_has_a_topic_resource(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    topics = {m.obj["spec"]["topicName"]: m.obj["spec"] for m in find(app_by_name["defaults"], "LedgerlineTopic")}
+    assert set(topics) == set(TOPICS)
+    for name, spec in topics.items():
+        assert spec["partitions"] == 6 and spec["deadLetter"] == {"enabled": True}
+        assert ("retry" in spec) == (name == "ledgerline.notification.deliveries.v1")
+    assert topics["ledgerline.notification.deliveries.v1"]["retry"] == {"delaysSeconds": [5, 30, 120]}
+    production = find(app_by_name["production"], "LedgerlineTopic")
+    assert {m.obj["spec"]["replicationFactor"] for m in production} == {3}
+
+
+def test_production_scales_and_protects_the_services(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    items = app_by_name["production"]
+    for service in SERVICES:
+        hpa = one(items, "HorizontalPodAutoscaler", f"ledgerline-{service}")["spec"]
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 12)
+        assert "replicas" not in one(items, "Deployment", f"ledgerline-{service}")["spec"]
+        assert one(items, "PodDisruptionBudget", f"ledgerline-{service}")["spec"]["minAvailable"] == 2
+    dev = app_by_name["dev"]
+    assert {one(dev, "Deployment", f"ledgerline-{c}")["spec"]["replicas"] for c in COMPONENTS} == {1}
+    assert not find(dev, "PodDisruptionBudget") and not find(dev, "HorizontalPodAutoscaler")
+
+
+def test_monitoring_objects_follow_the_capabilities(render_cache: RenderCache) -> None:
+    defaults = charts.APP_VALUE_SETS[0]
+    without = charts.manifests(charts.render(defaults.chart, defaults.values()))
+    assert not {"ServiceMonitor", "PrometheusRule", "PodMonitor"} & {m.kind for m in without}
+    with_crds = charts.manifests(
+        charts.render(defaults.chart, defaults.values(), api_versions=(charts.MONITORING_API,))
+    )
+    monitors = find(with_crds, "ServiceMonitor")
+    assert {m.name for m in monitors} == {f"ledgerline-{c}" for c in COMPONENTS}
+    for kind in ("ServiceMonitor", "PrometheusRule", "PodMonitor"):
+        for m in find(with_crds, kind):
+            assert m.obj["metadata"]["labels"]["release"] == "kube-prometheus-stack", m
+    dashboards = [
+        m for m in find(with_crds, "ConfigMap") if m.obj["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
+    assert len(dashboards) == 1
+    forced_off = charts.render(
+        defaults.chart, {"monitoring": {"enabled": False}}, api_versions=(charts.MONITORING_API,)
+    )
+    assert not find(charts.manifests(forced_off), "ServiceMonitor")
+    release = charts.render(defaults.chart, {"monitoring": {"enabled": True, "prometheusRelease": "kps"}})
+    assert {m.obj["metadata"]["labels"]["release"] for m in find(charts.manifests(release), "ServiceMonitor")} == {
+        "kps"
+    }
+
+
+def test_alerts_and_dashboard_use_the_platform_metrics(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    import json
+
+    rule = find(app_by_name["production"], "PrometheusRule")[0].obj
+    expressions = " ".join(r["expr"] for g in rule["spec"]["groups"] for r in g["rules"])
+    dashboard = next(
+        m.obj
+        for m in find(app_by_name["production"], "ConfigMap")
+        if "grafana_dashboard" in m.obj["metadata"]["labels"]
+    )
+    (text,) = dashboard["data"].values()
+    panels = json.loads(text)["panels"]
+    queries = " ".join(t["expr"] for p in panels for t in p["targets"])
+    for metric in (
+        "ledgerline_http_requests_total",
+        "ledgerline_http_request_duration_seconds_bucket",
+        "ledgerline_outbox_backlog",
+        "ledgerline_consumer_lag",
+        "ledgerline_dead_letters_total",
+        "ledgerline_saga_outcomes_total",
+        "ledgerline_reconciliation_mismatches",
+    ):
+        assert metric in expressions, f"no alert or recording rule uses {metric}"
+        assert metric in queries, f"the dashboard does not show {metric}"
+    assert "ledgerline_postings_total" in queries
+    # Prometheus placeholders survive Helm templating.
+    assert "{{ $labels.service }}" in json.dumps(rule)
+
+
+def test_network_policies_allow_exactly_the_contract_flows(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    items = app_by_name["all-optional"]
+
+    def callers(component: str) -> set[str]:
+        policy = one(items, "NetworkPolicy", f"ledgerline-{component}")["spec"]
+        found = set()
+        for rule in policy["ingress"]:
+            for peer in rule["from"]:
+                labels = peer.get("podSelector", {}).get("matchLabels", {})
+                if "namespaceSelector" in peer:
+                    found.add("namespace:" + str(peer["namespaceSelector"]["matchLabels"]))
+                elif "app.kubernetes.io/component" in labels:
+                    found.add(labels["app.kubernetes.io/component"])
+        return found
+
+    def egress_ports(component: str) -> set[int]:
+        policy = one(items, "NetworkPolicy", f"ledgerline-{component}")["spec"]
+        return {p["port"] for rule in policy["egress"] for p in rule.get("ports", [])}
+
+    assert {"payment", "ledger", "helm-test"} <= callers("wallet")
+    assert callers("banksim") - {c for c in callers("banksim") if c.startswith("namespace:")} == {
+        "payment",
+        "helm-test",
+    }
+    assert callers("payment") - {c for c in callers("payment") if c.startswith("namespace:")} == {"helm-test"}
+    for service in SERVICES:
+        assert {53, 9092, 5432, 6379} <= egress_ports(service)
+    assert {443, 80, 587, 25, 2525} <= egress_ports("notification")
+    assert 8080 in egress_ports("payment") and 8080 in egress_ports("ledger")
+    assert egress_ports("banksim") == {53, 4317, 4318}
+    assert 9092 not in egress_ports("banksim")
+
+
+def test_ingress_and_httproute_route_each_api_prefix(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    items = app_by_name["all-optional"]
+    ingress = one(items, "Ingress", "ledgerline")["spec"]
+    paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["rules"][0]["http"]["paths"]}
+    assert paths["/v1/transfers"] == "ledgerline-payment"
+    assert paths["/v1/wallets"] == "ledgerline-wallet"
+    assert paths["/v1/accounts"] == "ledgerline-ledger"
+    assert paths["/v1/webhooks"] == "ledgerline-notification"
+    route = one(items, "HTTPRoute", "ledgerline")["spec"]
+    routed = {m["path"]["value"]: r["backendRefs"][0]["name"] for r in route["rules"] for m in r["matches"]}
+    assert {k: v for k, v in routed.items() if k in paths} == {k: v for k, v in paths.items() if k in routed}
+    assert not find(app_by_name["defaults"], "Ingress") and not find(app_by_name["defaults"], "HTTPRoute")
+
+
+def test_helm_test_pod_checks_every_readyz(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    pod = one(app_by_name["defaults"], "Pod", "ledgerline-test-readyz")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    urls = pod["spec"]["containers"][0]["args"][1:]
+    assert urls == [f"http://ledgerline-{c}:8080/readyz" for c in COMPONENTS]
+
+
+def test_redis_is_persistent_and_password_protected(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    items = app_by_name["defaults"]
+    redis = one(items, "StatefulSet", "ledgerline-redis")["spec"]
+    assert redis["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert "--requirepass" in redis["template"]["spec"]["containers"][0]["args"]
+    assert not find(app_by_name["external"], "StatefulSet")
+
+
+def test_operator_deployment_follows_kopf_rules(operator_by_name: dict[str, list[charts.Manifest]]) -> None:
+    items = operator_by_name["defaults"]
+    deployment = one(items, "Deployment", "ledgerline-operator")["spec"]
+    assert deployment["replicas"] == 1 and deployment["strategy"] == {"type": "Recreate"}
+    container = deployment["template"]["spec"]["containers"][0]
+    assert container["command"] == ["kopf"]
+    assert container["args"][:4] == ["run", "-m", "ledgerline_operator.main", "--all-namespaces"]
+    assert "--peering=ledgerline-operator" in container["args"]
+    assert (
+        _env(container)["LEDGERLINE_KAFKA_BOOTSTRAP_SERVERS"]["value"]
+        == "ledgerline-kafka-bootstrap.ledgerline.svc:9092"
+    )
+    standalone = one(operator_by_name["standalone"], "Deployment", "ledgerline-operator")
+    assert "--standalone" in standalone["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not find(operator_by_name["standalone"], "ClusterKopfPeering")
+
+
+def _rules(items: list[charts.Manifest]) -> set[tuple[str, str, str]]:
+    rules = set()
+    for m in items:
+        if m.kind in ("ClusterRole", "Role"):
+            for rule in m.obj["rules"]:
+                for group in rule["apiGroups"]:
+                    for resource in rule["resources"]:
+                        for verb in rule["verbs"]:
+                            rules.add((group, resource, verb))
+    return rules
+
+
+@pytest.mark.parametrize("webhooks", [False, True])
+def test_operator_rbac_is_least_privilege(webhooks: bool) -> None:
+    items = charts.manifests(
+        charts.render(charts.OPERATOR_CHART, {"rbac": {"create": True, "admissionWebhooks": webhooks}})
+    )
+    expected = {("kopf.dev", "clusterkopfpeerings", v) for v in ("list", "watch", "patch", "get")}
+    expected |= {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
+    expected |= {("", "namespaces", v) for v in ("list", "watch")}
+    expected |= {("", "events", "create")}
+    for resource in ("ledgerlinetopics", "deadletterreplays"):
+        expected |= {("ledgerline.io", resource, v) for v in ("get", "list", "watch", "patch")}
+        expected |= {("ledgerline.io", f"{resource}/status", v) for v in ("get", "patch")}
+    if webhooks:
+        for resource in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"):
+            expected |= {("admissionregistration.k8s.io", resource, v) for v in ("create", "patch")}
+    assert _rules(items) == expected
+    assert all("*" not in rule for rule in _rules(items))
