@@ -4,7 +4,6 @@ patches applied) passes skaffold's published JSON schema, and both point at file
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any

@@ -97,7 +97,9 @@ def test_replay_spec_contract() -> None:
     status = crdschemas.own_schemas()[REPLAY]["properties"]["status"]["properties"]
     assert status["phase"]["enum"] == ["Pending", "Running", "Succeeded", "Failed"]
     assert set(status["replayCheckpoint"]["properties"]["targets"]["items"]["properties"]) == {
-        "topic", "partition", "offset",
+        "topic",
+        "partition",
+        "offset",
     }
     assert set(status["counts"]["properties"]) == {"scanned", "matched", "replayed", "skipped"}
     assert set(status["partitions"]["items"]["properties"]) == {

@@ -201,7 +201,13 @@ class ApacheKafka:
         command = self.java_command(
             # `--cluster-id=<id>`, not `-t <id>`: a base64 id may start with "-", which the
             # tool's argument parser would read as an option.
-            java, lib, STORAGE_TOOL_MAIN, "format", f"--cluster-id={random_cluster_id()}", "-c", str(config)
+            java,
+            lib,
+            STORAGE_TOOL_MAIN,
+            "format",
+            f"--cluster-id={random_cluster_id()}",
+            "-c",
+            str(config),
         )
         run_tool(command, f"formatting Kafka storage in {self.data_dir / 'logs'}", FORMAT_TIMEOUT_S)
 
