@@ -13,15 +13,15 @@ run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-
 demo: bootstrap  ## Move money through a running platform (start `make run` first).
 	@$(VENV)/bin/ledgerline demo
 
-test: bootstrap  ## The whole suite: unit, integration, end to end on both Kafka backends, Kubernetes.
+test: bootstrap lint  ## Lint, then the whole suite: unit, integration, end to end on both Kafka backends, Kubernetes.
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-fast: bootstrap  ## Everything except the Apache Kafka backend.
 	@$(VENV)/bin/python -m pytest -m "not apache" $(PYTEST_ARGS)
 
-lint: bootstrap
-	@$(VENV)/bin/ruff check services tests
-	@$(VENV)/bin/ruff format --check services tests
+lint: bootstrap  ## ruff (lint and format) everywhere, mypy strict on the core, the domains and the operator.
+	@$(VENV)/bin/ruff check --quiet services operator tests
+	@$(VENV)/bin/ruff format --check --quiet services operator tests
 	@$(VENV)/bin/mypy
 
 clean:
