@@ -7,15 +7,22 @@ import asyncio
 
 from ledgerline.client import LedgerlineClient
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
+from tests.polling import eventually
+
+
+async def ledger_account_opened(client: LedgerlineClient, wallet_id: str) -> None:
+    """The ledger opens a wallet's account when it sees the wallet-opened event."""
+
+    async def opened() -> bool:
+        return (await client.ledger.get(f"/v1/accounts/{wallet_id}")).status_code == 200
+
+    assert await eventually(opened), f"no ledger account for wallet {wallet_id}"
 
 
 async def test_ledger_rejection_releases_the_hold(client: LedgerlineClient) -> None:
     alice = await funded_wallet(client, "alice", "40.00")
     closed = (await client.open_wallet("closed"))["id"]
-    for _ in range(100):  # The ledger opens the account when it sees the wallet-opened event.
-        if (await client.ledger.get(f"/v1/accounts/{closed}")).status_code == 200:
-            break
-        await asyncio.sleep(0.1)
+    await ledger_account_opened(client, closed)
     response = await client.ledger.post(f"/v1/accounts/{closed}/close")
     assert response.status_code == 200 and response.json()["status"] == "closed"
     payment = await client.transfer(alice, closed, "15.00")
@@ -50,10 +57,7 @@ async def test_declined_card_fails_the_deposit(client: LedgerlineClient) -> None
 
 async def test_deposit_into_a_closed_account_refunds_the_charge(client: LedgerlineClient) -> None:
     wallet = (await client.open_wallet("frank"))["id"]
-    for _ in range(100):
-        if (await client.ledger.get(f"/v1/accounts/{wallet}")).status_code == 200:
-            break
-        await asyncio.sleep(0.1)
+    await ledger_account_opened(client, wallet)
     assert (await client.ledger.post(f"/v1/accounts/{wallet}/close")).status_code == 200
     payment = await client.deposit(wallet, "9.00")
     assert (payment["status"], payment["failure_reason"]) == ("COMPENSATED", "ledger_rejected:account_closed")

@@ -3,7 +3,6 @@ restart the committed event is published and the saga completes."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import asyncpg
@@ -11,8 +10,7 @@ import asyncpg
 from ledgerline.client import LedgerlineClient
 from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
-
-WAIT_S = 30.0
+from tests.polling import eventually
 
 
 async def outbox_types(platform: Platform, service: str) -> list[str]:
@@ -37,11 +35,11 @@ async def test_wallet_crash_between_commit_and_publish(client: LedgerlineClient,
             {"source_wallet_id": alice, "destination_wallet_id": bob, "amount": "12.00", "currency": "EUR"},
         )
         payment_id = response.json()["id"]
-        for _ in range(int(WAIT_S / 0.1)):
-            if "io.ledgerline.wallet.funds_reserved" in await outbox_types(platform, "wallet"):
-                break
-            await asyncio.sleep(0.1)
-        assert "io.ledgerline.wallet.funds_reserved" in await outbox_types(platform, "wallet")
+
+        async def reply_committed() -> bool:
+            return "io.ledgerline.wallet.funds_reserved" in await outbox_types(platform, "wallet")
+
+        assert await eventually(reply_committed), "the wallet never committed its reply"
         assert (await wallet_minor(client, alice))["held"] == 1200
         assert (await client.get_payment(payment_id))["status"] == "INITIATED"
     finally:

@@ -6,9 +6,8 @@ them once the receiver is back."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,17 +23,7 @@ from ledgerline.infra.smtp_sink import read_mailbox
 from ledgerline_operator.replay import run_replay
 from tests.books import assert_books_balance, funded_wallet
 from tests.fakes.webhook_receiver import WebhookReceiver
-
-WAIT_S = 40.0
-
-
-async def eventually(check: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = await check() if asyncio.iscoroutinefunction(check) else check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.2)
+from tests.polling import eventually
 
 
 @pytest.fixture

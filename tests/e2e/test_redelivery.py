@@ -17,8 +17,7 @@ from ledgerline.core.events import OutgoingMessage, encode
 from ledgerline.core.kafka import create_producer
 from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
-
-APPLY_TIMEOUT_S = 30.0
+from tests.polling import eventually
 
 
 @pytest.fixture
@@ -34,15 +33,6 @@ async def send_twice(producer: AIOKafkaProducer, message: OutgoingMessage, *, sa
     for copy in copies:
         key, value, headers = encode(copy)
         await (await producer.send(copy.topic, value=value, key=key, headers=headers))
-
-
-async def eventually(check, timeout_s: float = APPLY_TIMEOUT_S):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await check()
-        if result or asyncio.get_running_loop().time() > deadline:
-            return result
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("same_id", [True, False], ids=["same-message-id", "new-message-id"])
