@@ -63,3 +63,19 @@ def test_keys_are_validated() -> None:
             validate_key(bad)
         assert error.value.status == status
     assert validate_key("x" * 255) == "x" * 255
+
+
+async def test_abandon_releases_only_its_own_claim(engine: AsyncEngine, infra: Infrastructure) -> None:
+    keys = store(engine, infra.redis.url)
+    mine, theirs = fingerprint("POST", "/v1/x", {"a": 1}), fingerprint("POST", "/v1/x", {"a": 2})
+    assert await keys.begin("k3", mine) is None
+    await keys.abandon("k3", theirs)  # Not the holder: the claim stays.
+    with pytest.raises(Problem) as in_flight:
+        await keys.begin("k3", mine)
+    assert in_flight.value.status == 409
+    await keys.abandon("k3", mine)
+    assert await keys.begin("k3", mine) is None  # Released: the request may run again.
+    done = StoredResponse(202, {"id": "p"})
+    await keys.finish("k3", mine, done)
+    await keys.abandon("k3", mine)  # A stored response is never released.
+    assert await keys.begin("k3", mine) == done

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -44,6 +44,7 @@ class UnitOfWork:
         self._engine = engine
         self._connection: AsyncConnection | None = None
         self._messages: list[OutgoingMessage] = []
+        self._after_commit: list[Callable[[], None]] = []
         self.committed = False
 
     @property
@@ -56,11 +57,17 @@ class UnitOfWork:
         self._connection = await self._engine.connect()
         await self._connection.begin()
         self._messages = []
+        self._after_commit = []
         self.committed = False
         return self
 
     def publish(self, *messages: OutgoingMessage) -> None:
         self._messages.extend(messages)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (metrics that must not count a
+        change that rolled back); never run on rollback."""
+        self._after_commit.append(callback)
 
     @property
     def pending_messages(self) -> Sequence[OutgoingMessage]:
@@ -75,6 +82,9 @@ class UnitOfWork:
         await connection.commit()
         self.committed = True
         self._messages = []
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     async def __aexit__(
         self,

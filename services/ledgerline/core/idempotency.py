@@ -24,6 +24,8 @@ from ledgerline.core.problems import Problem
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_LENGTH_MAX = 255
+# Deletes the key only if it still holds this request's in-flight marker, in one atomic step.
+_RELEASE_IF_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 _log = logging.getLogger(__name__)
 
 
@@ -121,8 +123,12 @@ class IdempotencyStore:
             await self._cache(key, fp, stored)
         return stored
 
+    @staticmethod
+    def _in_flight_marker(fp: str) -> str:
+        return json.dumps({"fingerprint": fp, "state": "in_flight"})
+
     async def _claim_in_redis(self, key: str, fp: str) -> StoredResponse | None:
-        marker = json.dumps({"fingerprint": fp, "state": "in_flight"})
+        marker = self._in_flight_marker(fp)
         try:
             if await self._redis.set(self._redis_key(key), marker, nx=True, ex=self._lock_ttl_s):
                 return None
@@ -171,9 +177,13 @@ class IdempotencyStore:
         except RedisError as exc:
             _log.warning("could not cache idempotent response: %s", exc)
 
-    async def abandon(self, key: str) -> None:
-        """Release an in-flight claim whose request produced no effect, so it can be retried."""
+    async def abandon(self, key: str, fp: str) -> None:
+        """Release this request's in-flight claim (it produced no effect), so it can be retried.
+
+        A claim that expired and was taken by another request, or already replaced by a stored
+        response, is left alone.
+        """
         try:
-            await self._redis.delete(self._redis_key(key))
+            await self._redis.eval(_RELEASE_IF_OURS, 1, self._redis_key(key), self._in_flight_marker(fp))
         except RedisError as exc:
             _log.warning("could not release idempotency key: %s", exc)

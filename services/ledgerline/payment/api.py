@@ -151,7 +151,7 @@ async def _create(
             uow.publish(*messages.to_messages(payment, commands))
             await uow.commit()
     except BaseException:
-        await store.abandon(key)
+        await store.abandon(key, fp)
         raise
     await store.finish(key, fp, response)
     return JSONResponse(response.body, status_code=202, headers={"Location": f"/v1/payments/{payment.id}"})

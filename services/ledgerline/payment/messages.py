@@ -19,6 +19,10 @@ SAGA_OUTCOMES = Counter(
 )
 
 
+def count_outcome(payment: Payment) -> None:
+    SAGA_OUTCOMES.labels(payment.type.value, payment.status.value.lower(), payment.failure_reason or "none").inc()
+
+
 def command_id(payment: Payment, kind: str) -> str:
     return str(uuid.uuid5(payment.id, f"{payment.status.value}:{kind}"))
 
@@ -80,7 +84,6 @@ def _posting(p: Payment, line: d.Line) -> c.PostingLine:
 
 def _announcement(p: Payment, trace: str | None) -> OutgoingMessage:
     completed = p.status is Status.COMPLETED
-    SAGA_OUTCOMES.labels(p.type.value, p.status.value.lower(), p.failure_reason or "none").inc()
     body = c.PaymentOutcome(
         payment_id=p.id,
         payment_type=p.type.value,

@@ -38,6 +38,8 @@ async def apply(
     after, commands = transition(before)
     if after != before:
         await repository.save(uow.connection, before, after, next_attempt_at(settings, after))
+    if after.terminal and not before.terminal:
+        uow.after_commit(lambda: messages.count_outcome(after))
     uow.publish(*messages.to_messages(after, commands))
     return after
 
