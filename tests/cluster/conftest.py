@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from ledgerline.infra.launcher import Infrastructure
 from tests.cluster import build
 from tests.cluster.harness import ControlPlane
+from tests.cluster.releases import LocalOperator, ensure_operator_release
 
 CLUSTER_TEST_TIMEOUT_S = 180
+OPERATOR_CHART_TIMEOUT_S = 90
 HERE = Path(__file__).parent
 
 
@@ -43,3 +46,16 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture
+def local_operator(control_plane: ControlPlane, infra: Infrastructure, tmp_path: Path) -> Iterator[LocalOperator]:
+    """The operator chart installed (ServiceAccount, RBAC, CRDs, peering) and the operator running
+    locally as that ServiceAccount against the test broker; stopped with SIGTERM afterwards."""
+    ensure_operator_release(control_plane, OPERATOR_CHART_TIMEOUT_S)
+    operator = LocalOperator(control_plane, infra.kafka.bootstrap_servers, tmp_path)
+    operator.start()
+    try:
+        yield operator
+    finally:
+        operator.stop()
