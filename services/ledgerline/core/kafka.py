@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledgerline.core.events import Envelope, MalformedMessage, decode
@@ -94,6 +94,29 @@ class ConsumerLimits:
     poll_timeout_ms: int
     attempts_max: int
     retry_delay_s: float = 0.2
+    transient_delay_max_s: float = 10.0
+
+
+# SQLSTATE classes that say "try again later", not "this message is bad": connection exceptions,
+# transaction rollbacks (deadlock, serialization), insufficient resources, operator intervention.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
+
+
+def is_transient(error: BaseException) -> bool:
+    """An infrastructure hiccup (database, Redis or broker unreachable, deadlock): waiting helps."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, TimeoutError, ConnectionError, KafkaConnectionError)):
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES):
+            return True
+        if getattr(current, "connection_invalidated", False):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
 
 
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
@@ -105,6 +128,8 @@ class BatchConsumer:
     A batch that fails is retried whole, then split into single messages so one poison message
     cannot block the rest; a message that still fails after `attempts_max` goes to its topic's
     dead-letter topic with headers saying where it came from and why. Nothing is dropped.
+    Transient failures (database or broker unreachable, deadlocks) never count as attempts: the
+    consumer waits them out, because a saga command is not bad just because PostgreSQL restarted.
     """
 
     def __init__(
@@ -186,31 +211,32 @@ class BatchConsumer:
                 await self._dead_letter(record, error, attempts=self._limits.attempts_max, first_failure=first_failure)
 
     async def _attempt(self, envelopes: Sequence[Envelope], attempts: int) -> bool:
-        for attempt in range(1, attempts + 1):
-            try:
-                await self._handle_batch(envelopes)
-                return True
-            except Exception:
-                _log.exception(
-                    "%s: batch of %d failed (attempt %d/%d)",
-                    self._group_id,
-                    len(envelopes),
-                    attempt,
-                    attempts,
-                )
-                await asyncio.sleep(self._limits.retry_delay_s * attempt)
-        return False
+        return await self._try(envelopes, attempts) is None
 
     async def _attempt_one(self, envelope: Envelope) -> Exception | None:
-        error: Exception | None = None
-        for attempt in range(1, self._limits.attempts_max + 1):
+        return await self._try([envelope], self._limits.attempts_max)
+
+    async def _try(self, envelopes: Sequence[Envelope], attempts: int) -> Exception | None:
+        """None once `handle_batch` succeeds; the last error after `attempts` non-transient failures."""
+        attempt, waited_s = 0, 0.0
+        while True:
             try:
-                await self._handle_batch([envelope])
+                await self._handle_batch(envelopes)
                 return None
             except Exception as exc:
-                error = exc
+                if is_transient(exc):
+                    waited_s = min(max(waited_s * 2, self._limits.retry_delay_s), self._limits.transient_delay_max_s)
+                    _log.warning("%s: transient failure, retrying in %.1fs: %s", self._group_id, waited_s, exc)
+                    CONSUMED.labels(self._group_id, envelopes[0].topic, "transient_failure").inc()
+                    await asyncio.sleep(waited_s)
+                    continue
+                attempt += 1
+                _log.exception(
+                    "%s: %d message(s) failed (attempt %d/%d)", self._group_id, len(envelopes), attempt, attempts
+                )
+                if attempt >= attempts:
+                    return exc
                 await asyncio.sleep(self._limits.retry_delay_s * attempt)
-        return error
 
     async def _dead_letter(
         self,
