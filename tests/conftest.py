@@ -9,11 +9,13 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ledgerline.client import LedgerlineClient
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
+from tests.fakes.webhook_receiver import WebhookReceiver
 
 # Short saga timeouts so the timeout paths run in seconds; retries are harmless by design.
 TEST_OVERRIDES = {
@@ -104,3 +106,19 @@ async def any_client(any_platform: Platform) -> AsyncIterator[LedgerlineClient]:
     api = _client(any_platform)
     yield api
     await api.aclose()
+
+
+@pytest.fixture
+async def notifications(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """The notification service's API on the embedded platform."""
+    async with httpx.AsyncClient(base_url=platform.url("notification"), timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A webhook receiver on loopback, up for the test (tests may take it down and back)."""
+    hook = WebhookReceiver()
+    hook.start()
+    yield hook
+    hook.stop()

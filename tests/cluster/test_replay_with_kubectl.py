@@ -11,7 +11,7 @@ import os
 import subprocess
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,20 +38,6 @@ DLQ = topics.dead_letter_topic(topics.NOTIFICATION_DELIVERIES)
 
 
 @pytest.fixture
-async def notifications(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=platform.url("notification"), timeout=30) as http:
-        yield http
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    hook = WebhookReceiver()
-    hook.start()
-    yield hook
-    hook.stop()
-
-
-@pytest.fixture
 def namespace(control_plane: ControlPlane) -> Iterator[str]:
     name = f"replay-{uuid.uuid4().hex[:6]}"
     control_plane.kubectl("create", "namespace", name)
@@ -71,9 +57,7 @@ async def dead_letters_for_new_transfers(
     alice = await funded_wallet(client, "alice", "50.00")
     bob = await funded_wallet(client, "bob", "0")
     path = f"/{uuid.uuid4().hex[:8]}/bob"
-    response = await notifications.post("/v1/webhooks", json={"wallet_id": bob, "url": receiver.url(path)})
-    assert response.status_code == 201, response.text
-    receiver.secrets[path] = response.json()["secret"]
+    await receiver.subscribe(notifications, bob, path)
     receiver.stop()
     payments = [(await client.transfer(alice, bob, f"{n + 1}.00"))["id"] for n in range(NOTIFICATIONS)]
 

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from aiokafka import AIOKafkaConsumer
 
 from ledgerline.client import LedgerlineClient
@@ -26,37 +24,14 @@ from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.polling import eventually
 
 
-@pytest.fixture
-async def notifications(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=platform.url("notification"), timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def receiver() -> AsyncIterator[WebhookReceiver]:
-    hook = WebhookReceiver()
-    hook.start()
-    yield hook
-    hook.stop()
-
-
-async def subscribe(notifications: httpx.AsyncClient, receiver: WebhookReceiver, wallet_id: str, path: str) -> str:
-    response = await notifications.post("/v1/webhooks", json={"wallet_id": wallet_id, "url": receiver.url(path)})
-    assert response.status_code == 201, response.text
-    body = response.json()
-    assert body["secret"].startswith("whsec_")
-    receiver.secrets[path] = body["secret"]
-    return str(body["id"])
-
-
 async def test_webhooks_reach_payer_and_payee_once_signed(
     client: LedgerlineClient, notifications: httpx.AsyncClient, receiver: WebhookReceiver, platform: Platform
 ) -> None:
     alice = await funded_wallet(client, "alice", "50.00")
     bob = await funded_wallet(client, "bob", "0")
     tag = uuid.uuid4().hex[:8]
-    await subscribe(notifications, receiver, alice, f"/{tag}/alice")
-    await subscribe(notifications, receiver, bob, f"/{tag}/bob")
+    await receiver.subscribe(notifications, alice, f"/{tag}/alice")
+    await receiver.subscribe(notifications, bob, f"/{tag}/bob")
     payment = await client.transfer(alice, bob, "12.00")
     assert payment["status"] == "COMPLETED"
 
@@ -132,7 +107,7 @@ async def test_dead_letter_is_replayed_once_the_receiver_is_back(
     alice = await funded_wallet(client, "alice", "20.00")
     bob = await funded_wallet(client, "bob", "0")
     path = f"/{uuid.uuid4().hex[:8]}/down"
-    await subscribe(notifications, receiver, bob, path)
+    await receiver.subscribe(notifications, bob, path)
     receiver.stop()  # Connection refused from now on.
     payment = await client.transfer(alice, bob, "3.00")
 
@@ -195,7 +170,7 @@ async def test_redelivered_event_and_task_notify_once(
     alice = await funded_wallet(client, "alice", "10.00")
     bob = await funded_wallet(client, "bob", "0")
     path = f"/{uuid.uuid4().hex[:8]}/bob"
-    await subscribe(notifications, receiver, bob, path)
+    await receiver.subscribe(notifications, bob, path)
     payment = await client.transfer(alice, bob, "1.00")
     assert await eventually(lambda: len(receiver.unique(path)) == 1)
     notification = (await notifications.get("/v1/notifications", params={"wallet": bob})).json()[0]

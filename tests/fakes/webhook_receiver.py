@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from ledgerline.infra.process import free_port
@@ -33,6 +34,15 @@ class WebhookReceiver:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    async def subscribe(self, notifications: httpx.AsyncClient, wallet_id: str, path: str) -> str:
+        """Subscribe `path` on this receiver to the wallet's payment events; keeps the secret."""
+        response = await notifications.post("/v1/webhooks", json={"wallet_id": wallet_id, "url": self.url(path)})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["secret"].startswith("whsec_")
+        self.secrets[path] = body["secret"]
+        return str(body["id"])
 
     def unique(self, path_prefix: str = "") -> dict[str, Delivery]:
         """Deliveries after dropping duplicates by webhook-id, as a careful receiver would."""
