@@ -1,6 +1,8 @@
 # The two commands of the README are `make run` and `make test`; both set up what they need.
 VENV ?= .venv
 PYTEST_ARGS ?=
+# Options for `ledgerline up`, for example ARGS="--set payment.step_timeout_s=300".
+ARGS ?=
 
 .PHONY: bootstrap run demo test test-fast lint clean
 
@@ -8,7 +10,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-C.
-	@$(VENV)/bin/ledgerline up
+	@$(VENV)/bin/ledgerline up $(ARGS)
 
 demo: bootstrap  ## Move money through a running platform (start `make run` first).
 	@$(VENV)/bin/ledgerline demo

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +15,9 @@ from rich.table import Table
 
 from ledgerline.infra.launcher import KAFKA_BACKENDS, Infrastructure, Ports, default_data_dir
 from ledgerline.infra.process import InfrastructureError
+
+if TYPE_CHECKING:
+    from ledgerline.infra.platform import Platform
 
 app = typer.Typer(help="Ledgerline: wallets and a double-entry ledger on Kafka.", no_args_is_help=True)
 console = Console()
@@ -69,17 +73,51 @@ def migrate(service: MigratedService) -> None:
         console.print(f"[green]migrated[/] {name}")
 
 
+DEFAULT_ENV_FILE = Path(".env")
+
+
 @app.command()
 def up(
     kafka: Annotated[str, typer.Option(help=f"Kafka backend: {' or '.join(KAFKA_BACKENDS)}")] = "embedded",
     data_dir: Annotated[Path | None, typer.Option(help="Where data and logs go")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="SERVICE.FIELD=VALUE",
+            help="Tune a service (payment.step_timeout_s=300), or every service that has the field (log_level=DEBUG)",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None, typer.Option(help="LEDGERLINE_*/OTEL_* variables for the services [default: .env if present]")
+    ] = None,
+    service: Annotated[
+        list[Service] | None, typer.Option("--service", help="Run only these services (repeat); default all")
+    ] = None,
+    free_ports: Annotated[bool, typer.Option(help="Listen on free ports instead of the fixed ones")] = False,
 ) -> None:
     """Run the whole platform on this machine until Ctrl-C."""
-    from ledgerline.infra.platform import Platform
+    from ledgerline.infra.platform import SERVICES, Platform
+    from ledgerline.infra.service_settings import SettingError, parse_assignments, passthrough, read_env_file
 
     data_dir = data_dir or default_data_dir()
-    infra = Infrastructure(data_dir, kafka_backend=kafka, ports=Ports.fixed())
-    platform = Platform(infra)
+    services = tuple(s.value for s in service) if service else SERVICES
+    try:
+        user_env = passthrough(os.environ)
+        if env_file is None and DEFAULT_ENV_FILE.is_file():
+            env_file = DEFAULT_ENV_FILE
+        if env_file is not None:
+            # The shell wins over the file, as with docker compose and pydantic-settings.
+            user_env = {**read_env_file(env_file), **user_env}
+            console.print(f"read service settings from {env_file}")
+        overrides = parse_assignments(set_ or (), services)
+    except SettingError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
+    infra = Infrastructure(data_dir, kafka_backend=kafka, ports=Ports.free() if free_ports else Ports.fixed())
+    options = {"overrides": overrides, "services": services, "user_env": user_env}
+    platform = Platform.on_free_ports(infra, **options) if free_ports else Platform(infra, **options)
+    _print_passed_settings(platform)
     try:
         with console.status("starting PostgreSQL, Redis and Kafka..."):
             infra.start()
@@ -100,6 +138,13 @@ def up(
         platform.stop()
         infra.stop()
     console.print("stopped")
+
+
+def _print_passed_settings(platform: Platform) -> None:
+    from ledgerline.infra.service_settings import shown
+
+    for name, variables in platform.passed_settings().items():
+        console.print(f"settings for {name}: " + " ".join(shown(k, v) for k, v in sorted(variables.items())))
 
 
 def _print_endpoints(platform: object, infra: Infrastructure) -> None:

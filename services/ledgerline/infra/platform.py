@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from ledgerline.core.kafka import ensure_topics
 from ledgerline.core.migrations import upgrade_to_head
 from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
+from ledgerline.infra.service_settings import passthrough
 
 SERVICES = ("wallet", "ledger", "payment", "notification", "banksim")
 MIGRATED = ("wallet", "ledger", "payment", "notification")
@@ -37,8 +39,12 @@ class Platform:
     infra: Infrastructure
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     environment: str = "development"
+    # Explicit per-service variables (`--set`, the test harness): they win over everything.
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     services: tuple[str, ...] = SERVICES
+    # The user's variables passed to every service (`LEDGERLINE_*`, `OTEL_*`); the process
+    # environment unless given.
+    user_env: dict[str, str] = field(default_factory=lambda: passthrough(os.environ))
 
     def __post_init__(self) -> None:
         self.processes: dict[str, ManagedProcess] = {}
@@ -51,8 +57,16 @@ class Platform:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     def env(self, service: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The launcher's values, then the user's variables, then explicit overrides."""
+        env = self.launcher_env(service)
+        env.update(self.user_env)
+        env.update(self.overrides.get(service, {}))
+        env.update(extra or {})
+        return env
+
+    def launcher_env(self, service: str) -> dict[str, str]:
         prefix = f"LEDGERLINE_{service.upper()}_"
-        env = {
+        return {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LEDGERLINE_ENVIRONMENT": self.environment,
             "LEDGERLINE_KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka.bootstrap_servers,
@@ -65,9 +79,16 @@ class Platform:
             "LEDGERLINE_NOTIFICATION_SMTP_PORT": str(self.ports["smtp"]),
             "PYTHONUNBUFFERED": "1",
         }
-        env.update(self.overrides.get(service, {}))
-        env.update(extra or {})
-        return env
+
+    def passed_settings(self) -> dict[str, dict[str, str]]:
+        """Per service, the variables that differ from what the launcher alone would give."""
+        passed: dict[str, dict[str, str]] = {}
+        for service in self.services:
+            own = self.launcher_env(service)
+            changed = {k: v for k, v in self.env(service).items() if own.get(k) != v}
+            if changed:
+                passed[service] = changed
+        return passed
 
     def prepare(self) -> None:
         for service in MIGRATED:
