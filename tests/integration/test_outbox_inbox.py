@@ -1,9 +1,12 @@
-"""The outbox publishes exactly what committed, in order, and never what rolled back; the inbox
+"""The outbox publishes exactly what committed, in order, never what rolled back, and never
+deletes a row it did not publish, even one that committed after the relay's select; the inbox
 lets each message id through once."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -15,7 +18,7 @@ from ledgerline.core.events import OutgoingMessage, decode
 from ledgerline.core.inbox import claim_new
 from ledgerline.core.kafka import create_producer
 from ledgerline.core.messaging_tables import outbox_table
-from ledgerline.core.outbox import OutboxRelay
+from ledgerline.core.outbox import OutboxRelay, outbox_rows
 from ledgerline.infra.launcher import Infrastructure
 
 
@@ -74,6 +77,72 @@ async def test_relay_publishes_committed_rows_in_order_and_empties_the_outbox(
     assert [e.id for e in received] == [m.id for m in sent]  # type: ignore[attr-defined]
     async with engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(outbox_table)) == 0
+
+
+class _RelayWithCommitDuringSend(OutboxRelay):
+    """The real relay, with `during_send` run once, after its first select and before its delete.
+
+    The relay waits for Kafka acknowledgements between the two, which is where a transaction
+    that took a lower id can commit in production; the hook puts that commit there every time.
+    """
+
+    def __init__(self, during_send: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._during_send: Callable[[], Awaitable[None]] | None = during_send
+
+    async def _send_all(self, messages: list[OutgoingMessage]) -> None:
+        await super()._send_all(messages)
+        hook, self._during_send = self._during_send, None
+        if hook is not None:
+            await hook()
+
+
+async def test_relay_keeps_a_row_that_committed_after_its_select(engine: AsyncEngine, infra: Infrastructure) -> None:
+    bootstrap = infra.kafka.bootstrap_servers
+    topic = await _topic(bootstrap)
+    late, early = (OutgoingMessage(topic=topic, key="k", type="t.test", source="/tests", data={}) for _ in range(2))
+    # The late transaction inserts first, so it holds the lower id, and stays open.
+    late_connection = await engine.connect()
+    late_transaction = await late_connection.begin()
+    insert_late = outbox_table.insert().values(outbox_rows([late])).returning(outbox_table.c.id)
+    late_id = (await late_connection.execute(insert_late)).scalar_one()
+    async with UnitOfWork(engine) as uow:
+        uow.publish(early)
+        await uow.commit()
+    async with engine.connect() as connection:
+        visible = (await connection.execute(select(outbox_table.c.event_id, outbox_table.c.id))).all()
+    # What the relay's select will see: only the early row, with the higher id.
+    assert [(row.event_id, row.id > late_id) for row in visible] == [(early.id, True)]
+
+    async def commit_late() -> None:
+        await late_transaction.commit()
+        await late_connection.close()
+
+    producer = create_producer(bootstrap, "outbox-race-test")
+    await producer.start()
+    relay = _RelayWithCommitDuringSend(
+        commit_late,
+        service="race-test",
+        engine=engine,
+        producer=producer,
+        listen_dsn="",
+        batch_size_max=10,
+        poll_interval_s=1,
+    )
+    try:
+        assert await relay.publish_batch() == 1
+        assert not late_transaction.is_active  # The hook ran: the late row committed mid-batch.
+        async with engine.connect() as connection:
+            waiting = set((await connection.execute(select(outbox_table.c.event_id))).scalars())
+        published = {e.id for e in await _read(bootstrap, topic, 1)}  # type: ignore[attr-defined]
+        lost = {late.id, early.id} - waiting - published
+        assert not lost, f"deleted from the outbox without being published: {sorted(lost)}"
+        # The next batch publishes the late row; nothing is left behind.
+        assert await relay.publish_batch() == 1
+    finally:
+        await producer.stop()
+    received = await _read(bootstrap, topic, 2)
+    assert sorted(e.id for e in received) == sorted([late.id, early.id])  # type: ignore[attr-defined]
 
 
 async def test_inbox_claims_each_id_once(engine: AsyncEngine) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import BigInteger, any_, delete, func, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgerline.core.events import OutgoingMessage, encode
@@ -126,7 +127,10 @@ class OutboxRelay:
                 OUTBOX_BACKLOG.labels(self._service).set(0)
                 return 0
             await self._send_all([_message(row) for row in rows])
-            await connection.execute(delete(outbox_table).where(outbox_table.c.id <= rows[-1].id))
+            # Exactly the rows sent, never a range: ids are taken at insert, not at commit, so a
+            # row below the batch's last id can commit while the sends wait for acknowledgements.
+            sent_ids = literal([row.id for row in rows], ARRAY(BigInteger))
+            await connection.execute(delete(outbox_table).where(outbox_table.c.id == any_(sent_ids)))
             backlog = await connection.scalar(text("SELECT count(*) FROM outbox"))
         OUTBOX_BACKLOG.labels(self._service).set(max(0, (backlog or 0) - len(rows)))
         now = time.time()
