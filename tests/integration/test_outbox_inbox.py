@@ -1,6 +1,6 @@
 """The outbox publishes exactly what committed, in order, never what rolled back, and never
-deletes a row it did not publish, even one that committed after the relay's select; the inbox
-lets each message id through once."""
+deletes a row it did not publish, even one that committed after the relay's select; its backlog
+gauge counts what still waits; the inbox lets each message id through once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -137,12 +138,49 @@ async def test_relay_keeps_a_row_that_committed_after_its_select(engine: AsyncEn
         published = {e.id for e in await _read(bootstrap, topic, 1)}  # type: ignore[attr-defined]
         lost = {late.id, early.id} - waiting - published
         assert not lost, f"deleted from the outbox without being published: {sorted(lost)}"
+        assert _backlog("race-test") == 1  # The late row, counted in the relay's own transaction.
         # The next batch publishes the late row; nothing is left behind.
         assert await relay.publish_batch() == 1
     finally:
         await producer.stop()
     received = await _read(bootstrap, topic, 2)
     assert sorted(e.id for e in received) == sorted([late.id, early.id])  # type: ignore[attr-defined]
+
+
+def _backlog(service: str) -> float | None:
+    return REGISTRY.get_sample_value("ledgerline_outbox_backlog", {"service": service})
+
+
+async def test_backlog_gauge_counts_what_waits_up_to_its_bound(engine: AsyncEngine, infra: Infrastructure) -> None:
+    bootstrap = infra.kafka.bootstrap_servers
+    topic = await _topic(bootstrap)
+    async with UnitOfWork(engine) as uow:
+        uow.publish(
+            *(OutgoingMessage(topic=topic, key="k", type="t.test", source="/tests", data={}) for _ in range(25))
+        )
+        await uow.commit()
+    producer = create_producer(bootstrap, "outbox-gauge-test")
+    await producer.start()
+    service = f"gauge-{uuid.uuid4().hex[:6]}"
+    relay = OutboxRelay(
+        service=service,
+        engine=engine,
+        producer=producer,
+        listen_dsn="",
+        batch_size_max=10,
+        poll_interval_s=1,
+        backlog_count_max=12,
+    )
+    try:
+        published, backlog = [], []
+        for _ in range(4):
+            published.append(await relay.publish_batch())
+            backlog.append(_backlog(service))
+    finally:
+        await producer.stop()
+    assert published == [10, 10, 5, 0]
+    # 15 wait after the first batch, read as the bound (12); then 5, then none.
+    assert backlog == [12, 5, 0, 0]
 
 
 async def test_inbox_claims_each_id_once(engine: AsyncEngine) -> None:
