@@ -50,6 +50,10 @@ async def _read(bootstrap: str, topic: str, count: int) -> list[OutgoingMessage 
     return found
 
 
+def _backlog(service: str) -> float | None:
+    return REGISTRY.get_sample_value("ledgerline_outbox_backlog", {"service": service})
+
+
 async def test_relay_publishes_committed_rows_in_order_and_empties_the_outbox(
     engine: AsyncEngine, infra: Infrastructure
 ) -> None:
@@ -121,9 +125,10 @@ async def test_relay_keeps_a_row_that_committed_after_its_select(engine: AsyncEn
 
     producer = create_producer(bootstrap, "outbox-race-test")
     await producer.start()
+    service = f"race-{uuid.uuid4().hex[:6]}"
     relay = _RelayWithCommitDuringSend(
         commit_late,
-        service="race-test",
+        service=service,
         engine=engine,
         producer=producer,
         listen_dsn="",
@@ -138,17 +143,14 @@ async def test_relay_keeps_a_row_that_committed_after_its_select(engine: AsyncEn
         published = {e.id for e in await _read(bootstrap, topic, 1)}  # type: ignore[attr-defined]
         lost = {late.id, early.id} - waiting - published
         assert not lost, f"deleted from the outbox without being published: {sorted(lost)}"
-        assert _backlog("race-test") == 1  # The late row, counted in the relay's own transaction.
+        assert _backlog(service) == 1  # The late row, counted in the relay's own transaction.
         # The next batch publishes the late row; nothing is left behind.
         assert await relay.publish_batch() == 1
     finally:
         await producer.stop()
+        await late_connection.close()  # Already closed unless the relay failed before the hook.
     received = await _read(bootstrap, topic, 2)
     assert sorted(e.id for e in received) == sorted([late.id, early.id])  # type: ignore[attr-defined]
-
-
-def _backlog(service: str) -> float | None:
-    return REGISTRY.get_sample_value("ledgerline_outbox_backlog", {"service": service})
 
 
 async def test_backlog_gauge_counts_what_waits_up_to_its_bound(engine: AsyncEngine, infra: Infrastructure) -> None:

@@ -35,7 +35,11 @@ _log = logging.getLogger(__name__)
 OUTBOX_PUBLISHED = Counter(
     "ledgerline_outbox_published_total", "Outbox messages published to Kafka", ["service", "topic"]
 )
-OUTBOX_BACKLOG = Gauge("ledgerline_outbox_backlog", "Outbox messages waiting to be published", ["service"])
+OUTBOX_BACKLOG = Gauge(
+    "ledgerline_outbox_backlog",
+    f"Outbox messages waiting to be published, counted up to {BACKLOG_COUNT_MAX:,}",
+    ["service"],
+)
 OUTBOX_LAG = Histogram(
     "ledgerline_outbox_publish_lag_seconds",
     "Time from outbox insert to Kafka acknowledgement",
