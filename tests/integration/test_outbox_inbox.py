@@ -1,12 +1,16 @@
-"""The outbox publishes exactly what committed, in order, and never what rolled back; the inbox
-lets each message id through once."""
+"""The outbox publishes exactly what committed, in order, never what rolled back, and never
+deletes a row it did not publish, even one that committed after the relay's select; its backlog
+gauge counts what still waits; the inbox lets each message id through once."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,7 +19,7 @@ from ledgerline.core.events import OutgoingMessage, decode
 from ledgerline.core.inbox import claim_new
 from ledgerline.core.kafka import create_producer
 from ledgerline.core.messaging_tables import outbox_table
-from ledgerline.core.outbox import OutboxRelay
+from ledgerline.core.outbox import OutboxRelay, outbox_rows
 from ledgerline.infra.launcher import Infrastructure
 
 
@@ -46,6 +50,10 @@ async def _read(bootstrap: str, topic: str, count: int) -> list[OutgoingMessage 
     return found
 
 
+def _backlog(service: str) -> float | None:
+    return REGISTRY.get_sample_value("ledgerline_outbox_backlog", {"service": service})
+
+
 async def test_relay_publishes_committed_rows_in_order_and_empties_the_outbox(
     engine: AsyncEngine, infra: Infrastructure
 ) -> None:
@@ -74,6 +82,107 @@ async def test_relay_publishes_committed_rows_in_order_and_empties_the_outbox(
     assert [e.id for e in received] == [m.id for m in sent]  # type: ignore[attr-defined]
     async with engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(outbox_table)) == 0
+
+
+class _RelayWithCommitDuringSend(OutboxRelay):
+    """The real relay, with `during_send` run once, after its first select and before its delete.
+
+    The relay waits for Kafka acknowledgements between the two, which is where a transaction
+    that took a lower id can commit in production; the hook puts that commit there every time.
+    """
+
+    def __init__(self, during_send: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._during_send: Callable[[], Awaitable[None]] | None = during_send
+
+    async def _send_all(self, messages: list[OutgoingMessage]) -> None:
+        await super()._send_all(messages)
+        hook, self._during_send = self._during_send, None
+        if hook is not None:
+            await hook()
+
+
+async def test_relay_keeps_a_row_that_committed_after_its_select(engine: AsyncEngine, infra: Infrastructure) -> None:
+    bootstrap = infra.kafka.bootstrap_servers
+    topic = await _topic(bootstrap)
+    late, early = (OutgoingMessage(topic=topic, key="k", type="t.test", source="/tests", data={}) for _ in range(2))
+    # The late transaction inserts first, so it holds the lower id, and stays open.
+    late_connection = await engine.connect()
+    late_transaction = await late_connection.begin()
+    insert_late = outbox_table.insert().values(outbox_rows([late])).returning(outbox_table.c.id)
+    late_id = (await late_connection.execute(insert_late)).scalar_one()
+    async with UnitOfWork(engine) as uow:
+        uow.publish(early)
+        await uow.commit()
+    async with engine.connect() as connection:
+        visible = (await connection.execute(select(outbox_table.c.event_id, outbox_table.c.id))).all()
+    # What the relay's select will see: only the early row, with the higher id.
+    assert [(row.event_id, row.id > late_id) for row in visible] == [(early.id, True)]
+
+    async def commit_late() -> None:
+        await late_transaction.commit()
+        await late_connection.close()
+
+    producer = create_producer(bootstrap, "outbox-race-test")
+    await producer.start()
+    service = f"race-{uuid.uuid4().hex[:6]}"
+    relay = _RelayWithCommitDuringSend(
+        commit_late,
+        service=service,
+        engine=engine,
+        producer=producer,
+        listen_dsn="",
+        batch_size_max=10,
+        poll_interval_s=1,
+    )
+    try:
+        assert await relay.publish_batch() == 1
+        assert not late_transaction.is_active  # The hook ran: the late row committed mid-batch.
+        async with engine.connect() as connection:
+            waiting = set((await connection.execute(select(outbox_table.c.event_id))).scalars())
+        published = {e.id for e in await _read(bootstrap, topic, 1)}  # type: ignore[attr-defined]
+        lost = {late.id, early.id} - waiting - published
+        assert not lost, f"deleted from the outbox without being published: {sorted(lost)}"
+        assert _backlog(service) == 1  # The late row, counted in the relay's own transaction.
+        # The next batch publishes the late row; nothing is left behind.
+        assert await relay.publish_batch() == 1
+    finally:
+        await producer.stop()
+        await late_connection.close()  # Already closed unless the relay failed before the hook.
+    received = await _read(bootstrap, topic, 2)
+    assert sorted(e.id for e in received) == sorted([late.id, early.id])  # type: ignore[attr-defined]
+
+
+async def test_backlog_gauge_counts_what_waits_up_to_its_bound(engine: AsyncEngine, infra: Infrastructure) -> None:
+    bootstrap = infra.kafka.bootstrap_servers
+    topic = await _topic(bootstrap)
+    async with UnitOfWork(engine) as uow:
+        uow.publish(
+            *(OutgoingMessage(topic=topic, key="k", type="t.test", source="/tests", data={}) for _ in range(25))
+        )
+        await uow.commit()
+    producer = create_producer(bootstrap, "outbox-gauge-test")
+    await producer.start()
+    service = f"gauge-{uuid.uuid4().hex[:6]}"
+    relay = OutboxRelay(
+        service=service,
+        engine=engine,
+        producer=producer,
+        listen_dsn="",
+        batch_size_max=10,
+        poll_interval_s=1,
+        backlog_count_max=12,
+    )
+    try:
+        published, backlog = [], []
+        for _ in range(4):
+            published.append(await relay.publish_batch())
+            backlog.append(_backlog(service))
+    finally:
+        await producer.stop()
+    assert published == [10, 10, 5, 0]
+    # 15 wait after the first batch, read as the bound (12); then 5, then none.
+    assert backlog == [12, 5, 0, 0]
 
 
 async def test_inbox_claims_each_id_once(engine: AsyncEngine) -> None:

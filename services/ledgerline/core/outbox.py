@@ -17,8 +17,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import BigInteger, any_, delete, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerline.core.events import OutgoingMessage, encode
 from ledgerline.core.messaging_tables import outbox_table
@@ -26,12 +27,19 @@ from ledgerline.core.messaging_tables import outbox_table
 OUTBOX_CHANNEL = "ledgerline_outbox"
 # Arbitrary constant shared by all replicas of one service (each service has its own database).
 _RELAY_LOCK_ID = 0x1ED6E71E
+# The backlog gauge counts at most this many waiting rows and reads this value beyond it: far
+# above the chart's alert threshold (1,000), yet a count that costs little on every batch.
+BACKLOG_COUNT_MAX = 10_000
 _log = logging.getLogger(__name__)
 
 OUTBOX_PUBLISHED = Counter(
     "ledgerline_outbox_published_total", "Outbox messages published to Kafka", ["service", "topic"]
 )
-OUTBOX_BACKLOG = Gauge("ledgerline_outbox_backlog", "Outbox messages waiting to be published", ["service"])
+OUTBOX_BACKLOG = Gauge(
+    "ledgerline_outbox_backlog",
+    f"Outbox messages waiting to be published, counted up to {BACKLOG_COUNT_MAX:,}",
+    ["service"],
+)
 OUTBOX_LAG = Histogram(
     "ledgerline_outbox_publish_lag_seconds",
     "Time from outbox insert to Kafka acknowledgement",
@@ -39,7 +47,7 @@ OUTBOX_LAG = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
-__all__ = ["OUTBOX_CHANNEL", "OutboxRelay", "outbox_rows", "outbox_table"]
+__all__ = ["BACKLOG_COUNT_MAX", "OUTBOX_CHANNEL", "OutboxRelay", "outbox_rows", "outbox_table"]
 
 
 def outbox_rows(messages: Iterable[OutgoingMessage]) -> list[dict[str, Any]]:
@@ -81,6 +89,7 @@ class OutboxRelay:
         listen_dsn: str,
         batch_size_max: int,
         poll_interval_s: float,
+        backlog_count_max: int = BACKLOG_COUNT_MAX,
     ) -> None:
         self._service = service
         self._engine = engine
@@ -88,6 +97,7 @@ class OutboxRelay:
         self._listen_dsn = listen_dsn
         self._batch_size_max = batch_size_max
         self._poll_interval_s = poll_interval_s
+        self._backlog_count_max = backlog_count_max
         self._wakeup = asyncio.Event()
 
     async def run(self) -> None:
@@ -126,14 +136,27 @@ class OutboxRelay:
                 OUTBOX_BACKLOG.labels(self._service).set(0)
                 return 0
             await self._send_all([_message(row) for row in rows])
-            await connection.execute(delete(outbox_table).where(outbox_table.c.id <= rows[-1].id))
-            backlog = await connection.scalar(text("SELECT count(*) FROM outbox"))
-        OUTBOX_BACKLOG.labels(self._service).set(max(0, (backlog or 0) - len(rows)))
+            # Exactly the rows sent, never a range: ids are taken at insert, not at commit, so a
+            # row below the batch's last id can commit while the sends wait for acknowledgements.
+            sent_ids = literal([row.id for row in rows], ARRAY(BigInteger))
+            await connection.execute(delete(outbox_table).where(outbox_table.c.id == any_(sent_ids)))
+            backlog = await self._count_waiting(connection)
+        OUTBOX_BACKLOG.labels(self._service).set(backlog)
         now = time.time()
         for row in rows:
             OUTBOX_PUBLISHED.labels(self._service, row.topic).inc()
             OUTBOX_LAG.labels(self._service).observe(max(0.0, now - row.created_at.timestamp()))
         return len(rows)
+
+    async def _count_waiting(self, connection: AsyncConnection) -> int:
+        """Rows still waiting, counted up to `backlog_count_max`, in the relay's transaction.
+
+        Counted after this batch's delete, so the batch is already gone from the count. The
+        bound keeps it cheap when the relay is furthest behind: an unbounded `count(*)` per batch
+        reads the whole backlog once for every batch while draining it.
+        """
+        waiting = select(literal(1)).select_from(outbox_table).limit(self._backlog_count_max).subquery()
+        return int(await connection.scalar(select(func.count()).select_from(waiting)) or 0)
 
     async def _send_all(self, messages: list[OutgoingMessage]) -> None:
         # Queue the whole batch first so the producer packs it into few requests, then wait.

@@ -59,7 +59,11 @@ class Ports:
 
     @classmethod
     def fixed(cls) -> Ports:
-        return cls(postgres=55432, redis=56379, kafka=59092)
+        # Below Linux's ephemeral range (32768-60999): inside it, a client's outgoing connection
+        # can take the port while its server is down (a reconnect to 127.0.0.1 can even connect
+        # to itself), and the restarted server then fails with "Address already in use".
+        # Each is the standard port with a 1 in front, so they are easy to remember.
+        return cls(postgres=15432, redis=16379, kafka=19092)
 
     @classmethod
     def free(cls) -> Ports:
