@@ -4,7 +4,7 @@ PYTEST_ARGS ?=
 # Options for `ledgerline up`, for example ARGS="--set payment.step_timeout_s=300".
 ARGS ?=
 
-.PHONY: bootstrap run demo test test-fast lint clean
+.PHONY: bootstrap run demo bench bench-quick test test-fast lint clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -14,6 +14,12 @@ run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-
 
 demo: bootstrap  ## Move money through a running platform (start `make run` first).
 	@$(VENV)/bin/ledgerline demo
+
+bench: bootstrap  ## pgbench, then every workload on a fresh local platform; results and picture in bench/results.
+	@$(VENV)/bin/ledgerline bench $(ARGS)
+
+bench-quick: bootstrap  ## The same in under a minute: checks the books, the figures mean little.
+	@$(VENV)/bin/ledgerline bench --quick $(ARGS)
 
 test: bootstrap lint  ## Lint, then the whole suite: unit, integration, end to end on both Kafka backends, Kubernetes.
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

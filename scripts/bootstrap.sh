@@ -34,7 +34,7 @@ if [ ! -f "$STAMP" ]; then
   log "creating $VENV and installing pinned dependencies (first run takes a minute)"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet --progress-bar on -e ".[dev,local]"
+  "$VENV/bin/python" -m pip install --quiet --progress-bar on -e ".[dev,local,bench]"
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi

@@ -51,7 +51,11 @@ async def test_wallet_problems_are_clear(client: LedgerlineClient) -> None:
     frozen = await client.wallet.post(f"/v1/wallets/{alice}/freeze")
     assert frozen.json()["status"] == "frozen"
     body["destination_wallet_id"] = other["id"]
-    assert_problem(await client.post_payment("/v1/transfers", body), 409, "wallet_frozen")
+    # The wallet service refuses the hold: the payment fails as it does for insufficient funds.
+    refused = await client.post_payment("/v1/transfers", body)
+    assert refused.status_code == 202, refused.text
+    failed = await client.settle(refused.json()["id"])
+    assert (failed["status"], failed["failure_reason"]) == ("FAILED", "wallet_frozen")
     await client.wallet.post(f"/v1/wallets/{alice}/unfreeze")
     assert await wallet_minor(client, alice) == {"balance": 1000, "held": 0, "available": 1000}
     assert_problem(await client.wallet.get(f"/v1/wallets/{uuid.uuid4()}"), 404, "wallet_not_found")

@@ -11,8 +11,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ledgerline.core.events import Envelope, OutgoingMessage, encode
-from ledgerline.core.kafka import DLQ_ATTEMPT_COUNT, BatchConsumer, ConsumerLimits, create_producer, is_transient
+from ledgerline.core.kafka import DLQ_ATTEMPT_COUNT, BatchConsumer, ConsumerLimits, create_producer
 from ledgerline.core.topics import dead_letter_topic
+from ledgerline.core.transient import is_transient
 from ledgerline.infra.launcher import Infrastructure
 from tests.polling import eventually
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -49,7 +50,17 @@ def serve(
     import uvicorn
 
     factory = f"ledgerline.{service.value}.app:create_app"
-    uvicorn.run(factory, factory=True, host=host, port=port, log_level="warning", access_log=False)
+    # uvloop and httptools: the C event loop and HTTP parser, several times the pure-Python ones.
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @app.command()
@@ -192,6 +203,44 @@ def demo(
     from ledgerline.cli.demo import run_demo
 
     run_demo(console, payment_url=payment_url, wallet_url=wallet_url, ledger_url=ledger_url)
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="A smoke run under a minute (figures are not meaningful)")] = False,
+    kafka: Annotated[str, typer.Option(help=f"Kafka backend of the local platform: {' or '.join(KAFKA_BACKENDS)}")] = (
+        "embedded"
+    ),
+    url: Annotated[
+        str | None, typer.Option(help="Payment service of a running platform to measure instead of a fresh one")
+    ] = None,
+    wallet_url: Annotated[str, typer.Option(help="With --url: the wallet service")] = "http://127.0.0.1:8001",
+    ledger_url: Annotated[str, typer.Option(help="With --url: the ledger service")] = "http://127.0.0.1:8002",
+    pgbench_dsn: Annotated[
+        str | None, typer.Option(help="With --url: a scratch database on the platform's PostgreSQL, for pgbench")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where results (JSON, PNG) go")] = Path("bench/results"),
+) -> None:
+    """Measure throughput and latency against pgbench on the same PostgreSQL; checks the books after each workload."""
+    from ledgerline.bench.command import run_bench
+    from ledgerline.bench.runner import FULL, QUICK
+    from ledgerline.bench.session import local_platform, running_target
+
+    if url is None:
+        target = local_platform(kafka)
+    else:
+        dsn = pgbench_dsn or f"postgresql://postgres@127.0.0.1:{Ports.fixed().postgres}/ledgerline_pgbench"
+        target = nullcontext(
+            running_target(payment_url=url, wallet_url=wallet_url, ledger_url=ledger_url, pgbench_dsn=dsn)
+        )
+    try:
+        result = run_bench(console, QUICK if quick else FULL, target, out)
+    except InfrastructureError as error:
+        console.print(f"[red]could not start:[/] {error}")
+        raise typer.Exit(1) from None
+    if not (result["books_ok"] and result["all_terminal"]):
+        console.print("[red]the books do not balance or payments did not finish: see the results[/]")
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,16 @@ def async_database_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str, *, pool_size: int, pool_timeout_s: float) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int, pool_timeout_s: float, pre_ping: bool = False) -> AsyncEngine:
+    # Without pre-ping a checkout costs no round trip; a connection that died with its server
+    # fails once, which invalidates the whole pool, and the caller's retry (a consumer's
+    # transient wait, a client's retry after 503) gets a fresh one.
     return create_async_engine(
         async_database_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=pool_timeout_s,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         isolation_level="READ COMMITTED",
     )
 

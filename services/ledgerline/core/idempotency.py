@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_LENGTH_MAX = 255
 # Deletes the key only if it still holds this request's in-flight marker, in one atomic step.
 _RELEASE_IF_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_CLAIMED = object()  # Redis took this request's in-flight marker.
 _log = logging.getLogger(__name__)
 
 
@@ -115,9 +117,13 @@ class IdempotencyStore:
         Raises 409 while another request holds the key and 422 if the key was used for a
         different request.
         """
-        cached = await self._claim_in_redis(key, fp)
-        if cached is not None:
-            return cached
+        claim = await self._claim_in_redis(key, fp)
+        if isinstance(claim, StoredResponse):
+            return claim
+        if claim is _CLAIMED:
+            # First sight of the key in Redis. A response stored longer ago than Redis keeps it
+            # is still found: `record` refuses the key at commit and the caller replays it.
+            return None
         stored = await self.lookup(key, fp)
         if stored is not None:
             await self._cache(key, fp, stored)
@@ -127,11 +133,12 @@ class IdempotencyStore:
     def _in_flight_marker(fp: str) -> str:
         return json.dumps({"fingerprint": fp, "state": "in_flight"})
 
-    async def _claim_in_redis(self, key: str, fp: str) -> StoredResponse | None:
+    async def _claim_in_redis(self, key: str, fp: str) -> StoredResponse | object | None:
+        """`_CLAIMED`, the stored response, or None when Redis cannot say (the database decides)."""
         marker = self._in_flight_marker(fp)
         try:
             if await self._redis.set(self._redis_key(key), marker, nx=True, ex=self._lock_ttl_s):
-                return None
+                return _CLAIMED
             raw = await self._redis.get(self._redis_key(key))
         except RedisError as exc:
             # The database constraint still guarantees one effect per key.
@@ -157,13 +164,20 @@ class IdempotencyStore:
 
     async def record(self, connection: AsyncConnection, key: str, fp: str, response: StoredResponse) -> bool:
         """Store the response in the effect's transaction; False if the key was taken."""
-        result = await connection.execute(
-            insert(self._table)
-            .values(key=key, fingerprint=fp, status_code=response.status_code, body=response.body)
-            .on_conflict_do_nothing()
-            .returning(self._table.c.key)
-        )
-        return result.first() is not None
+        return key in await self.record_many(connection, [(key, fp, response)])
+
+    async def record_many(
+        self, connection: AsyncConnection, items: Sequence[tuple[str, str, StoredResponse]]
+    ) -> set[str]:
+        """Store responses in the effects' transaction (distinct keys); returns the keys this claimed."""
+        if not items:
+            return set()
+        rows = [
+            {"key": key, "fingerprint": fp, "status_code": response.status_code, "body": response.body}
+            for key, fp, response in items
+        ]
+        statement = insert(self._table).values(rows).on_conflict_do_nothing().returning(self._table.c.key)
+        return set((await connection.execute(statement)).scalars())
 
     async def finish(self, key: str, fp: str, response: StoredResponse) -> None:
         await self._cache(key, fp, response)

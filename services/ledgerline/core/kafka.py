@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledgerline.core.events import Envelope, MalformedMessage, decode
 from ledgerline.core.topics import PLATFORM_TOPICS, TopicSpec, all_topic_names, dead_letter_topic
+from ledgerline.core.transient import is_transient
 
 _log = logging.getLogger(__name__)
 
@@ -93,30 +94,9 @@ class ConsumerLimits:
     batch_size_max: int
     poll_timeout_ms: int
     attempts_max: int
+    fetch_max_wait_ms: int = 500
     retry_delay_s: float = 0.2
     transient_delay_max_s: float = 10.0
-
-
-# SQLSTATE classes that say "try again later", not "this message is bad": connection exceptions,
-# transaction rollbacks (deadlock, serialization), insufficient resources, operator intervention.
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
-
-
-def is_transient(error: BaseException) -> bool:
-    """An infrastructure hiccup (database, Redis or broker unreachable, deadlock): waiting helps."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (OSError, TimeoutError, ConnectionError, KafkaConnectionError)):
-            return True
-        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
-        if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES):
-            return True
-        if getattr(current, "connection_invalidated", False):
-            return True
-        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
-    return False
 
 
 BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
@@ -153,6 +133,7 @@ class BatchConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=limits.batch_size_max,
+            fetch_max_wait_ms=limits.fetch_max_wait_ms,
             request_timeout_ms=REQUEST_TIMEOUT_MS,
         )
         # Set once the group has completed its first assignment (possibly empty, when there are

@@ -104,10 +104,12 @@ class OutboxRelay:
         listener = await self._listen()
         try:
             while True:
+                # Cleared before the batch is read, so a NOTIFY for a row committed while this
+                # batch was being published wakes the next round at once instead of being lost.
+                self._wakeup.clear()
                 published = await self.publish_batch()
                 if published == self._batch_size_max:
                     continue  # More is waiting: drain before sleeping.
-                self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_interval_s)
         finally:

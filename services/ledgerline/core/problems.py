@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,9 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledgerline.core.transient import is_transient
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Tag URIs (RFC 4151) name problem types without promising a web page behind them.
 _TYPE_PREFIX = "tag:ledgerline.io,2026:problems/"
+TRANSIENT_RETRY_AFTER_S = "1"
 _log = logging.getLogger(__name__)
 
 
@@ -23,9 +27,12 @@ class Problem(Exception):
         code: str,
         title: str,
         detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
         **extensions: Any,
     ) -> None:
         super().__init__(detail or title)
+        self.headers = dict(headers or {})
         self.status = status
         self.code = code
         self.title = title
@@ -52,6 +59,7 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
         problem.body(request.url.path if request else None),
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
+        headers=problem.headers or None,
     )
 
 
@@ -77,6 +85,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(Problem(exc.status_code, code, str(exc.detail)), request)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):
+            # A dependency restarting (PostgreSQL, Redis): the request did nothing; retrying helps.
+            _log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+            problem = Problem(
+                503,
+                "dependency_unavailable",
+                "A dependency is unavailable",
+                "retry shortly",
+                headers={"Retry-After": TRANSIENT_RETRY_AFTER_S},
+            )
+            return problem_response(problem, request)
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
         problem = Problem(500, "internal_error", "Internal error", "the error was logged")
         return problem_response(problem, request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope
 from ledgerline.core.inbox import claim_new
-from ledgerline.core.telemetry import continue_trace
+from ledgerline.core.telemetry import batch_trace, continue_trace
 
 MessageHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 _log = logging.getLogger(__name__)
@@ -24,36 +25,64 @@ IGNORED = Counter(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class BatchHandling:
+    """Messages of `types` applied all at once: `apply(envelopes, uow)` gets every new one of a
+    consumed batch, in order, so it can read and write them with a few set-based statements."""
+
+    types: frozenset[str]
+    apply: Callable[[Sequence[Envelope], UnitOfWork], Awaitable[None]]
+
+
 class InboxProcessor:
     """`handle_batch` applies every new message of a batch in one transaction.
 
     Messages already in the inbox are skipped; types without a handler are passed over without
-    a write (a topic can carry messages meant for other consumers).
+    a write (a topic can carry messages meant for other consumers). Types of `batch` go to it in
+    one call; the others to their handler one by one.
     """
 
-    def __init__(self, *, consumer: str, engine: AsyncEngine, handlers: Mapping[str, MessageHandler]) -> None:
+    def __init__(
+        self,
+        *,
+        consumer: str,
+        engine: AsyncEngine,
+        handlers: Mapping[str, MessageHandler],
+        batch: BatchHandling | None = None,
+    ) -> None:
         self._consumer = consumer
         self._engine = engine
         self._handlers = dict(handlers)
+        self._batch = batch
+        self._types = set(self._handlers) | (batch.types if batch else set())
 
     async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
         handled = []
         for envelope in envelopes:
-            if envelope.type in self._handlers:
+            if envelope.type in self._types:
                 handled.append(envelope)
             else:
                 IGNORED.labels(self._consumer, envelope.type).inc()
         if not handled:
             return
         async with UnitOfWork(self._engine) as uow:
-            fresh = await claim_new(uow.connection, self._consumer, [e.id for e in handled])
-            seen: set[str] = set()
+            claimed = await claim_new(uow.connection, self._consumer, [e.id for e in handled])
+            fresh: list[Envelope] = []
             for envelope in handled:
-                if envelope.id not in fresh or envelope.id in seen:
+                if envelope.id not in claimed:
                     DUPLICATES.labels(self._consumer).inc()
                     continue
-                seen.add(envelope.id)
-                handler = self._handlers[envelope.type]
+                claimed.discard(envelope.id)  # The same id twice in one batch is applied once.
+                fresh.append(envelope)
+            if self._batch is not None:
+                together = [e for e in fresh if e.type in self._batch.types]
+                if together:
+                    with batch_trace(f"{self._consumer} batch", [e.traceparent for e in together]):
+                        await self._batch.apply(together, uow)
+            for envelope in fresh:
+                handler = self._handlers.get(envelope.type)
+                if handler is None:
+                    continue
                 with continue_trace(f"{self._consumer} {envelope.type}", envelope.traceparent):
                     await handler(envelope, uow)
             await uow.commit()

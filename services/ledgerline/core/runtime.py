@@ -21,7 +21,7 @@ from ledgerline.core.db import UnitOfWork, create_engine
 from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
 from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
-from ledgerline.core.processing import InboxProcessor, MessageHandler
+from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
 from ledgerline.core.settings import ServiceSettings
 from ledgerline.core.telemetry import configure_logging, configure_tracing, install_http_telemetry
 
@@ -41,6 +41,7 @@ class Subscription:
 
     topics: Sequence[str]
     handlers: Mapping[str, MessageHandler] = field(default_factory=dict)
+    batch: BatchHandling | None = None
     group_suffix: str = ""
     make_batch_handler: Callable[[ServiceRuntime, str], BatchHandler] | None = None
 
@@ -67,7 +68,10 @@ class ServiceRuntime:
         """Connect, then start the relay, the consumers and `workers(self)` as supervised tasks."""
         s = self.settings
         self.engine = create_engine(
-            s.database_url, pool_size=s.database_pool_size, pool_timeout_s=s.database_pool_timeout_s
+            s.database_url,
+            pool_size=s.database_pool_size,
+            pool_timeout_s=s.database_pool_timeout_s,
+            pre_ping=s.database_pool_pre_ping,
         )
         self.redis = Redis.from_url(s.redis_url, socket_timeout=s.http_timeout_s)
         self.producer = create_producer(s.kafka_bootstrap_servers, f"ledgerline-{self.name}")
@@ -93,13 +97,16 @@ class ServiceRuntime:
             batch_size_max=s.consumer_batch_size_max,
             poll_timeout_ms=s.consumer_poll_timeout_ms,
             attempts_max=s.consumer_attempts_max,
+            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
         )
         for subscription in subscriptions:
             group = f"ledgerline-{self.name}{subscription.group_suffix}"
             if subscription.make_batch_handler is not None:
                 handle_batch = subscription.make_batch_handler(self, group)
             else:
-                processor = InboxProcessor(consumer=group, engine=self.engine, handlers=subscription.handlers)
+                processor = InboxProcessor(
+                    consumer=group, engine=self.engine, handlers=subscription.handlers, batch=subscription.batch
+                )
                 handle_batch = processor.handle_batch
             consumer = BatchConsumer(
                 bootstrap_servers=s.kafka_bootstrap_servers,

@@ -25,6 +25,10 @@ class ServiceSettings(BaseSettings):
 
     environment: Environment = Field("development", validation_alias=_shared("environment"))
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=_shared("kafka_bootstrap_servers"))
+    # How long the broker may hold a fetch that finds no new records. Kafka answers as soon as
+    # records arrive, so this only bounds idle polling; a broker that always waits the full time
+    # (the embedded one) needs it short, because it then adds to every saga hop.
+    kafka_fetch_max_wait_ms: int = Field(500, ge=1, le=10_000, validation_alias=_shared("kafka_fetch_max_wait_ms"))
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("redis_url"))
     log_level: str = Field("INFO", validation_alias=_shared("log_level"))
     otel_exporter_otlp_endpoint: str | None = Field(
@@ -34,6 +38,7 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     database_pool_size: int = Field(10, ge=1, le=100)
     database_pool_timeout_s: float = Field(10.0, gt=0)
+    database_pool_pre_ping: bool = False  # A round trip per checkout; off, a dead connection fails once.
 
     consumer_batch_size_max: int = Field(500, ge=1, le=10_000)
     consumer_poll_timeout_ms: int = Field(100, ge=1, le=60_000)

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
-from fastapi import FastAPI, Request, Response
-from opentelemetry import context, trace
+from fastapi import FastAPI, Response
+from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+BATCH_LINKS_MAX = 128  # OpenTelemetry's default span link limit.
 
 HTTP_REQUESTS = Counter("ledgerline_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
@@ -41,13 +43,17 @@ def configure_logging(level: str) -> None:
 
 
 def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
-    provider = TracerProvider(resource=Resource.create({"service.name": f"ledgerline-{service}"}))
-    if otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    """Record and export spans only when there is somewhere to send them.
 
-        provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces"))
-        )
+    With a provider set, FastAPI's own instrumentation opens a server span per request
+    (continuing the caller's `traceparent`); without one, tracing costs nothing.
+    """
+    if not otlp_endpoint:
+        return
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"ledgerline-{service}"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")))
     trace.set_tracer_provider(provider)
 
 
@@ -66,24 +72,48 @@ def continue_trace(name: str, traceparent: str | None) -> AbstractContextManager
     return tracer().start_as_current_span(name, context=parent, kind=trace.SpanKind.CONSUMER)
 
 
-def install_http_telemetry(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        parent = _PROPAGATOR.extract(dict(request.headers))
-        token = context.attach(parent)
+class HttpMetrics:
+    """Request count and latency per route template, as plain ASGI middleware (no per-request
+    task or body buffering, unlike `@app.middleware`)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self._app = app
+        self._service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
         try:
-            with tracer().start_as_current_span(f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER):
-                response = await call_next(request)
-                status = response.status_code
-                return response
+            await self._app(scope, receive, observed_send)
         finally:
-            context.detach(token)
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            HTTP_REQUESTS.labels(service, request.method, template, str(status)).inc()
-            HTTP_LATENCY.labels(service, request.method, template).observe(time.perf_counter() - started)
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            HTTP_REQUESTS.labels(self._service, method, template, str(status)).inc()
+            HTTP_LATENCY.labels(self._service, method, template).observe(time.perf_counter() - started)
+
+
+def batch_trace(name: str, traceparents: Sequence[str | None]) -> AbstractContextManager[Span]:
+    """One consumer span for a batch, linked to the trace of every message in it."""
+    links = [
+        trace.Link(trace.get_current_span(_PROPAGATOR.extract({"traceparent": tp})).get_span_context())
+        for tp in traceparents[:BATCH_LINKS_MAX]
+        if tp
+    ]
+    return tracer().start_as_current_span(name, links=links, kind=trace.SpanKind.CONSUMER)
+
+
+def install_http_telemetry(app: FastAPI, service: str) -> None:
+    app.add_middleware(HttpMetrics, service=service)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

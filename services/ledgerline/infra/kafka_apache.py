@@ -169,6 +169,7 @@ def log4j_properties(log_path: Path) -> str:
 
 class ApacheKafka:
     backend = "apache"
+    fetch_max_wait_ms = 500  # Kafka answers a fetch as soon as records arrive.
 
     def __init__(self, data_dir: Path, port: int) -> None:
         self.data_dir = data_dir

@@ -23,6 +23,7 @@ SERVICE_DATABASES = ("wallet", "ledger", "payment", "notification")
 
 class KafkaBroker(Protocol):
     backend: str
+    fetch_max_wait_ms: int
 
     @property
     def bootstrap_servers(self) -> str: ...

@@ -70,6 +70,7 @@ class Platform:
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LEDGERLINE_ENVIRONMENT": self.environment,
             "LEDGERLINE_KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka.bootstrap_servers,
+            "LEDGERLINE_KAFKA_FETCH_MAX_WAIT_MS": str(self.infra.kafka.fetch_max_wait_ms),
             "LEDGERLINE_REDIS_URL": self.infra.redis.url,
             prefix + "DATABASE_URL": self.infra.database_url(service),
             "LEDGERLINE_PAYMENT_WALLET_URL": self.url("wallet"),

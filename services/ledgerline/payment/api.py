@@ -28,9 +28,9 @@ from ledgerline.core.money import MoneyError, format_amount, parse_positive_amou
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.payment import domain as d
-from ledgerline.payment import messages, repository, saga
+from ledgerline.payment import repository
 from ledgerline.payment.domain import Payment, PaymentType, Status
-from ledgerline.payment.settings import PaymentSettings
+from ledgerline.payment.intake import Acceptance, PaymentIntake
 from ledgerline.payment.wallets import WalletDirectory
 
 router = APIRouter(prefix="/v1", tags=["payments"])
@@ -115,6 +115,11 @@ def _store(runtime: ServiceRuntime) -> IdempotencyStore:
     return store
 
 
+def _intake(runtime: ServiceRuntime) -> PaymentIntake:
+    intake: PaymentIntake = runtime.extras["intake"]
+    return intake
+
+
 def _wallets(runtime: ServiceRuntime) -> WalletDirectory:
     directory: WalletDirectory = runtime.extras["wallets"]
     return directory
@@ -136,20 +141,13 @@ async def _create(
         return _replay(stored)
     try:
         payment, commands = await build()
-        settings: PaymentSettings = runtime.settings  # type: ignore[assignment]
         response = StoredResponse(202, _view(payment))
-        async with runtime.uow() as uow:
-            if not await store.record(uow.connection, key, fp, response):
-                # Another request with this key committed first (the fast path was unavailable).
-                stored = await store.lookup(key, fp)
-                if stored is None:
-                    raise Problem(409, "idempotency_key_in_flight", "Request with this key is in flight")
-                return _replay(stored)
-            if check is not None:
-                await check(uow.connection, payment)
-            await repository.add(uow.connection, payment, saga.next_attempt_at(settings, payment))  # type: ignore[arg-type]
-            uow.publish(*messages.to_messages(payment, commands))
-            await uow.commit()
+        if not await _intake(runtime).accept(Acceptance(key, fp, response, payment, commands), check):
+            # Another request with this key committed first (the fast path was unavailable).
+            stored = await store.lookup(key, fp)
+            if stored is None:
+                raise Problem(409, "idempotency_key_in_flight", "Request with this key is in flight")
+            return _replay(stored)
     except BaseException:
         await store.abandon(key, fp)
         raise
@@ -165,7 +163,7 @@ def _replay(stored: StoredResponse) -> JSONResponse:
     "/transfers",
     status_code=202,
     response_model=PaymentView,
-    responses={409: {"description": "Key in flight or wallet frozen"}, 422: {"description": "Invalid"}},
+    responses={409: {"description": "Idempotency key in flight"}, 422: {"description": "Invalid"}},
 )
 async def create_transfer(
     request: Request, body: TransferRequest, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
@@ -179,8 +177,8 @@ async def create_transfer(
                 "Source and destination are the same wallet",
                 "a transfer needs two different wallets",
             )
-        await _wallets(runtime).require(body.source_wallet_id, body.currency, role="source", spending=True)
-        await _wallets(runtime).require(body.destination_wallet_id, body.currency, role="destination", spending=False)
+        await _wallets(runtime).require(body.source_wallet_id, body.currency, role="source")
+        await _wallets(runtime).require(body.destination_wallet_id, body.currency, role="destination")
         return d.start(
             uuid.uuid4(),
             PaymentType.TRANSFER,
@@ -199,7 +197,7 @@ async def create_deposit(
 ) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         amount = _amount(body.amount, body.currency)
-        await _wallets(runtime).require(body.wallet_id, body.currency, role="destination", spending=False)
+        await _wallets(runtime).require(body.wallet_id, body.currency, role="destination")
         return d.start(
             uuid.uuid4(),
             PaymentType.DEPOSIT,
@@ -218,7 +216,7 @@ async def create_withdrawal(
 ) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         amount = _amount(body.amount, body.currency)
-        await _wallets(runtime).require(body.wallet_id, body.currency, role="source", spending=True)
+        await _wallets(runtime).require(body.wallet_id, body.currency, role="source")
         return d.start(
             uuid.uuid4(),
             PaymentType.WITHDRAWAL,

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 from ledgerline.core import topics
 from ledgerline.core.idempotency import IdempotencyStore
 from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
-from ledgerline.payment import api, saga
+from ledgerline.payment import api, repository, saga
 from ledgerline.payment.bank import BankClient, BankStep
+from ledgerline.payment.intake import PaymentIntake
 from ledgerline.payment.settings import PaymentSettings
 from ledgerline.payment.tables import idempotency_keys
 from ledgerline.payment.wallets import WalletDirectory
@@ -21,42 +22,46 @@ from ledgerline.payment.wallets import WalletDirectory
 _log = logging.getLogger(__name__)
 
 
-def _bank_step(runtime: ServiceRuntime, group: str) -> Callable[..., Awaitable[None]]:
-    settings: PaymentSettings = runtime.settings  # type: ignore[assignment]
-    client = httpx.AsyncClient(base_url=settings.bank_url, timeout=settings.bank_timeout_s)
-    runtime.extras["bank_http"] = client
-    step = BankStep(consumer=group, bank=BankClient(client, settings), make_uow=runtime.uow, settings=settings)
-    return step.handle_batch
-
-
-def _workers(runtime: ServiceRuntime) -> Sequence[Callable[[], Awaitable[None]]]:
-    settings: PaymentSettings = runtime.settings  # type: ignore[assignment]
-    wallet_client = httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s)
-    runtime.extras["wallets"] = WalletDirectory(wallet_client)
-    runtime.extras["idempotency"] = IdempotencyStore(
-        redis=runtime.redis, engine=runtime.engine, table=idempotency_keys, namespace="payment"
-    )
-
-    async def saga_timer() -> None:
-        while True:
-            handled = await saga.run_due_steps(runtime.uow, settings)
-            if handled < settings.saga_scan_batch_size_max:
-                await asyncio.sleep(settings.saga_scan_interval_s)
-
-    return [saga_timer]
-
-
 def create_app(settings: PaymentSettings | None = None) -> FastAPI:
     settings = settings or PaymentSettings()
     runtime = ServiceRuntime("payment", settings)
+    clock = saga.StepClock(settings)
+
+    def bank_step(runtime: ServiceRuntime, group: str) -> Callable[..., Awaitable[None]]:
+        client = httpx.AsyncClient(base_url=settings.bank_url, timeout=settings.bank_timeout_s)
+        runtime.extras["bank_http"] = client
+        bank = BankClient(client, settings)
+        step = BankStep(consumer=group, bank=bank, make_uow=runtime.uow, settings=settings, clock=clock)
+        return step.handle_batch
+
+    def workers(runtime: ServiceRuntime) -> Sequence[Callable[[], Awaitable[None]]]:
+        wallet_client = httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s)
+        runtime.extras["wallets"] = WalletDirectory(wallet_client)
+        store = IdempotencyStore(
+            redis=runtime.redis, engine=runtime.engine, table=idempotency_keys, namespace="payment"
+        )
+        runtime.extras["idempotency"] = store
+        intake = PaymentIntake(make_uow=runtime.uow, store=store, settings=settings, clock=clock)
+        runtime.extras["intake"] = intake
+
+        async def saga_timer() -> None:
+            while True:
+                handled = await saga.run_due_steps(runtime.uow, settings, clock)
+                async with runtime.engine.connect() as connection:
+                    intake.active_payments = await repository.active_count(connection, settings.active_payments_max + 1)
+                if handled < settings.saga_scan_batch_size_max:
+                    await asyncio.sleep(settings.saga_scan_interval_s)
+
+        return [saga_timer]
+
     return build_service_app(
         runtime=runtime,
         title="Ledgerline payment service",
         description="Transfers, deposits, withdrawals and refunds, each run as a saga.",
         routers=[api.router],
         subscriptions=[
-            Subscription(topics=[topics.WALLET_EVENTS, topics.LEDGER_EVENTS], handlers=saga.reply_handlers(settings)),
-            Subscription(topics=[topics.PAYMENT_COMMANDS], group_suffix="-bank", make_batch_handler=_bank_step),
+            Subscription(topics=[topics.WALLET_EVENTS, topics.LEDGER_EVENTS], batch=saga.reply_handling(clock)),
+            Subscription(topics=[topics.PAYMENT_COMMANDS], group_suffix="-bank", make_batch_handler=bank_step),
         ],
-        workers=_workers,
+        workers=workers,
     )

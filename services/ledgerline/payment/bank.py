@@ -100,9 +100,16 @@ class BankStep:
     """Batch handler for the `bank_operation` commands the payment service sends itself."""
 
     def __init__(
-        self, *, consumer: str, bank: BankClient, make_uow: Callable[[], UnitOfWork], settings: PaymentSettings
+        self,
+        *,
+        consumer: str,
+        bank: BankClient,
+        make_uow: Callable[[], UnitOfWork],
+        settings: PaymentSettings,
+        clock: saga.StepClock,
     ) -> None:
         self._consumer = consumer
+        self._clock = clock
         self._bank = bank
         self._settings = settings
         self._make_uow = make_uow
@@ -114,10 +121,12 @@ class BankStep:
         async with self._make_uow() as uow:
             settled = [e.id for (e, _), outcome in zip(commands, outcomes, strict=True) if outcome and outcome.settled]
             fresh = await claim_new(uow.connection, self._consumer, settled)
-            for (envelope, op), outcome in zip(commands, outcomes, strict=True):
-                if outcome is None or (outcome.settled and envelope.id not in fresh):
-                    continue
-                await saga.apply(uow, self._settings, op.payment_id, outcome.transition)
+            steps = [
+                (op.payment_id, outcome.transition)
+                for (envelope, op), outcome in zip(commands, outcomes, strict=True)
+                if outcome is not None and (not outcome.settled or envelope.id in fresh)
+            ]
+            await saga.apply_steps(uow, self._clock, steps)
             await uow.commit()
 
     async def _run(self, op: c.BankOperation) -> StepOutcome | None:

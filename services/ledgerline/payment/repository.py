@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,22 +43,41 @@ def _columns(p: Payment) -> dict[str, object]:
     }
 
 
-async def add(connection: AsyncConnection, p: Payment, next_attempt_at: datetime) -> None:
-    await connection.execute(
-        payments.insert().values(
-            id=p.id,
-            type=p.type.value,
-            amount_minor=p.amount_minor,
-            currency=p.currency,
-            source_wallet_id=p.source_wallet_id,
-            destination_wallet_id=p.destination_wallet_id,
-            original_payment_id=p.original_payment_id,
-            external_reference=p.external_reference,
-            next_attempt_at=next_attempt_at,
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A payment moved by one step of its saga (`before` as locked, `after` to write)."""
+
+    before: Payment
+    after: Payment
+    next_attempt_at: datetime | None
+
+
+async def add(connection: AsyncConnection, p: Payment, next_attempt_at: datetime | None) -> None:
+    await add_many(connection, [(p, next_attempt_at)])
+
+
+async def add_many(connection: AsyncConnection, started: Sequence[tuple[Payment, datetime | None]]) -> None:
+    """New payments and their first transition, two statements whatever the count."""
+    if not started:
+        return
+    rows = [
+        {
+            "id": p.id,
+            "type": p.type.value,
+            "amount_minor": p.amount_minor,
+            "currency": p.currency,
+            "source_wallet_id": p.source_wallet_id,
+            "destination_wallet_id": p.destination_wallet_id,
+            "original_payment_id": p.original_payment_id,
+            "external_reference": p.external_reference,
+            "next_attempt_at": next_attempt_at,
             **_columns(p),
-        )
-    )
-    await connection.execute(transitions.insert().values(payment_id=p.id, from_status=None, to_status=p.status.value))
+        }
+        for p, next_attempt_at in started
+    ]
+    await connection.execute(payments.insert(), rows)
+    first = [{"payment_id": p.id, "from_status": None, "to_status": p.status.value, "reason": None} for p, _ in started]
+    await connection.execute(transitions.insert(), first)
 
 
 async def get(connection: AsyncConnection, payment_id: uuid.UUID, *, for_update: bool = False) -> Payment | None:
@@ -68,24 +89,84 @@ async def get(connection: AsyncConnection, payment_id: uuid.UUID, *, for_update:
 
 
 async def save(connection: AsyncConnection, before: Payment, after: Payment, next_attempt_at: datetime | None) -> None:
-    if after == before:
-        return
-    result = await connection.execute(
-        update(payments)
-        .where(payments.c.id == after.id, payments.c.version == before.version)
-        .values(next_attempt_at=next_attempt_at, updated_at=func.now(), **_columns(after))
-    )
-    if result.rowcount != 1:
-        raise RuntimeError(f"payment {after.id} changed concurrently (expected v{before.version})")
-    if after.status is not before.status:
-        await connection.execute(
-            transitions.insert().values(
-                payment_id=after.id,
-                from_status=before.status.value,
-                to_status=after.status.value,
-                reason=after.failure_reason if after.failure_reason != before.failure_reason else None,
-            )
+    await save_many(connection, [Change(before, after, next_attempt_at)], [(before, after)])
+
+
+# One statement for any number of payments; the version check catches a change made without
+# the row lock, and the count of rows returned proves every payment was written.
+_SAVE_MANY = text(
+    """
+    UPDATE payments AS p
+    SET status = u.status, failure_reason = u.failure_reason, attempts = u.attempts, version = u.version,
+        next_attempt_at = u.next_attempt_at, updated_at = now()
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:expected AS integer[]), CAST(:statuses AS text[]),
+        CAST(:reasons AS text[]), CAST(:attempts AS integer[]), CAST(:versions AS integer[]),
+        CAST(:next_attempts AS timestamptz[])
+    ) AS u(id, expected, status, failure_reason, attempts, version, next_attempt_at)
+    WHERE p.id = u.id AND p.version = u.expected
+    RETURNING p.id
+    """
+)
+
+
+async def save_many(
+    connection: AsyncConnection, changes: Sequence[Change], moves: Sequence[tuple[Payment, Payment]]
+) -> None:
+    """Write each payment's final state once, and every status move (in order) to its history.
+
+    `changes` has one entry per payment (its state as locked and as it ends the batch);
+    `moves` lists each step that changed a status, several per payment if a batch held several.
+    """
+    written = [c for c in changes if c.after != c.before]
+    if written:
+        result = await connection.execute(
+            _SAVE_MANY,
+            {
+                "ids": [c.after.id for c in written],
+                "expected": [c.before.version for c in written],
+                "statuses": [c.after.status.value for c in written],
+                "reasons": [c.after.failure_reason for c in written],
+                "attempts": [c.after.attempts for c in written],
+                "versions": [c.after.version for c in written],
+                "next_attempts": [c.next_attempt_at for c in written],
+            },
         )
+        saved = len(result.all())
+        if saved != len(written):
+            raise RuntimeError(f"{len(written) - saved} of {len(written)} payments changed concurrently")
+    history = [
+        {
+            "payment_id": after.id,
+            "from_status": before.status.value,
+            "to_status": after.status.value,
+            "reason": after.failure_reason if after.failure_reason != before.failure_reason else None,
+        }
+        for before, after in moves
+        if after.status is not before.status
+    ]
+    if history:
+        await connection.execute(transitions.insert(), history)
+
+
+async def lock_many(
+    connection: AsyncConnection, payment_ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, Payment], dict[uuid.UUID, datetime]]:
+    """Lock the payments in id order, so concurrent batches cannot deadlock on them.
+
+    Also returns when each payment last changed: when its current step's command went out.
+    """
+    statement = (
+        select(payments).where(payments.c.id.in_(sorted(set(payment_ids)))).order_by(payments.c.id).with_for_update()
+    )
+    rows = list(await connection.execute(statement))
+    return {row.id: _payment(row) for row in rows}, {row.id: row.updated_at for row in rows}
+
+
+async def active_count(connection: AsyncConnection, limit: int) -> int:
+    """Payments whose saga is still running, counted up to `limit` (the index of due steps)."""
+    active = select(payments.c.id).where(payments.c.next_attempt_at.is_not(None)).limit(limit).subquery()
+    return int(await connection.scalar(select(func.count()).select_from(active)) or 0)
 
 
 async def due(connection: AsyncConnection, now: datetime, limit: int) -> list[Payment]:

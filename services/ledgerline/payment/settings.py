@@ -20,3 +20,10 @@ class PaymentSettings(ServiceSettings):
     bank_breaker_failures_max: int = Field(5, ge=1)
     bank_breaker_reset_s: int = Field(15, ge=1)
     page_size_max: int = Field(200, ge=1, le=1000)
+    # Payments written per transaction when many arrive at once, and how many may wait for it
+    # before new ones are refused with 503 and Retry-After.
+    intake_group_size_max: int = Field(256, ge=1, le=5000)
+    intake_queue_max: int = Field(2048, ge=1, le=100_000)
+    intake_retry_after_s: int = Field(1, ge=1, le=60)
+    # Sagas running at once before new payments are refused: past it, latency would only grow.
+    active_payments_max: int = Field(10_000, ge=1, le=10_000_000)

@@ -1,4 +1,10 @@
-"""What the payment service asks the wallet service before accepting a payment (over HTTP)."""
+"""What the payment service knows of wallets before accepting a payment.
+
+A wallet's id and currency never change and wallets are never deleted, so once the wallet
+service has confirmed a wallet the answer is kept (bounded, least recently used first out) and
+later payments cost no call. Whether a wallet is frozen is not decided here: the wallet
+service refuses the hold, and the payment fails with `wallet_frozen`, like `insufficient_funds`.
+"""
 
 from __future__ import annotations
 
@@ -6,37 +12,45 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+from cachetools import LRUCache
 
 from ledgerline.core.problems import Problem
+
+KNOWN_WALLETS_MAX = 200_000
 
 
 @dataclass(frozen=True, slots=True)
 class WalletInfo:
     id: uuid.UUID
     currency: str
-    status: str
 
 
 class WalletDirectory:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, known_max: int = KNOWN_WALLETS_MAX) -> None:
         self._client = client
+        self._known: LRUCache[uuid.UUID, WalletInfo] = LRUCache(maxsize=known_max)
 
     async def get(self, wallet_id: uuid.UUID) -> WalletInfo | None:
+        known = self._known.get(wallet_id)
+        if known is not None:
+            return known
         try:
             response = await self._client.get(f"/v1/wallets/{wallet_id}")
         except httpx.HTTPError as exc:
             raise Problem(503, "wallet_service_unavailable", "Wallet service unavailable", str(exc)) from None
         if response.status_code == 404:
-            return None
+            return None  # Not kept: the wallet may be opened a moment later.
         if response.status_code != 200:
             raise Problem(
                 502, "wallet_service_error", "Wallet service error", f"wallet service answered {response.status_code}"
             )
         body = response.json()
-        return WalletInfo(uuid.UUID(body["id"]), body["currency"], body["status"])
+        info = WalletInfo(uuid.UUID(body["id"]), body["currency"])
+        self._known[wallet_id] = info
+        return info
 
-    async def require(self, wallet_id: uuid.UUID, currency: str, *, role: str, spending: bool) -> WalletInfo:
-        """The wallet, checked for use in a payment of `currency`; a 4xx problem otherwise."""
+    async def require(self, wallet_id: uuid.UUID, currency: str, *, role: str) -> WalletInfo:
+        """The wallet, checked for use in a payment of `currency`; a 422 problem otherwise."""
         wallet = await self.get(wallet_id)
         if wallet is None:
             raise Problem(
@@ -53,6 +67,4 @@ class WalletDirectory:
                 "Currency does not match the wallet",
                 f"{role} wallet {wallet_id} holds {wallet.currency}, not {currency}",
             )
-        if spending and wallet.status == "frozen":
-            raise Problem(409, "wallet_frozen", "Wallet is frozen", f"{role} wallet {wallet_id} is frozen")
         return wallet

@@ -1,0 +1,1 @@
+"""`ledgerline bench`: Ledgerline's throughput and latency, against pgbench on the same PostgreSQL."""

@@ -1,0 +1,71 @@
+"""`ledgerline bench`: pgbench first, then Ledgerline's workloads, on one PostgreSQL, in one run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ledgerline.bench.load import ApiClient
+from ledgerline.bench.pgbench import find_pgbench, run_pgbench
+from ledgerline.bench.processes import listening
+from ledgerline.bench.report import print_table, write_json, write_picture
+from ledgerline.bench.runner import BenchOptions, Run, drive, summary
+from ledgerline.bench.session import Target
+
+CLIENT_CONNECTIONS_MAX = 256
+
+
+def run_bench(
+    console: Console, options: BenchOptions, target: AbstractContextManager[Target], out_dir: Path
+) -> dict[str, Any]:
+    """The whole run; returns the result written to `out_dir` (books and sagas checked)."""
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    with contextlib.ExitStack() as stack:
+        with _status(console, "starting the platform..."):
+            where = stack.enter_context(target)
+        console.print(f"target: {where.description}")
+        with _status(console, f"pgbench: scale {options.pgbench_scale}, {options.pgbench_duration_s}s..."):
+            pg = run_pgbench(
+                find_pgbench(where.pgbench_bindir),
+                where.pgbench_dsn,
+                scale=options.pgbench_scale,
+                clients=options.pgbench_clients,
+                threads=options.pgbench_threads,
+                duration_s=options.pgbench_duration_s,
+            )
+        console.print(f"pgbench: {pg.tps:.0f} tps ({pg.command})")
+        with _status(console, "driving Ledgerline..."):
+            results = asyncio.run(_drive(where, options, pg.tps))
+    result = summary(pg, options, results, started_at=started_at, target=where.description, cpus=os.cpu_count())
+    print_table(console, result)
+    path = write_json(out_dir, result)
+    picture = write_picture(out_dir, result)
+    console.print(f"results: {path}" + (f", picture: {picture}" if picture else ""))
+    return result
+
+
+async def _drive(target: Target, options: BenchOptions, pgbench_tps: float) -> list[dict[str, Any]]:
+    client = ApiClient(
+        payment_url=target.payment_url,
+        wallet_url=target.wallet_url,
+        ledger_url=target.ledger_url,
+        connections_max=CLIENT_CONNECTIONS_MAX,
+    )
+    try:
+        return await drive(Run(client, options, pgbench_tps, listening(target.ports)))
+    finally:
+        await client.close()
+
+
+@contextlib.contextmanager
+def _status(console: Console, text: str) -> Iterator[None]:
+    with console.status(text):
+        yield

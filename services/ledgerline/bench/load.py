@@ -1,0 +1,153 @@
+"""The load generator: HTTP requests as API clients send them, closed or open loop.
+
+Closed loop: `concurrency` clients, each sending its next request when the last one answered.
+Open loop: requests start at a fixed rate whatever the answers, latency counted from when each
+was due (so a slow server cannot hide its queueing, the coordinated-omission trap). Shed
+requests (429/503) are retried after their `Retry-After` in the closed loop, counted in both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+REQUEST_TIMEOUT_S = 30.0
+SHED_RETRIES_MAX = 10
+RETRY_AFTER_MAX_S = 5.0
+OUTSTANDING_MAX = 5000
+SHED_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    path: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    latency_s: float
+    status: int
+    payment_id: str | None
+    shed: int  # How many times it was refused with 429/503 before this answer.
+
+
+@dataclass
+class LoadResult:
+    sent: list[Sent] = field(default_factory=list)
+    shed_total: int = 0
+    skipped: int = 0  # Open loop only: requests not started because OUTSTANDING_MAX were in flight.
+    elapsed_s: float = 0.0
+
+    @property
+    def accepted_ids(self) -> list[str]:
+        return [s.payment_id for s in self.sent if s.status == 202 and s.payment_id]
+
+    @property
+    def errors(self) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for s in self.sent:
+            if s.status != 202:
+                counts[s.status] = counts.get(s.status, 0) + 1
+        return counts
+
+
+class ApiClient:
+    """One aiohttp session per service (keep-alive connections, bounded)."""
+
+    def __init__(self, *, payment_url: str, wallet_url: str, ledger_url: str, connections_max: int) -> None:
+        self.payment_url, self.wallet_url, self.ledger_url = payment_url, wallet_url, ledger_url
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections_max),
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def post_payment(self, request: Request, *, retry_shed: bool) -> Sent:
+        key = str(uuid.uuid4())
+        started = time.perf_counter()
+        shed = 0
+        while True:
+            async with self._session.post(
+                self.payment_url + request.path, json=request.body, headers={"Idempotency-Key": key}
+            ) as response:
+                body = await response.json(content_type=None)
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+            if status in SHED_STATUSES and retry_shed and shed < SHED_RETRIES_MAX:
+                shed += 1
+                await asyncio.sleep(min(float(retry_after or 0.1), RETRY_AFTER_MAX_S))
+                continue
+            payment_id = body.get("id") if status == 202 and isinstance(body, dict) else None
+            return Sent(time.perf_counter() - started, status, payment_id, shed + (status in SHED_STATUSES))
+
+    async def get_json(self, url: str, params: dict[str, str] | None = None) -> Any:
+        async with self._session.get(url, params=params) as response:
+            if response.status != 200:
+                raise RuntimeError(f"GET {url} answered {response.status}: {await response.text()}")
+            return await response.json()
+
+    async def post_json(self, url: str, body: dict[str, Any]) -> Any:
+        async with self._session.post(url, json=body) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"POST {url} answered {response.status}: {await response.text()}")
+            return await response.json()
+
+    async def metrics_text(self) -> str:
+        async with self._session.get(self.payment_url + "/metrics") as response:
+            return await response.text()
+
+
+async def closed_loop(client: ApiClient, requests: Sequence[Request], concurrency: int) -> LoadResult:
+    result = LoadResult()
+    queue = iter(requests)
+    started = time.perf_counter()
+
+    async def worker() -> None:
+        for request in queue:
+            sent = await client.post_payment(request, retry_shed=True)
+            result.sent.append(sent)
+            result.shed_total += sent.shed
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+async def open_loop(
+    client: ApiClient, make_request: Callable[[int], Request], *, rate_per_s: float, duration_s: float
+) -> LoadResult:
+    result = LoadResult()
+    total = int(rate_per_s * duration_s)
+    started = time.perf_counter()
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def one(index: int, due: float) -> None:
+        sent = await client.post_payment(make_request(index), retry_shed=False)
+        # Latency counts from when the request was due, not from when it could be sent.
+        late_s = max(0.0, time.perf_counter() - sent.latency_s - due)
+        result.sent.append(Sent(sent.latency_s + late_s, sent.status, sent.payment_id, sent.shed))
+        result.shed_total += sent.shed
+
+    for index in range(total):
+        due = started + index / rate_per_s
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if len(in_flight) >= OUTSTANDING_MAX:
+            result.skipped += 1
+            continue
+        task = asyncio.create_task(one(index, due))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    await asyncio.gather(*in_flight)
+    result.elapsed_s = time.perf_counter() - started
+    return result

@@ -1,0 +1,212 @@
+"""One benchmark run: pgbench for the yardstick, then each workload, its figures and the books."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from ledgerline.bench import workloads as w
+from ledgerline.bench.books import check_books
+from ledgerline.bench.load import ApiClient, LoadResult, Request, closed_loop, open_loop
+from ledgerline.bench.processes import Watched, cpu_seconds
+from ledgerline.bench.stats import Latency, SagaTiming, completed_per_s, saga_latency
+from ledgerline.core.money import parse_amount
+
+OUTCOMES_METRIC = "ledgerline_saga_outcomes_total"
+OUTCOME_POLL_S = 0.2
+DETAIL_CONCURRENCY = 32
+TERMINAL = frozenset({"COMPLETED", "FAILED", "COMPENSATED"})
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    mode: str
+    wallets: int
+    transfers: int
+    concurrency: int
+    deposits: int
+    mix: int
+    hot: int
+    rates_per_s: tuple[float, ...]
+    rate_duration_s: float
+    settle_timeout_s: float
+    pgbench_scale: int
+    pgbench_duration_s: int
+    pgbench_clients: int = 8
+    pgbench_threads: int = 2
+
+
+QUICK = BenchOptions("quick", 20, 150, 16, 40, 60, 40, (), 0, 120, 1, 5)
+FULL = BenchOptions("full", 100, 1000, 32, 300, 500, 300, (25, 50, 100, 150, 200, 300), 10, 600, 10, 20)
+
+
+@dataclass
+class Run:
+    """What a workload run accumulates: the wallets, the books the benchmark expects."""
+
+    client: ApiClient
+    options: BenchOptions
+    pgbench_tps: float
+    watched: list[Watched]
+    wallets: w.Wallets | None = None
+    expected_supply_minor: int = 0
+    completed_transfers: list[str] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def outcomes_total(client: ApiClient) -> float:
+    text = await client.metrics_text()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == OUTCOMES_METRIC
+    )
+
+
+async def wait_for_outcomes(client: ApiClient, target: float, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await outcomes_total(client) >= target:
+            return True
+        await asyncio.sleep(OUTCOME_POLL_S)
+    return False
+
+
+async def payment_details(client: ApiClient, ids: Sequence[str]) -> list[dict[str, Any]]:
+    semaphore = asyncio.Semaphore(DETAIL_CONCURRENCY)
+
+    async def one(payment_id: str) -> dict[str, Any]:
+        async with semaphore:
+            detail: dict[str, Any] = await client.get_json(f"{client.payment_url}/v1/payments/{payment_id}")
+            return detail
+
+    return list(await asyncio.gather(*(one(i) for i in ids)))
+
+
+def timing(detail: dict[str, Any]) -> SagaTiming:
+    history = detail["history"]
+    finished = next((h["at"] for h in history if h["to_status"] in TERMINAL), None)
+    return SagaTiming(
+        detail["status"],
+        datetime.fromisoformat(history[0]["at"]),
+        datetime.fromisoformat(finished) if finished else None,
+    )
+
+
+def supply_change_minor(details: Sequence[dict[str, Any]]) -> int:
+    """Money that entered (deposits) or left (withdrawals) the benchmark's wallets."""
+    change = 0
+    for d in details:
+        if d["status"] != "COMPLETED":
+            continue
+        amount = parse_amount(d["amount"], d["currency"])
+        change += amount if d["type"] == "deposit" else -amount if d["type"] == "withdrawal" else 0
+    return change
+
+
+async def measured(
+    run: Run, name: str, load: Callable[[], Any], parameters: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run `load` (returns a LoadResult), wait for its sagas, and compute its figures."""
+    before_outcomes = await outcomes_total(run.client)
+    cpu_before = cpu_seconds(run.watched)
+    result: LoadResult = await load()
+    accepted = result.accepted_ids
+    settled = await wait_for_outcomes(run.client, before_outcomes + len(accepted), run.options.settle_timeout_s)
+    cpu_after = cpu_seconds(run.watched)
+    details = await payment_details(run.client, accepted)
+    run.expected_supply_minor += supply_change_minor(details)
+    timings = [timing(d) for d in details]
+    statuses: dict[str, int] = {}
+    for d in details:
+        statuses[d["status"]] = statuses.get(d["status"], 0) + 1
+    per_s = completed_per_s(timings)
+    completed = statuses.get("COMPLETED", 0)
+    figures = {
+        "workload": name,
+        **parameters,
+        "requests": len(result.sent) + result.skipped,
+        "accepted": len(accepted),
+        "rejected": result.errors,
+        "shed": result.shed_total,
+        "skipped_by_client": result.skipped,
+        "statuses": statuses,
+        "all_terminal": settled and sum(statuses.get(s, 0) for s in TERMINAL) == len(accepted),
+        "completed_per_s": per_s,
+        "ratio_to_pgbench": round(per_s / run.pgbench_tps, 5) if run.pgbench_tps else None,
+        "post_latency": Latency.of([s.latency_s for s in result.sent]).as_dict(),
+        "saga_latency": saga_latency(timings).as_dict(),
+        "cpu_s_per_1000": {
+            process: round((cpu_after.get(process, 0.0) - seconds) * 1000 / max(1, completed), 2)
+            for process, seconds in sorted(cpu_before.items())
+        },
+    }
+    return figures, details
+
+
+async def finish(run: Run, figures: dict[str, Any]) -> None:
+    assert run.wallets is not None
+    books = await check_books(run.client, {*run.wallets.ids, run.wallets.hot}, run.expected_supply_minor)
+    figures["books"] = books.as_dict()
+    run.results.append(figures)
+
+
+async def setup(run: Run) -> None:
+    ids = await w.open_wallets(run.client, run.options.wallets + 1)
+    run.wallets = w.Wallets(ids[:-1], ids[-1])
+    funding = [w.deposit(i, w.FUNDING) for i in run.wallets.ids] + [w.deposit(run.wallets.hot, w.HOT_FUNDING)]
+    figures, _ = await measured(
+        run, "funding deposits", lambda: closed_loop(run.client, funding, w.SETUP_CONCURRENCY), {}
+    )
+    await finish(run, figures)
+
+
+async def closed(run: Run, name: str, requests: list[Request]) -> list[dict[str, Any]]:
+    concurrency = run.options.concurrency
+    figures, details = await measured(
+        run, name, lambda: closed_loop(run.client, requests, concurrency), {"concurrency": concurrency}
+    )
+    await finish(run, figures)
+    return details
+
+
+async def drive(run: Run) -> list[dict[str, Any]]:
+    o = run.options
+    await setup(run)
+    assert run.wallets is not None
+    wallets = run.wallets
+    details = await closed(run, "transfers", w.transfers(wallets, o.transfers))
+    run.completed_transfers = [d["id"] for d in details if d["status"] == "COMPLETED" and d["type"] == "transfer"]
+    for rate in o.rates_per_s:
+        figures, _ = await measured(
+            run,
+            "transfers (open loop)",
+            lambda rate=rate: open_loop(  # type: ignore[misc]
+                run.client, lambda _: w.transfer(*wallets.pair()), rate_per_s=rate, duration_s=o.rate_duration_s
+            ),
+            {"rate_per_s": rate, "duration_s": o.rate_duration_s},
+        )
+        await finish(run, figures)
+    await closed(run, "deposits", w.deposits(wallets, o.deposits))
+    await closed(run, "mix (transfers, refunds, withdrawals)", w.mix(wallets, o.mix, run.completed_transfers))
+    await closed(run, "hot wallet (one source)", w.hot_wallet(wallets, o.hot))
+    return run.results
+
+
+def summary(pgbench: Any, options: BenchOptions, results: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "mode": options.mode,
+        "options": asdict(options),
+        "pgbench": asdict(pgbench),
+        "workloads": results,
+        "books_ok": all(r["books"]["ok"] for r in results),
+        "all_terminal": all(r["all_terminal"] for r in results),
+        **extra,
+    }

@@ -1,0 +1,62 @@
+"""Where the benchmark runs: a fresh local platform on free ports, or one already running."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledgerline.infra.launcher import Infrastructure, Ports
+from ledgerline.infra.platform import Platform
+
+PGBENCH_DATABASE = "ledgerline_pgbench"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    payment_url: str
+    wallet_url: str
+    ledger_url: str
+    pgbench_dsn: str
+    pgbench_bindir: Path | None = None
+    ports: dict[str, int] = field(default_factory=dict)  # Processes whose CPU time is reported.
+    description: str = ""
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+def running_target(*, payment_url: str, wallet_url: str, ledger_url: str, pgbench_dsn: str) -> Target:
+    ports = {"payment": _port(payment_url), "wallet": _port(wallet_url), "ledger": _port(ledger_url)}
+    return Target(payment_url, wallet_url, ledger_url, pgbench_dsn, None, ports, f"running platform at {payment_url}")
+
+
+@contextmanager
+def local_platform(kafka_backend: str) -> Iterator[Target]:
+    """A whole platform in a scratch folder; gone afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
+    data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the bench runs as root.
+    infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=Ports.free())
+    platform = Platform.on_free_ports(infra)
+    try:
+        infra.start(databases=("wallet", "ledger", "payment", "notification", "pgbench"))
+        platform.start()
+        ports = {name: platform.ports[name] for name in platform.services}
+        ports |= {"postgres": infra.ports.postgres, "redis": infra.ports.redis, "kafka": infra.ports.kafka}
+        yield Target(
+            platform.url("payment"),
+            platform.url("wallet"),
+            platform.url("ledger"),
+            infra.postgres.url(PGBENCH_DATABASE, driver="postgresql"),
+            infra.postgres.bindir,
+            ports,
+            f"local platform, Kafka backend {kafka_backend}",
+        )
+    finally:
+        platform.stop()
+        infra.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)

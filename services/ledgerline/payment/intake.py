@@ -1,0 +1,135 @@
+"""Accepting payments: the payment row, its first command and the stored response commit together.
+
+Payments that arrive while a group is being written wait and go together in the next one
+(one transaction, a few multi-row statements), so under load a commit carries many payments
+and the database does a fraction of the round trips; alone, a payment waits for nobody. A
+payment whose rule needs row locks (the refund limit) is written on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import Histogram
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledgerline.core.db import UnitOfWork
+from ledgerline.core.idempotency import IdempotencyStore, StoredResponse
+from ledgerline.core.problems import Problem
+from ledgerline.payment import domain as d
+from ledgerline.payment import messages, repository, saga
+from ledgerline.payment.domain import Payment
+from ledgerline.payment.settings import PaymentSettings
+
+_log = logging.getLogger(__name__)
+GROUP_SIZE = Histogram(
+    "ledgerline_payment_intake_group_size",
+    "Payments accepted per transaction",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+Check = Callable[[AsyncConnection, Payment], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    key: str
+    fingerprint: str
+    response: StoredResponse
+    payment: Payment
+    commands: Sequence[d.Command]
+
+
+class PaymentIntake:
+    def __init__(
+        self,
+        *,
+        make_uow: Callable[[], UnitOfWork],
+        store: IdempotencyStore,
+        settings: PaymentSettings,
+        clock: saga.StepClock,
+    ) -> None:
+        self._make_uow = make_uow
+        self._clock = clock
+        # Sagas still running, as last counted (by the saga timer); new payments wait above the limit.
+        self.active_payments = 0
+        self._store = store
+        self._settings = settings
+        self._waiting: list[tuple[Acceptance, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def accept(self, item: Acceptance, check: Check | None = None) -> bool:
+        """True once the payment committed; False if its key was already taken by another."""
+        if check is not None:
+            return await self._write_alone(item, check)
+        if (
+            len(self._waiting) >= self._settings.intake_queue_max
+            or self.active_payments >= self._settings.active_payments_max
+        ):
+            raise overloaded(self._settings.intake_retry_after_s)
+        accepted: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, accepted))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_waiting(), name="payment-intake")
+        return await accepted
+
+    async def _write_waiting(self) -> None:
+        try:
+            while self._waiting:
+                size = self._settings.intake_group_size_max
+                group, self._waiting = self._waiting[:size], self._waiting[size:]
+                await self._write_group(group)
+        finally:
+            self._writer = None
+
+    async def _write_group(self, group: list[tuple[Acceptance, asyncio.Future[bool]]]) -> None:
+        try:
+            async with self._make_uow() as uow:
+                first: dict[str, Acceptance] = {}
+                for item, _ in group:
+                    first.setdefault(item.key, item)  # The same key twice: the first one counts.
+                claimed = await self._store.record_many(
+                    uow.connection, [(item.key, item.fingerprint, item.response) for item in first.values()]
+                )
+                mine = [item for key, item in first.items() if key in claimed]
+                await self._add(uow, mine)
+                await uow.commit()
+        except Exception as error:
+            for _, accepted in group:
+                if not accepted.done():
+                    accepted.set_exception(error)
+            return
+        GROUP_SIZE.observe(len(mine))
+        written = {id(item) for item in mine}
+        for item, accepted in group:
+            if not accepted.done():  # A client that went away no longer waits.
+                accepted.set_result(id(item) in written)
+
+    async def _write_alone(self, item: Acceptance, check: Check) -> bool:
+        async with self._make_uow() as uow:
+            claimed = await self._store.record_many(uow.connection, [(item.key, item.fingerprint, item.response)])
+            if item.key not in claimed:
+                return False
+            await check(uow.connection, item.payment)
+            await self._add(uow, [item])
+            await uow.commit()
+        return True
+
+    async def _add(self, uow: UnitOfWork, items: Sequence[Acceptance]) -> None:
+        await repository.add_many(
+            uow.connection, [(item.payment, self._clock.next_attempt_at(item.payment)) for item in items]
+        )
+        for item in items:
+            uow.publish(*messages.to_messages(item.payment, list(item.commands)))
+
+
+def overloaded(retry_after_s: int) -> Problem:
+    return Problem(
+        503,
+        "overloaded",
+        "Too many payments waiting",
+        f"the service is at capacity; retry after {retry_after_s}s",
+        headers={"Retry-After": str(retry_after_s)},
+    )
