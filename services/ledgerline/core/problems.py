@@ -23,6 +23,8 @@ class Problem(Exception):
         code: str,
         title: str,
         detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
         super().__init__(detail or title)
@@ -30,6 +32,8 @@ class Problem(Exception):
         self.code = code
         self.title = title
         self.detail = detail
+        # Response headers the status calls for, such as WWW-Authenticate on a 401 (RFC 6750).
+        self.headers = headers or {}
         self.extensions = extensions
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
@@ -52,6 +56,7 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
         problem.body(request.url.path if request else None),
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
+        headers=problem.headers,
     )
 
 
