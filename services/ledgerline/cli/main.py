@@ -16,6 +16,11 @@ from ledgerline.infra.launcher import KAFKA_BACKENDS, Infrastructure, Ports, def
 from ledgerline.infra.process import InfrastructureError
 
 app = typer.Typer(help="Ledgerline: wallets and a double-entry ledger on Kafka.", no_args_is_help=True)
+identity_app = typer.Typer(
+    help="Identity administration against the identity database (reads LEDGERLINE_IDENTITY_* variables).",
+    no_args_is_help=True,
+)
+app.add_typer(identity_app, name="identity")
 console = Console()
 
 
@@ -24,6 +29,7 @@ class Service(StrEnum):
     ledger = "ledger"
     payment = "payment"
     notification = "notification"
+    identity = "identity"
     banksim = "banksim"
 
 
@@ -32,6 +38,7 @@ class MigratedService(StrEnum):
     ledger = "ledger"
     payment = "payment"
     notification = "notification"
+    identity = "identity"
     all = "all"
 
 
@@ -52,6 +59,7 @@ def serve(
 def migrate(service: MigratedService) -> None:
     """Apply database migrations for one service or all (reads LEDGERLINE_<SERVICE>_DATABASE_URL)."""
     from ledgerline.core.migrations import upgrade_to_head
+    from ledgerline.identity.settings import IdentitySettings
     from ledgerline.ledger.settings import LedgerSettings
     from ledgerline.notification.settings import NotificationSettings
     from ledgerline.payment.settings import PaymentSettings
@@ -62,6 +70,7 @@ def migrate(service: MigratedService) -> None:
         "ledger": LedgerSettings,
         "payment": PaymentSettings,
         "notification": NotificationSettings,
+        "identity": IdentitySettings,
     }
     names = list(settings) if service is MigratedService.all else [service.value]
     for name in names:
@@ -147,6 +156,37 @@ def demo(
     from ledgerline.cli.demo import run_demo
 
     run_demo(console, payment_url=payment_url, wallet_url=wallet_url, ledger_url=ledger_url)
+
+
+@identity_app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Publish a new signing key that signs after LEDGERLINE_IDENTITY_KEY_ACTIVATION_DELAY_S; the keys it
+    replaces keep verifying for LEDGERLINE_IDENTITY_KEY_OVERLAP_S after that."""
+    from ledgerline.identity.administration import rotate_signing_key
+
+    key = rotate_signing_key()
+    # Plain output so scripts can read it.
+    typer.echo(f"kid={key.kid}")
+    typer.echo(f"activates_at={key.activates_at.isoformat()}")
+
+
+@identity_app.command("create-client")
+def create_client(
+    client_id: Annotated[str, typer.Argument(help="Name of the service or operator, e.g. payment-service")],
+    scope: Annotated[list[str], typer.Option(help="A scope to grant; repeat for more")],
+) -> None:
+    """Create a client for the client-credentials grant and print its secret (shown only once)."""
+    from ledgerline.identity.administration import create_service_client
+    from ledgerline.identity.domain import IdentityError
+
+    try:
+        secret = create_service_client(client_id, scope)
+    except IdentityError as error:
+        console.print(f"[red]refused:[/] {error}")
+        raise typer.Exit(1) from None
+    # Plain output so scripts can read it: the client id, then the secret.
+    typer.echo(f"client_id={client_id}")
+    typer.echo(f"client_secret={secret}")
 
 
 if __name__ == "__main__":
