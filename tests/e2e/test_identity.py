@@ -20,9 +20,13 @@ import jwt
 import pytest
 from redis.asyncio import Redis
 
+from ledgerline.core import topics
 from ledgerline.core.auth import HttpJwksSource, RevokedSessions, TokenRejected, TokenVerifier, VerifierLimits
+from ledgerline.core.contracts import USER_REGISTERED
+from ledgerline.core.events import decode
 from ledgerline.identity.settings import IdentitySettings
 from ledgerline.infra.platform import Platform
+from tests.operator.conftest import read_topic
 from tests.polling import eventually
 
 PASSWORD = "a long enough passphrase"
@@ -123,6 +127,8 @@ async def test_register_login_and_verify_against_the_jwks(identity: httpx.AsyncC
     principal = await verifier_for(platform).verify(tokens["access_token"])
     assert principal.subject == user["id"] and principal.has_scopes("payments:write", "ledger:read")
     assert principal.session_id is not None
+    registered = await eventually(lambda: announced(platform, user["id"]), timeout_s=30)
+    assert registered, "user.registered reaches Kafka through the outbox"
     me = await identity.get("/v1/me", headers=bearer(tokens["access_token"]))
     assert me.status_code == 200 and me.json()["subject"] == user["id"]
     with pytest.raises(TokenRejected, match="another audience"):
@@ -276,6 +282,12 @@ async def test_key_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_n
     cli_kid = dict(line.split("=", 1) for line in completed.stdout.splitlines())["kid"]
     assert cli_kid not in (new_kid, old_kid)
     await signed_with(identity, email, cli_kid)
+
+
+async def announced(platform: Platform, user_id: str) -> bool:
+    records = await read_topic(platform.infra.kafka.bootstrap_servers, topics.IDENTITY_EVENTS)
+    events = [decode(key=r.key, value=r.value, headers=list(r.headers)) for r in records]
+    return any(event.type == USER_REGISTERED and event.data == {"user_id": user_id} for event in events)
 
 
 def kid_of(token: str) -> str:

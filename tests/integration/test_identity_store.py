@@ -21,7 +21,7 @@ from ledgerline.core.migrations import upgrade_to_head
 from ledgerline.identity.domain import RefreshRefused
 from ledgerline.identity.service import IdentityService
 from ledgerline.identity.settings import IdentitySettings
-from ledgerline.identity.tables import refresh_families, refresh_tokens, signing_keys
+from ledgerline.identity.tables import refresh_families, refresh_tokens, signing_keys, users
 from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import free_port
 
@@ -173,3 +173,20 @@ async def test_retired_key_leaves_the_jwks_after_the_overlap_and_keys_are_encryp
         sealed = (await connection.execute(select(signing_keys.c.private_key_pem))).scalars().all()
     assert sealed and all(pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") for pem in sealed)
     assert all("d" not in key for key in (await identity.jwks())["keys"])
+
+
+async def test_login_upgrades_a_hash_made_with_older_cost_settings(
+    engine: AsyncEngine, redis: Redis, infra: Infrastructure
+) -> None:
+    cheap = IdentityService(
+        settings_for("unused", infra.redis.url).model_copy(update={"argon2_time_cost": 1}),
+        engine,
+        RevokedSessions(redis),
+    )
+    email, _ = await logged_in(cheap)
+    current = service(engine, redis, infra)
+    await current.login(email, PASSWORD)
+    async with engine.connect() as connection:
+        stored = (await connection.execute(select(users.c.password_hash).where(users.c.email == email))).scalar_one()
+    assert "t=2" in stored and not current.passwords.needs_rehash(stored)
+    assert (await current.login(email, PASSWORD)).access_token

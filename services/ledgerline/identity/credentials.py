@@ -46,6 +46,10 @@ class PasswordHashing:
         async with self._slots:
             return await asyncio.to_thread(self._verify, stored_hash, password)
 
+    def needs_rehash(self, stored_hash: str) -> bool:
+        """True when the hash was made with other parameters than the configured ones."""
+        return self._hasher.check_needs_rehash(stored_hash)
+
     def _verify(self, stored_hash: str | None, password: str) -> bool:
         try:
             matched = self._hasher.verify(stored_hash or self._dummy_hash, password)

@@ -56,6 +56,10 @@ async def get_user(connection: AsyncConnection, user_id: uuid.UUID) -> UserRecor
     return UserRecord(row.id, row.email, row.password_hash, tuple(row.scopes)) if row else None
 
 
+async def replace_password_hash(connection: AsyncConnection, user_id: uuid.UUID, password_hash: str) -> None:
+    await connection.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
+
+
 def _family(row: Row) -> RefreshFamily:
     return RefreshFamily(row.id, row.user_id, row.created_at, row.expires_at, row.revoked_at)
 

@@ -100,6 +100,9 @@ class IdentityService:
         now = self._clock()
         family = domain.start_family(self.policy, user_id=user.id, now=now)
         async with self._uow() as uow:
+            if self.passwords.needs_rehash(user.password_hash):
+                # The cost settings changed since this hash was made; the password is at hand now.
+                await repository.replace_password_hash(uow.connection, user.id, await self.passwords.hash(password))
             await repository.add_family(uow.connection, family)
             refresh = await self._add_refresh(uow.connection, family, now)
             issued = await self._issue(uow.connection, str(user.id), user.scopes, now, family.id, refresh)
