@@ -19,6 +19,7 @@ from typing import Annotated, Any, Protocol
 import httpx
 import jwt
 from fastapi import Depends, FastAPI, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -225,13 +226,18 @@ def _unauthorized(reason: str, error: str | None = "invalid_token") -> Problem:
     return Problem(401, "unauthorized", "Authentication required", reason, headers={"WWW-Authenticate": challenge})
 
 
-async def get_principal(request: Request) -> Principal:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+# Declares the Bearer scheme in OpenAPI (the docs' Authorize button); refusals stay ours (problem+json).
+_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="An access token from the identity service")
+
+
+async def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or not credentials.credentials.strip():
         raise _unauthorized("send an access token as `Authorization: Bearer <token>`", error=None)
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return await verifier.verify(token.strip())
+        return await verifier.verify(credentials.credentials.strip())
     except TokenRejected as rejected:
         raise _unauthorized(rejected.reason) from None
 

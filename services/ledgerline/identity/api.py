@@ -156,10 +156,24 @@ async def logout(body: RefreshRequest, identity: IdentityDep) -> Response:
     return Response(status_code=204)
 
 
+_GRANT_SCHEMA = ClientCredentialsRequest.model_json_schema()
+
+
 @router.post(
     "/v1/tokens",
     response_model=TokenView,
     summary="Client credentials grant (JSON or application/x-www-form-urlencoded)",
+    description="Authenticate with HTTP Basic (client id and secret) or with client_id and client_secret fields.",
+    # The body is parsed by hand to accept both encodings, so its schema is declared here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": _GRANT_SCHEMA},
+                "application/json": {"schema": _GRANT_SCHEMA},
+            },
+        }
+    },
 )
 async def client_token(request: Request, identity: IdentityDep, response: Response) -> TokenView:
     grant = await _client_grant(request, identity.settings.request_body_bytes_max)
