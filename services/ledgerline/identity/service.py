@@ -97,12 +97,13 @@ class IdentityService:
             user = await repository.find_user_by_email(connection, domain.normalize_email(email))
         if not await self.passwords.verify(user.password_hash if user else None, password) or user is None:
             raise InvalidCredentials("the address or the password is wrong")
+        # The cost settings changed since this hash was made; the password is at hand only now.
+        upgraded_hash = await self.passwords.hash(password) if self.passwords.needs_rehash(user.password_hash) else None
         now = self._clock()
         family = domain.start_family(self.policy, user_id=user.id, now=now)
         async with self._uow() as uow:
-            if self.passwords.needs_rehash(user.password_hash):
-                # The cost settings changed since this hash was made; the password is at hand now.
-                await repository.replace_password_hash(uow.connection, user.id, await self.passwords.hash(password))
+            if upgraded_hash is not None:
+                await repository.replace_password_hash(uow.connection, user.id, upgraded_hash)
             await repository.add_family(uow.connection, family)
             refresh = await self._add_refresh(uow.connection, family, now)
             issued = await self._issue(uow.connection, str(user.id), user.scopes, now, family.id, refresh)
