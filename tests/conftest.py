@@ -26,6 +26,14 @@ TEST_OVERRIDES = {
         "LEDGERLINE_PAYMENT_BANK_BREAKER_RESET_S": "2",
     },
     "notification": {"LEDGERLINE_NOTIFICATION_RETRY_DELAYS_S": "1,2"},
+    # OWASP's minimum argon2id cost (19 MiB, 2 passes): the tests hash often on a small machine.
+    "identity": {
+        "LEDGERLINE_IDENTITY_ARGON2_MEMORY_COST_KIB": "19456",
+        "LEDGERLINE_IDENTITY_ARGON2_TIME_COST": "2",
+        "LEDGERLINE_IDENTITY_ARGON2_PARALLELISM": "1",
+        # Rotated keys sign two seconds after they are published, so rotation tests wait briefly.
+        "LEDGERLINE_IDENTITY_KEY_ACTIVATION_DELAY_S": "2",
+    },
 }
 
 

@@ -19,7 +19,7 @@ RECOMMENDED = (
     "app.kubernetes.io/part-of",
     "app.kubernetes.io/managed-by",
 )
-SERVICES = ("wallet", "ledger", "payment", "notification")
+SERVICES = ("wallet", "ledger", "payment", "notification", "identity")
 COMPONENTS = (*SERVICES, "banksim")
 TOPICS = (
     "ledgerline.wallet.commands.v1",
@@ -29,6 +29,7 @@ TOPICS = (
     "ledgerline.payment.commands.v1",
     "ledgerline.payment.events.v1",
     "ledgerline.notification.deliveries.v1",
+    "ledgerline.identity.events.v1",
 )
 
 
@@ -109,6 +110,28 @@ def test_service_environment_follows_the_contract(app_by_name: dict[str, list[ch
     assert {"LEDGERLINE_BANKSIM_LATENCY_MS", "LEDGERLINE_BANKSIM_FAILURE_RATE_PERCENT"} <= set(banksim)
     notification = _env(_container(items, "Deployment", "ledgerline-notification"))
     assert {f"LEDGERLINE_NOTIFICATION_SMTP_{k}" for k in ("HOST", "PORT", "FROM")} <= set(notification)
+    identity = _env(_container(items, "Deployment", "ledgerline-identity"))
+    assert identity["LEDGERLINE_IDENTITY_KEY_ENCRYPTION_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ledgerline-identity-keys",
+        "key": "key-encryption-secret",
+    }
+    assert identity["LEDGERLINE_IDENTITY_ACCESS_TOKEN_TTL_S"]["value"] == "300"
+    assert identity["LEDGERLINE_IDENTITY_KEY_OVERLAP_S"]["value"] == "900"
+
+
+def test_identity_key_encryption_secret_is_generated_once_and_kept(
+    app_by_name: dict[str, list[charts.Manifest]],
+) -> None:
+    secret = one(app_by_name["defaults"], "Secret", "ledgerline-identity-keys")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert len(secret["stringData"]["key-encryption-secret"]) == 32
+    assert not find(app_by_name["external"], "Secret", "ledgerline-identity-keys"), "the user's Secret is used"
+    job = one(app_by_name["external"], "Job", "ledgerline-migrations")
+    env = _env(job["spec"]["template"]["spec"]["containers"][0])
+    assert env["LEDGERLINE_IDENTITY_KEY_ENCRYPTION_SECRET"]["valueFrom"]["secretKeyRef"] == {
+        "name": "identity-keys",
+        "key": "secret",
+    }
 
 
 def test_migrations_hook_runs_migrate_all_with_every_database(app_by_name: dict[str, list[charts.Manifest]]) -> None:
@@ -127,7 +150,7 @@ def test_postgres_cluster_has_one_database_and_role_per_service(app_by_name: dic
     assert cluster["bootstrap"]["initdb"] == {"database": "wallet", "owner": "wallet"}
     assert cluster["enableSuperuserAccess"] is False
     roles = {r["name"]: r for r in cluster["managed"]["roles"]}
-    assert set(roles) == {"ledger", "payment", "notification"}
+    assert set(roles) == {"ledger", "payment", "notification", "identity"}
     for service in roles:
         secret = one(items, "Secret", f"ledgerline-db-{service}")
         assert secret["type"] == "kubernetes.io/basic-auth"
@@ -257,6 +280,7 @@ def test_network_policies_allow_exactly_the_contract_flows(app_by_name: dict[str
         "helm-test",
     }
     assert callers("payment") - {c for c in callers("payment") if c.startswith("namespace:")} == {"helm-test"}
+    assert {"wallet", "ledger", "payment", "notification"} <= callers("identity"), "services fetch the JWKS"
     for service in SERVICES:
         assert {53, 9092, 5432, 6379} <= egress_ports(service)
     assert {443, 80, 587, 25, 2525} <= egress_ports("notification")

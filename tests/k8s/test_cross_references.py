@@ -33,6 +33,9 @@ def _generated_names(value_set: charts.ValueSet, items: list[charts.Manifest]) -
     for db in (values.get("postgres", {}).get("databases") or {}).values():
         if db.get("existingSecret"):
             generated["Secret"].add(db["existingSecret"])
+    identity_secret = values.get("services", {}).get("identity", {}).get("keyEncryption", {}).get("existingSecret")
+    if identity_secret:
+        generated["Secret"].add(identity_secret)
     redis_secret = values.get("redis", {}).get("external", {}).get("existingSecret")
     if redis_secret:
         generated["Secret"].add(redis_secret)

@@ -202,9 +202,23 @@ def ledgerline_schema() -> Schema:
                 "notification": component(
                     {"smtp": OBJ({"host": STR, "port": INT(1, 65535), "from": STR}, ["host", "port", "from"])}
                 ),
+                "identity": component(
+                    {
+                        "issuer": PAT(r"^https?://[^\s]+$"),
+                        "audience": PAT(r"^[A-Za-z0-9._:/-]{1,200}$"),
+                        "accessTokenTtlSeconds": INT(30, 3600),
+                        "refreshTokenTtlSeconds": INT(300, 90 * 24 * 3600),
+                        "keyOverlapSeconds": INT(60, 7 * 24 * 3600),
+                        "keyActivationDelaySeconds": INT(0, 3600),
+                        "keyEncryption": OBJ(
+                            {"existingSecret": STR, "existingSecretKey": PAT(r"^[-._a-zA-Z0-9]+$")},
+                            ["existingSecret", "existingSecretKey"],
+                        ),
+                    }
+                ),
                 "banksim": component({"latencyMs": INT(0, 60000), "failureRatePercent": INT(0, 100)}, enabled=True),
             },
-            ["wallet", "ledger", "payment", "notification", "banksim"],
+            ["wallet", "ledger", "payment", "notification", "identity", "banksim"],
         ),
         "migrations": OBJ(
             {
@@ -225,8 +239,8 @@ def ledgerline_schema() -> Schema:
                 "resources": REF("resources"),
                 "parameters": REF("stringMap"),
                 "databases": OBJ(
-                    {s: REF("database") for s in ["wallet", "ledger", "payment", "notification"]},
-                    ["wallet", "ledger", "payment", "notification"],
+                    {s: REF("database") for s in ["wallet", "ledger", "payment", "notification", "identity"]},
+                    ["wallet", "ledger", "payment", "notification", "identity"],
                 ),
             },
             ["create"],

@@ -81,13 +81,13 @@ helm.sh/chart: {{ include "ledgerline.chart" .root }}
 
 {{/*
 ledgerline.components: the workloads this release runs, as a comma-separated list (Helm
-templates cannot return lists). The bank simulator is optional; the four services are not.
+templates cannot return lists). The bank simulator is optional; the five services are not.
 */}}
 {{- define "ledgerline.components" -}}
 {{- if .Values.services.banksim.enabled -}}
-wallet,ledger,payment,notification,banksim
+wallet,ledger,payment,notification,identity,banksim
 {{- else -}}
-wallet,ledger,payment,notification
+wallet,ledger,payment,notification,identity
 {{- end -}}
 {{- end -}}
 
@@ -96,7 +96,27 @@ ledgerline.dbServices: the services that own a PostgreSQL database. The first on
 bootstrapped by CloudNativePG's initdb and reads the operator-generated `<cluster>-app` Secret.
 */}}
 {{- define "ledgerline.dbServices" -}}
-wallet,ledger,payment,notification
+wallet,ledger,payment,notification,identity
+{{- end -}}
+
+{{/*
+ledgerline.identityKeySecretName: the Secret holding the secret that encrypts the identity
+service's signing keys in its database: the user's, or one the chart generates once.
+*/}}
+{{- define "ledgerline.identityKeySecretName" -}}
+{{- default (printf "%s-identity-keys" (include "ledgerline.fullname" .)) .Values.services.identity.keyEncryption.existingSecret -}}
+{{- end -}}
+
+{{/*
+ledgerline.identityKeyEnv: LEDGERLINE_IDENTITY_KEY_ENCRYPTION_SECRET from that Secret. The
+migration Job needs it too: the identity settings refuse the development default in production.
+*/}}
+{{- define "ledgerline.identityKeyEnv" }}
+- name: LEDGERLINE_IDENTITY_KEY_ENCRYPTION_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ledgerline.identityKeySecretName" . }}
+      key: {{ .Values.services.identity.keyEncryption.existingSecretKey }}
 {{- end -}}
 
 {{/*
@@ -306,6 +326,20 @@ Usage: include "ledgerline.componentEnv" (dict "root" $ "component" "payment")
   value: {{ $values.smtp.port | quote }}
 - name: LEDGERLINE_NOTIFICATION_SMTP_FROM
   value: {{ $values.smtp.from | quote }}
+{{- else if eq $c "identity" }}
+{{- include "ledgerline.identityKeyEnv" $root }}
+- name: LEDGERLINE_IDENTITY_ISSUER
+  value: {{ $values.issuer | quote }}
+- name: LEDGERLINE_IDENTITY_AUDIENCE
+  value: {{ $values.audience | quote }}
+- name: LEDGERLINE_IDENTITY_ACCESS_TOKEN_TTL_S
+  value: {{ $values.accessTokenTtlSeconds | quote }}
+- name: LEDGERLINE_IDENTITY_REFRESH_TOKEN_TTL_S
+  value: {{ $values.refreshTokenTtlSeconds | quote }}
+- name: LEDGERLINE_IDENTITY_KEY_OVERLAP_S
+  value: {{ $values.keyOverlapSeconds | quote }}
+- name: LEDGERLINE_IDENTITY_KEY_ACTIVATION_DELAY_S
+  value: {{ $values.keyActivationDelaySeconds | quote }}
 {{- else if eq $c "banksim" }}
 - name: LEDGERLINE_BANKSIM_LATENCY_MS
   value: {{ $values.latencyMs | quote }}

@@ -23,6 +23,9 @@ otherwise surface only later as a stuck rollout or a Job waiting for a Secret.
 {{- fail (printf "migrations.installHook=pre-install needs postgres.databases.%s.existingSecret: a pre-install hook runs before the chart's own Secrets exist" $svc) }}
 {{- end }}
 {{- end }}
+{{- if not .Values.services.identity.keyEncryption.existingSecret }}
+{{- fail "migrations.installHook=pre-install needs services.identity.keyEncryption.existingSecret: a pre-install hook runs before the chart's own Secrets exist" }}
+{{- end }}
 {{- if or .Values.redis.create (not .Values.redis.external.existingSecret) }}
 {{- fail "migrations.installHook=pre-install needs redis.create=false and redis.external.existingSecret: a pre-install hook runs before the chart's own Secrets exist" }}
 {{- end }}

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from ledgerline.infra.platform import Platform
 
 app = typer.Typer(help="Ledgerline: wallets and a double-entry ledger on Kafka.", no_args_is_help=True)
+identity_app = typer.Typer(
+    help="Identity administration against the identity database (reads LEDGERLINE_IDENTITY_* variables).",
+    no_args_is_help=True,
+)
+app.add_typer(identity_app, name="identity")
 console = Console()
 
 
@@ -29,6 +34,7 @@ class Service(StrEnum):
     ledger = "ledger"
     payment = "payment"
     notification = "notification"
+    identity = "identity"
     banksim = "banksim"
 
 
@@ -37,6 +43,7 @@ class MigratedService(StrEnum):
     ledger = "ledger"
     payment = "payment"
     notification = "notification"
+    identity = "identity"
     all = "all"
 
 
@@ -67,6 +74,7 @@ def serve(
 def migrate(service: MigratedService) -> None:
     """Apply database migrations for one service or all (reads LEDGERLINE_<SERVICE>_DATABASE_URL)."""
     from ledgerline.core.migrations import upgrade_to_head
+    from ledgerline.identity.settings import IdentitySettings
     from ledgerline.ledger.settings import LedgerSettings
     from ledgerline.notification.settings import NotificationSettings
     from ledgerline.payment.settings import PaymentSettings
@@ -77,6 +85,7 @@ def migrate(service: MigratedService) -> None:
         "ledger": LedgerSettings,
         "payment": PaymentSettings,
         "notification": NotificationSettings,
+        "identity": IdentitySettings,
     }
     names = list(settings) if service is MigratedService.all else [service.value]
     for name in names:
@@ -241,6 +250,37 @@ def bench(
     if not (result["books_ok"] and result["all_terminal"]):
         console.print("[red]the books do not balance or payments did not finish: see the results[/]")
         raise typer.Exit(1)
+
+
+@identity_app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Publish a new signing key that signs after LEDGERLINE_IDENTITY_KEY_ACTIVATION_DELAY_S; the keys it
+    replaces keep verifying for LEDGERLINE_IDENTITY_KEY_OVERLAP_S after that."""
+    from ledgerline.identity.administration import rotate_signing_key
+
+    key = rotate_signing_key()
+    # Plain output so scripts can read it.
+    typer.echo(f"kid={key.kid}")
+    typer.echo(f"activates_at={key.activates_at.isoformat()}")
+
+
+@identity_app.command("create-client")
+def create_client(
+    client_id: Annotated[str, typer.Argument(help="Name of the service or operator, e.g. payment-service")],
+    scope: Annotated[list[str], typer.Option(help="A scope to grant; repeat for more")],
+) -> None:
+    """Create a client for the client-credentials grant and print its secret (shown only once)."""
+    from ledgerline.identity.administration import create_service_client
+    from ledgerline.identity.domain import IdentityError
+
+    try:
+        secret = create_service_client(client_id, scope)
+    except IdentityError as error:
+        console.print(f"[red]refused:[/] {error}")
+        raise typer.Exit(1) from None
+    # Plain output so scripts can read it: the client id, then the secret.
+    typer.echo(f"client_id={client_id}")
+    typer.echo(f"client_secret={secret}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ PAYMENT_COMPLETED = "io.ledgerline.payment.completed"
 PAYMENT_FAILED = "io.ledgerline.payment.failed"
 # Notification: one delivery of one notification to one subscription.
 NOTIFICATION_DELIVERY = "io.ledgerline.notification.delivery"
+# Identity: announced once per new user (the address stays in the identity database).
+USER_REGISTERED = "io.ledgerline.identity.user_registered"
 
 
 class Contract(BaseModel):
@@ -164,6 +166,10 @@ class DeliveryTask(Contract):
     notification_id: uuid.UUID
 
 
+class UserRegistered(Contract):
+    user_id: uuid.UUID
+
+
 # Which topic each message type travels on.
 TOPIC_OF: dict[str, str] = {
     RESERVE_FUNDS: topics.WALLET_COMMANDS,
@@ -183,6 +189,7 @@ TOPIC_OF: dict[str, str] = {
     PAYMENT_COMPLETED: topics.PAYMENT_EVENTS,
     PAYMENT_FAILED: topics.PAYMENT_EVENTS,
     NOTIFICATION_DELIVERY: topics.NOTIFICATION_DELIVERIES,
+    USER_REGISTERED: topics.IDENTITY_EVENTS,
 }
 
 

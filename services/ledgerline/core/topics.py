@@ -14,6 +14,7 @@ LEDGER_EVENTS = "ledgerline.ledger.events.v1"
 PAYMENT_COMMANDS = "ledgerline.payment.commands.v1"
 PAYMENT_EVENTS = "ledgerline.payment.events.v1"
 NOTIFICATION_DELIVERIES = "ledgerline.notification.deliveries.v1"
+IDENTITY_EVENTS = "ledgerline.identity.events.v1"
 # Delays of the notification retry topics `<deliveries>.retry.1..n` (the chart's topic resource
 # and the notification settings use the same defaults).
 NOTIFICATION_RETRY_DELAYS_S = (5, 30, 120)
@@ -46,6 +47,7 @@ PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(PAYMENT_COMMANDS, 6),
     TopicSpec(PAYMENT_EVENTS, 6),
     TopicSpec(NOTIFICATION_DELIVERIES, 6, retry_steps=len(NOTIFICATION_RETRY_DELAYS_S)),
+    TopicSpec(IDENTITY_EVENTS, 6),
 )
 
 

@@ -19,9 +19,17 @@ from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
 from ledgerline.infra.service_settings import passthrough
 
-SERVICES = ("wallet", "ledger", "payment", "notification", "banksim")
-MIGRATED = ("wallet", "ledger", "payment", "notification")
-DEFAULT_PORTS = {"wallet": 8001, "ledger": 8002, "payment": 8003, "notification": 8004, "banksim": 8009, "smtp": 8025}
+SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "banksim")
+MIGRATED = ("wallet", "ledger", "payment", "notification", "identity")
+DEFAULT_PORTS = {
+    "wallet": 8001,
+    "ledger": 8002,
+    "payment": 8003,
+    "notification": 8004,
+    "identity": 8005,
+    "banksim": 8009,
+    "smtp": 8025,
+}
 SERVICE_READY_TIMEOUT_S = 60.0
 HTTP_PROBE_TIMEOUT_S = 2.0
 

@@ -36,6 +36,7 @@ _SETTINGS_CLASSES = {
     "ledger": "ledgerline.ledger.settings:LedgerSettings",
     "payment": "ledgerline.payment.settings:PaymentSettings",
     "notification": "ledgerline.notification.settings:NotificationSettings",
+    "identity": "ledgerline.identity.settings:IdentitySettings",
     "banksim": "ledgerline.banksim.app:BankSimSettings",
 }
 

@@ -1,0 +1,263 @@
+"""Access tokens checked where they arrive: signatures verified locally against the identity
+service's JWKS, kept in memory and fetched again only when a token names an unknown `kid`
+(at most once per `refresh_interval_min_s`) or the cached set is older than `cache_max_age_s`.
+
+Routes take `CurrentPrincipal` and, where a scope is needed, `Depends(require_scopes("admin"))`.
+A service installs its verifier once with `install_token_verifier(app, verifier)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Protocol
+
+import httpx
+import jwt
+from fastapi import Depends, FastAPI, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ledgerline.core.problems import Problem
+
+ALGORITHMS = ("EdDSA", "ES256")
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+TOKEN_LENGTH_MAX = 8 * 1024
+JWKS_KEYS_MAX = 100
+REVOKED_SESSION_PREFIX = "ledgerline:auth:revoked-session:"
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified token speaks for: a user id, or a service client id, and its scopes."""
+
+    subject: str
+    scopes: frozenset[str]
+    token_id: str | None
+    session_id: str | None
+    expires_at: int
+
+    def has_scopes(self, *scopes: str) -> bool:
+        return set(scopes) <= self.scopes
+
+
+class TokenRejected(Exception):
+    """A token that must not be trusted; `reason` is safe to show the caller."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class JwksSource(Protocol):
+    async def fetch(self) -> dict[str, Any]: ...
+
+
+class HttpJwksSource:
+    """The identity service's `/.well-known/jwks.json` over HTTP, with an explicit timeout."""
+
+    def __init__(self, url: str, *, timeout_s: float) -> None:
+        self._url = url
+        self._timeout_s = timeout_s
+
+    async def fetch(self) -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=self._timeout_s) as http:
+            response = await http.get(self._url)
+            response.raise_for_status()
+            document: dict[str, Any] = response.json()
+            return document
+
+
+class RevokedSessions:
+    """Revoked refresh-token families (`sid` claims) in Redis, expiring with the family.
+
+    The identity database is the record; this is the fast copy every service can consult. A
+    Redis outage does not lock everyone out: lookups then answer "not revoked", and access
+    tokens stay short-lived.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def revoke(self, session_id: str, until: datetime) -> None:
+        try:
+            await self._redis.set(REVOKED_SESSION_PREFIX + session_id, "1", exat=int(until.timestamp()) + 1)
+        except RedisError:
+            _log.warning("could not record revoked session %s in Redis; the database still refuses it", session_id)
+
+    async def is_revoked(self, session_id: str) -> bool:
+        try:
+            return bool(await self._redis.exists(REVOKED_SESSION_PREFIX + session_id))
+        except RedisError:
+            _log.warning("revocation lookup for session %s failed; relying on the token lifetime", session_id)
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierLimits:
+    refresh_interval_min_s: float = 10.0
+    cache_max_age_s: float = 300.0
+    leeway_s: int = 5
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        source: JwksSource,
+        *,
+        issuer: str,
+        audience: str,
+        limits: VerifierLimits = VerifierLimits(),
+        revoked_sessions: RevokedSessions | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._issuer = issuer
+        self._audience = audience
+        self._limits = limits
+        self._revoked_sessions = revoked_sessions
+        self._clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.fetch_count = 0
+
+    async def reload(self) -> None:
+        """Fetch the key set now, for a process that knows it just changed (a key rotation)."""
+        await self._refresh(only_if_stale=False)
+
+    async def verify(self, token: str) -> Principal:
+        if len(token) > TOKEN_LENGTH_MAX:
+            raise TokenRejected("token too long")
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise TokenRejected("malformed token") from None
+        if not isinstance(kid, str) or not kid:
+            raise TokenRejected("token names no signing key")
+        claims = self._decode(token, await self._key(kid))
+        session_id = claims.get("sid")
+        if session_id and self._revoked_sessions and await self._revoked_sessions.is_revoked(str(session_id)):
+            raise TokenRejected("session revoked")
+        return Principal(
+            subject=str(claims["sub"]),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+            token_id=claims.get("jti"),
+            session_id=str(session_id) if session_id else None,
+            expires_at=int(claims["exp"]),
+        )
+
+    def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
+        try:
+            return jwt.decode(
+                token,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._limits.leeway_s,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected("token expired") from None
+        except jwt.InvalidAudienceError:
+            raise TokenRejected("token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise TokenRejected("token from another issuer") from None
+        except jwt.PyJWTError:
+            raise TokenRejected("token signature or claims are not valid") from None
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        if self._stale():
+            await self._refresh(only_if_stale=True)
+        if kid not in self._keys and self._may_refresh():
+            await self._refresh(only_if_stale=False, wanted_kid=kid)
+        key = self._keys.get(kid)
+        if key is None:
+            raise TokenRejected("token signed by an unknown key")
+        return key
+
+    def _stale(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self._limits.cache_max_age_s
+
+    def _may_refresh(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self._limits.refresh_interval_min_s
+
+    async def _refresh(self, *, only_if_stale: bool, wanted_kid: str | None = None) -> None:
+        """Fetch the key set once for every waiter; a failed fetch keeps the keys already known."""
+        async with self._lock:
+            if only_if_stale and not self._stale():
+                return
+            if wanted_kid is not None and (wanted_kid in self._keys or not self._may_refresh()):
+                return
+            self.fetch_count += 1
+            try:
+                document = await self._source.fetch()
+                self._keys = _usable_keys(document)
+            except (httpx.HTTPError, ValueError, jwt.PyJWTError) as error:
+                _log.warning("JWKS fetch failed (%s); keeping %d known keys", error, len(self._keys))
+            self._fetched_at = self._clock()
+
+
+def _usable_keys(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+    entries = document.get("keys")
+    if not isinstance(entries, list) or len(entries) > JWKS_KEYS_MAX:
+        raise ValueError("JWKS has no key list or too many keys")
+    keys: dict[str, jwt.PyJWK] = {}
+    for entry in entries:
+        if entry.get("use", "sig") != "sig" or entry.get("alg") not in ALGORITHMS or not entry.get("kid"):
+            continue
+        keys[entry["kid"]] = jwt.PyJWK.from_dict(entry)
+    return keys
+
+
+def install_token_verifier(app: FastAPI, verifier: TokenVerifier) -> None:
+    app.state.token_verifier = verifier
+
+
+def _unauthorized(reason: str, error: str | None = "invalid_token") -> Problem:
+    challenge = f'Bearer error="{error}"' if error else "Bearer"
+    return Problem(401, "unauthorized", "Authentication required", reason, headers={"WWW-Authenticate": challenge})
+
+
+# Declares the Bearer scheme in OpenAPI (the docs' Authorize button); refusals stay ours (problem+json).
+_bearer = HTTPBearer(auto_error=False, bearerFormat="JWT", description="An access token from the identity service")
+
+
+async def get_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or not credentials.credentials.strip():
+        raise _unauthorized("send an access token as `Authorization: Bearer <token>`", error=None)
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return await verifier.verify(credentials.credentials.strip())
+    except TokenRejected as rejected:
+        raise _unauthorized(rejected.reason) from None
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that answers 403 `insufficient_scope` unless the token holds every scope."""
+    needed: Sequence[str] = tuple(scopes)
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_scopes(*needed):
+            raise Problem(
+                403,
+                "insufficient_scope",
+                "Token lacks a required scope",
+                f"requires: {' '.join(needed)}",
+                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(needed)}"'},
+            )
+        return principal
+
+    return check

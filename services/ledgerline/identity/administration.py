@@ -1,0 +1,40 @@
+"""What the `ledgerline identity` commands do, straight against the identity database: the first
+admin client has to come from somewhere that needs no token."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.asyncio import Redis
+
+from ledgerline.core.auth import RevokedSessions
+from ledgerline.core.db import create_engine
+from ledgerline.identity.domain import SigningKey
+from ledgerline.identity.service import IdentityService
+from ledgerline.identity.settings import IdentitySettings
+
+Result = TypeVar("Result")
+
+
+def _run(action: Callable[[IdentityService], Awaitable[Result]]) -> Result:
+    async def run() -> Result:
+        settings = IdentitySettings()
+        engine = create_engine(settings.database_url, pool_size=1, pool_timeout_s=settings.database_pool_timeout_s)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=settings.http_timeout_s)
+        try:
+            return await action(IdentityService(settings, engine, RevokedSessions(redis)))
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def rotate_signing_key() -> SigningKey:
+    return _run(lambda identity: identity.rotate_signing_key())
+
+
+def create_service_client(client_id: str, scopes: list[str]) -> str:
+    return _run(lambda identity: identity.create_client(client_id, scopes))
