@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledgerline.infra.launcher import Infrastructure, Ports
+from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
 from ledgerline.infra.platform import Platform
 
 PGBENCH_DATABASE = "ledgerline_pgbench"
@@ -43,7 +43,7 @@ def local_platform(kafka_backend: str) -> Iterator[Target]:
     infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=Ports.free())
     platform = Platform.on_free_ports(infra)
     try:
-        infra.start(databases=("wallet", "ledger", "payment", "notification", "pgbench"))
+        infra.start(databases=(*SERVICE_DATABASES, "pgbench"))
         platform.start()
         ports = {name: platform.ports[name] for name in platform.services}
         ports |= {"postgres": infra.ports.postgres, "redis": infra.ports.redis, "kafka": infra.ports.kafka}
