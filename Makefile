@@ -4,9 +4,13 @@ PYTEST_ARGS ?=
 # Options for `ledgerline up`, for example ARGS="--set payment.step_timeout_s=300".
 ARGS ?=
 
-.PHONY: bootstrap run demo bench bench-quick test test-fast lint clean
+.PHONY: help bootstrap run demo bench bench-quick test test-fast lint clean
 
-bootstrap:
+# The first target, so `make` alone lists the others; each says what it does after `## `.
+help:  ## List these targets with what each does.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+bootstrap:  ## Install what the rest needs: the virtualenv with pinned dependencies, Java 17 and Maven.
 	@scripts/bootstrap.sh
 
 run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-C.
@@ -32,5 +36,5 @@ lint: bootstrap  ## ruff (lint and format) everywhere, mypy strict on the core, 
 	@$(VENV)/bin/ruff format --check --quiet services operator tests
 	@$(VENV)/bin/mypy
 
-clean:
+clean:  ## Delete the data `make run` keeps in .ledgerline/.
 	rm -rf .ledgerline

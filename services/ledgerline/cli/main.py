@@ -182,8 +182,10 @@ def _print_endpoints(platform: object, infra: Infrastructure) -> None:
         f"Kafka ({infra.kafka.backend}) {infra.kafka.bootstrap_servers}"
     )
     console.print(f"Emails land in {platform.mail_dir} (a local SMTP server on port {platform.ports['smtp']}).")
+    console.print("Each service also serves ReDoc at /redoc; both docs pages work offline.")
+    # `make demo` works from the repository root without an activated virtualenv.
     console.print(
-        f"Logs in {infra.data_dir / 'logs'}. Try [bold]ledgerline demo[/] in another terminal; Ctrl-C stops everything."
+        f"Logs in {infra.data_dir / 'logs'}. Try [bold]make demo[/] in another terminal; Ctrl-C stops everything."
     )
 
 

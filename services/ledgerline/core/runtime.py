@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from ledgerline.core.api_docs import install_api_docs
 from ledgerline.core.db import UnitOfWork, create_engine
 from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
 from ledgerline.core.outbox import OutboxRelay
@@ -198,8 +199,12 @@ def build_service_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    # FastAPI's own docs pages load their assets from a CDN; install_api_docs serves local ones.
+    app = FastAPI(
+        title=title, description=description, version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.runtime = runtime
+    install_api_docs(app)
     install_problem_handlers(app)
     install_http_telemetry(app, runtime.name)
 
