@@ -16,8 +16,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerline.core.problems import Problem
@@ -107,6 +107,13 @@ class IdempotencyStore:
         self._namespace = namespace
         self._lock_ttl_s = lock_ttl_s
         self._response_ttl_s = response_ttl_s
+        # Bodies travel as JSON text and are cast per row, so the statement is compiled once.
+        self._record_many = text(
+            f"INSERT INTO {table.name} (key, fingerprint, status_code, body) "
+            "SELECT k, f, s, CAST(b AS jsonb) FROM unnest(CAST(:keys AS text[]), CAST(:fingerprints AS text[]), "
+            "CAST(:statuses AS integer[]), CAST(:bodies AS text[])) AS u(k, f, s, b) "
+            "ON CONFLICT DO NOTHING RETURNING key"
+        )
 
     def _redis_key(self, key: str) -> str:
         return f"{self._namespace}:idempotency:{key}"
@@ -172,12 +179,13 @@ class IdempotencyStore:
         """Store responses in the effects' transaction (distinct keys); returns the keys this claimed."""
         if not items:
             return set()
-        rows = [
-            {"key": key, "fingerprint": fp, "status_code": response.status_code, "body": response.body}
-            for key, fp, response in items
-        ]
-        statement = insert(self._table).values(rows).on_conflict_do_nothing().returning(self._table.c.key)
-        return set((await connection.execute(statement)).scalars())
+        parameters = {
+            "keys": [key for key, _, _ in items],
+            "fingerprints": [fp for _, fp, _ in items],
+            "statuses": [response.status_code for _, _, response in items],
+            "bodies": [json.dumps(response.body) for _, _, response in items],
+        }
+        return set((await connection.execute(self._record_many, parameters)).scalars())
 
     async def finish(self, key: str, fp: str, response: StoredResponse) -> None:
         await self._cache(key, fp, response)
