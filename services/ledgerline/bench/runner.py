@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ledgerline.bench import workloads as w
 from ledgerline.bench.books import check_books
-from ledgerline.bench.load import ApiClient, LoadResult, Request, closed_loop, open_loop
+from ledgerline.bench.load import ApiClient, LoadResult, Request, bulk_loop, closed_loop, open_loop
 from ledgerline.bench.processes import Watched, cpu_seconds
 from ledgerline.bench.stats import Latency, SagaTiming, completed_per_s, saga_latency
 from ledgerline.core.money import parse_amount
@@ -33,6 +33,8 @@ class BenchOptions:
     deposits: int
     mix: int
     hot: int
+    bulk_requests: int
+    bulk_size: int
     rates_per_s: tuple[float, ...]
     rate_duration_s: float
     settle_timeout_s: float
@@ -42,8 +44,9 @@ class BenchOptions:
     pgbench_threads: int = 2
 
 
-QUICK = BenchOptions("quick", 20, 150, 16, 40, 60, 40, (), 0, 120, 1, 5)
-FULL = BenchOptions("full", 100, 1000, 32, 300, 500, 300, (25, 50, 100, 150, 200, 300), 10, 600, 10, 20)
+QUICK = BenchOptions("quick", 20, 150, 16, 40, 60, 40, 2, 100, (), 0, 120, 1, 5)
+FULL = BenchOptions("full", 100, 1000, 32, 300, 500, 300, 10, 1000, (25, 50, 100, 150, 200, 300), 10, 600, 10, 20)
+BULK_CONCURRENCY = 2
 
 
 @dataclass
@@ -197,6 +200,14 @@ async def drive(run: Run) -> list[dict[str, Any]]:
     await closed(run, "deposits", w.deposits(wallets, o.deposits))
     await closed(run, "mix (transfers, refunds, withdrawals)", w.mix(wallets, o.mix, run.completed_transfers))
     await closed(run, "hot wallet (one source)", w.hot_wallet(wallets, o.hot))
+    batches = [[r.body for r in w.transfers(wallets, o.bulk_size)] for _ in range(o.bulk_requests)]
+    figures, _ = await measured(
+        run,
+        "bulk transfers (POST /v1/transfers/batch)",
+        lambda: bulk_loop(run.client, batches, BULK_CONCURRENCY),
+        {"concurrency": BULK_CONCURRENCY, "batch_size": o.bulk_size},
+    )
+    await finish(run, figures)
     return run.results
 
 
