@@ -39,11 +39,12 @@ _LABEL_VALUES = re.compile(r"label_values\(\s*([\w:]+)\s*,\s*(\w+)\s*\)")
 
 
 def _import_everything() -> None:
-    """Import every module, so every metric defined at module level is registered (migrations
-    run when imported and `__main__` runs the command, so those are left out)."""
+    """Import every module, so every metric defined at module level is registered. Left out: the
+    modules inside a service's Alembic migrations package (env.py migrates when imported) and
+    `__main__` (it runs the command)."""
     for package in (ledgerline, ledgerline_operator):
         for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            if ".migrations" not in module.name and not module.name.endswith("__main__"):
+            if ".migrations." not in module.name and not module.name.endswith("__main__"):
                 importlib.import_module(module.name)
 
 
