@@ -1,17 +1,20 @@
 """promtool accepts the alert and recording rules and passes their unit tests, and those tests
-make every alert fire and stay silent at least once and evaluate every recording rule."""
+make every alert fire and stay silent at least once and evaluate every recording rule; every
+alert has a runbook section."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.observability.conftest import RULE_TEST_FILES, RULES_FILES
+from tests.observability.conftest import REPO_ROOT, RULE_TEST_FILES, RULES_FILES
 
 PROMTOOL_TIMEOUT_S = 120
+RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
 
 
 def _promtool(promtool: Path, *args: str) -> None:
@@ -62,3 +65,11 @@ def test_every_recording_rule_is_evaluated_by_a_test() -> None:
     expressions = " ".join(check["expr"] for test in _tests() for check in test.get("promql_expr_test", []))
     missing = [rule["record"] for rule in _rules() if "record" in rule and rule["record"] not in expressions]
     assert not missing, f"no promql_expr_test reads {missing}"
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    """The on-call person paged by an alert finds a section of docs/runbook.md named after it."""
+    sections = set(re.findall(r"^## (\w+)$", RUNBOOK.read_text(), flags=re.MULTILINE))
+    alerts = {rule["alert"] for rule in _rules() if "alert" in rule}
+    assert not alerts - sections, f"no runbook section for {sorted(alerts - sections)}"
+    assert not sections - alerts, f"runbook sections for alerts that do not exist: {sorted(sections - alerts)}"
