@@ -10,7 +10,7 @@ ARGS ?=
 help:  ## List these targets with what each does.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-bootstrap:  ## Install what the rest needs: the virtualenv with pinned dependencies, Java 17 and Maven.
+bootstrap:  ## Install what the rest needs: the virtualenv with pinned dependencies, Java 17 and Maven, Prometheus.
 	@scripts/bootstrap.sh
 
 run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-C.

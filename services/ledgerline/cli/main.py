@@ -118,6 +118,7 @@ def up(
 ) -> None:
     """Run the whole platform on this machine until Ctrl-C."""
     from ledgerline.infra.platform import SERVICES, Platform
+    from ledgerline.infra.prometheus import start_local_prometheus
     from ledgerline.infra.service_settings import SettingError, parse_assignments, passthrough, read_env_file
 
     data_dir = data_dir or default_data_dir()
@@ -150,11 +151,14 @@ def up(
         console.print(f"[red]could not start:[/] {error}")
         raise typer.Exit(1) from None
     _print_endpoints(platform, infra)
+    prometheus = start_local_prometheus(platform, console.print)
     _wait_for_interrupt()
     # A second Ctrl-C while stopping would abandon the servers half way; stopping is bounded anyway.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with console.status("stopping..."):
+        if prometheus is not None:
+            prometheus.stop()
         platform.stop()
         infra.stop()
     console.print("stopped")
