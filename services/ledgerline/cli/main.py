@@ -223,9 +223,9 @@ def demo(
 @app.command()
 def bench(
     quick: Annotated[bool, typer.Option(help="A smoke run under a minute (figures are not meaningful)")] = False,
-    kafka: Annotated[str, typer.Option(help=f"Kafka backend of the local platform: {' or '.join(KAFKA_BACKENDS)}")] = (
-        "embedded"
-    ),
+    kafka: Annotated[
+        str, typer.Option(help=f"Kafka backend of the local platform: {' or '.join(KAFKA_BACKENDS)}")
+    ] = "apache",
     url: Annotated[
         str | None, typer.Option(help="Payment service of a running platform to measure instead of a fresh one")
     ] = None,

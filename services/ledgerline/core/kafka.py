@@ -95,6 +95,7 @@ class ConsumerLimits:
     poll_timeout_ms: int
     attempts_max: int
     fetch_max_wait_ms: int = 500
+    fetch_min_bytes: int = 1
     retry_delay_s: float = 0.2
     transient_delay_max_s: float = 10.0
 
@@ -134,6 +135,7 @@ class BatchConsumer:
             auto_offset_reset="earliest",
             max_poll_records=limits.batch_size_max,
             fetch_max_wait_ms=limits.fetch_max_wait_ms,
+            fetch_min_bytes=limits.fetch_min_bytes,
             request_timeout_ms=REQUEST_TIMEOUT_MS,
         )
         # Set once the group has completed its first assignment (possibly empty, when there are
