@@ -4,7 +4,7 @@ PYTEST_ARGS ?=
 # Options for `ledgerline up`, for example ARGS="--set payment.step_timeout_s=300".
 ARGS ?=
 
-.PHONY: help bootstrap run demo bench bench-quick test test-fast lint clean
+.PHONY: help bootstrap run demo bench bench-scale bench-quick test test-fast lint clean
 
 # The first target, so `make` alone lists the others; each says what it does after `## `.
 help:  ## List these targets with what each does.
@@ -21,6 +21,9 @@ demo: bootstrap  ## Move money through a running platform (start `make run` firs
 
 bench: bootstrap  ## pgbench, then every workload on a fresh local platform; results and picture in bench/results.
 	@$(VENV)/bin/ledgerline bench $(ARGS)
+
+bench-scale: bootstrap  ## The full bench, then transfers among 10k, 100k and 1M wallets (long: seeds a million wallets).
+	@$(VENV)/bin/ledgerline bench --scale 10000,100000,1000000 $(ARGS)
 
 bench-quick: bootstrap  ## The same in under a minute: checks the books, the figures mean little.
 	@$(VENV)/bin/ledgerline bench --quick $(ARGS)

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -235,6 +236,9 @@ def bench(
         str | None, typer.Option(help="With --url: a scratch database on the platform's PostgreSQL, for pgbench")
     ] = None,
     out: Annotated[Path, typer.Option(help="Where results (JSON, PNG) go")] = Path("bench/results"),
+    scale: Annotated[
+        str, typer.Option(help="Also grow to these wallet counts (comma-separated) and measure transfers at each")
+    ] = "",
 ) -> None:
     """Measure throughput and latency against pgbench on the same PostgreSQL; checks the books after each workload."""
     from ledgerline.bench.command import run_bench
@@ -249,7 +253,9 @@ def bench(
             running_target(payment_url=url, wallet_url=wallet_url, ledger_url=ledger_url, pgbench_dsn=dsn)
         )
     try:
-        result = run_bench(console, QUICK if quick else FULL, target, out)
+        levels = tuple(int(level.replace("_", "")) for level in scale.split(",") if level.strip())
+        options = replace(QUICK if quick else FULL, scale_wallets=levels)
+        result = run_bench(console, options, target, out)
     except InfrastructureError as error:
         console.print(f"[red]could not start:[/] {error}")
         raise typer.Exit(1) from None

@@ -31,18 +31,22 @@ def _hold(row: Row) -> Hold:
     return Hold(row.payment_id, row.wallet_id, row.amount_minor, HoldStatus(row.status))
 
 
-async def add_wallet(connection: AsyncConnection, wallet: Wallet) -> None:
+async def add_wallets(connection: AsyncConnection, opened: Sequence[Wallet]) -> None:
     await connection.execute(
-        wallets.insert().values(
-            id=wallet.id,
-            owner_id=wallet.owner_id,
-            currency=wallet.currency,
-            balance_minor=wallet.balance_minor,
-            held_minor=wallet.held_minor,
-            overdraft_limit_minor=wallet.overdraft_limit_minor,
-            status=wallet.status.value,
-            version=wallet.version,
-        )
+        wallets.insert(),
+        [
+            {
+                "id": wallet.id,
+                "owner_id": wallet.owner_id,
+                "currency": wallet.currency,
+                "balance_minor": wallet.balance_minor,
+                "held_minor": wallet.held_minor,
+                "overdraft_limit_minor": wallet.overdraft_limit_minor,
+                "status": wallet.status.value,
+                "version": wallet.version,
+            }
+            for wallet in opened
+        ],
     )
 
 
