@@ -1,5 +1,6 @@
-"""`POST /v1/transfers/batch`: each transfer of a batch is accepted or refused on its own, a
-replayed batch creates nothing new, a batch cannot spend money twice, and the books balance."""
+"""Bulk APIs: each transfer of `POST /v1/transfers/batch` is accepted or refused on its own, a
+replayed batch creates nothing new, a batch cannot spend money twice, the books balance, and
+`POST /v1/wallets/batch` opens all its wallets (with their ledger accounts) or none."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from ledgerline.client import LedgerlineClient
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
+from tests.polling import eventually
 
 
 def _transfer(source: str, destination: str, amount: str = "1.00", **extra: Any) -> dict[str, Any]:
@@ -74,3 +76,26 @@ async def test_batch_limits_are_enforced(client: LedgerlineClient) -> None:
     assert (response.status_code, response.json()["code"]) == (422, "duplicate_transfer_id")
     empty = await client.payment.post("/v1/transfers/batch", json={"transfers": []})
     assert empty.status_code == 422
+
+
+async def test_wallets_open_in_bulk_all_or_none(client: LedgerlineClient) -> None:
+    owner = f"bulk-{uuid.uuid4().hex[:8]}"
+    body = {"wallets": [{"owner_id": owner, "currency": "EUR"} for _ in range(3)]}
+    opened = await client.wallet.post("/v1/wallets/batch", json=body)
+    assert opened.status_code == 201, opened.text
+    ids = [item["id"] for item in opened.json()["items"]]
+    assert len(set(ids)) == 3
+    for wallet_id in ids:
+        assert (await client.get_wallet(wallet_id))["balance"] == "0.00"
+
+    async def ledger_has_accounts() -> bool:
+        answers = [await client.ledger.get(f"/v1/accounts/{wallet_id}") for wallet_id in ids]
+        return all(answer.status_code == 200 for answer in answers)
+
+    assert await eventually(ledger_has_accounts), "the ledger never opened the bulk wallets' accounts"
+    mixed = {"wallets": [{"owner_id": owner, "currency": "EUR"}, {"owner_id": owner, "currency": "XXX"}]}
+    refused = await client.wallet.post("/v1/wallets/batch", json=mixed)
+    assert (refused.status_code, refused.json()["code"]) == (422, "unknown_currency")
+    assert "wallets[1].currency" in refused.json()["detail"]
+    listed = await client.wallet.get(f"/v1/users/{owner}/wallets")
+    assert len(listed.json()["items"]) == 3  # Nothing of the refused batch was opened.
