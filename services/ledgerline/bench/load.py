@@ -9,6 +9,7 @@ requests (429/503) are retried after their `Retry-After` in the closed loop, cou
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,6 +23,10 @@ SHED_RETRIES_MAX = 10
 RETRY_AFTER_MAX_S = 5.0
 OUTSTANDING_MAX = 5000
 SHED_STATUSES = frozenset({429, 503})
+# A kept-alive connection the server closed just as it was reused: the request never arrived.
+# Retried (payments with the same idempotency key, so a retry cannot pay twice).
+CONNECTION_RETRIES_MAX = 3
+_CONNECTION_ERRORS = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +81,9 @@ class ApiClient:
         started = time.perf_counter()
         shed = 0
         while True:
-            async with self._session.post(
-                self.payment_url + request.path, json=request.body, headers={"Idempotency-Key": key}
-            ) as response:
-                body = await response.json(content_type=None)
-                status = response.status
-                retry_after = response.headers.get("Retry-After")
+            status, body, retry_after = await self._send(
+                "POST", self.payment_url + request.path, json=request.body, headers={"Idempotency-Key": key}
+            )
             if status in SHED_STATUSES and retry_shed and shed < SHED_RETRIES_MAX:
                 shed += 1
                 await asyncio.sleep(min(float(retry_after or 0.1), RETRY_AFTER_MAX_S))
@@ -95,9 +97,7 @@ class ApiClient:
         body = {"transfers": [{"id": str(uuid.uuid4()), **transfer} for transfer in transfers]}
         shed = 0
         while True:
-            async with self._session.post(self.payment_url + "/v1/transfers/batch", json=body) as response:
-                status, retry_after = response.status, response.headers.get("Retry-After")
-                answer = await response.json(content_type=None)
+            status, answer, retry_after = await self._send("POST", self.payment_url + "/v1/transfers/batch", json=body)
             if status in SHED_STATUSES and shed < SHED_RETRIES_MAX:
                 shed += 1
                 await asyncio.sleep(min(float(retry_after or 0.1), RETRY_AFTER_MAX_S))
@@ -111,11 +111,27 @@ class ApiClient:
             for r in answer["results"]
         ]
 
+    async def _send(self, method: str, url: str, **options: Any) -> tuple[int, Any, str | None]:
+        """Status, JSON body (None if not JSON) and Retry-After of an idempotent request."""
+        for attempt in range(CONNECTION_RETRIES_MAX):
+            try:
+                async with self._session.request(method, url, **options) as response:
+                    text = await response.text()
+                    try:
+                        body = json.loads(text) if text else None
+                    except ValueError:
+                        body = None
+                    return response.status, body, response.headers.get("Retry-After")
+            except _CONNECTION_ERRORS:
+                if attempt + 1 == CONNECTION_RETRIES_MAX:
+                    raise
+        raise AssertionError("unreachable")
+
     async def get_json(self, url: str, params: dict[str, str] | None = None) -> Any:
-        async with self._session.get(url, params=params) as response:
-            if response.status != 200:
-                raise RuntimeError(f"GET {url} answered {response.status}: {await response.text()}")
-            return await response.json()
+        status, body, _ = await self._send("GET", url, params=params)
+        if status != 200:
+            raise RuntimeError(f"GET {url} answered {status}: {body}")
+        return body
 
     async def post_json(self, url: str, body: dict[str, Any]) -> Any:
         async with self._session.post(url, json=body) as response:
@@ -124,8 +140,14 @@ class ApiClient:
             return await response.json()
 
     async def metrics_text(self) -> str:
-        async with self._session.get(self.payment_url + "/metrics") as response:
-            return await response.text()
+        for attempt in range(CONNECTION_RETRIES_MAX):
+            try:
+                async with self._session.get(self.payment_url + "/metrics") as response:
+                    return await response.text()
+            except _CONNECTION_ERRORS:
+                if attempt + 1 == CONNECTION_RETRIES_MAX:
+                    raise
+        raise AssertionError("unreachable")
 
 
 async def closed_loop(client: ApiClient, requests: Sequence[Request], concurrency: int) -> LoadResult:
