@@ -9,6 +9,7 @@ requests (429/503) are retried after their `Retry-After` in the closed loop, cou
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -59,10 +60,24 @@ class LoadResult:
 
 
 class ApiClient:
-    """One aiohttp session per service (keep-alive connections, bounded)."""
+    """One aiohttp session per service (keep-alive connections, bounded).
 
-    def __init__(self, *, payment_url: str, wallet_url: str, ledger_url: str, connections_max: int) -> None:
+    Payment requests go to each of `payment_urls` in turn (instance 1 is `payment_url`), as a
+    Kubernetes Service spreads them over a Deployment's replicas.
+    """
+
+    def __init__(
+        self,
+        *,
+        payment_url: str,
+        wallet_url: str,
+        ledger_url: str,
+        connections_max: int,
+        payment_urls: Sequence[str] = (),
+    ) -> None:
         self.payment_url, self.wallet_url, self.ledger_url = payment_url, wallet_url, ledger_url
+        self.payment_urls = list(payment_urls) or [payment_url]
+        self._payment_turns = itertools.cycle(self.payment_urls)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=connections_max),
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
@@ -77,7 +92,7 @@ class ApiClient:
         shed = 0
         while True:
             async with self._session.post(
-                self.payment_url + request.path, json=request.body, headers={"Idempotency-Key": key}
+                self.next_payment_url() + request.path, json=request.body, headers={"Idempotency-Key": key}
             ) as response:
                 body = await response.json(content_type=None)
                 status = response.status
@@ -123,9 +138,20 @@ class ApiClient:
                 raise RuntimeError(f"POST {url} answered {response.status}: {await response.text()}")
             return await response.json()
 
+    def next_payment_url(self) -> str:
+        return next(self._payment_turns)
+
     async def metrics_text(self) -> str:
         async with self._session.get(self.payment_url + "/metrics") as response:
             return await response.text()
+
+    async def metrics_texts(self) -> list[str]:
+        """Every payment instance's metrics: each counts only the sagas it moved."""
+        texts = []
+        for url in self.payment_urls:
+            async with self._session.get(url + "/metrics") as response:
+                texts.append(await response.text())
+        return texts
 
 
 async def closed_loop(client: ApiClient, requests: Sequence[Request], concurrency: int) -> LoadResult:
