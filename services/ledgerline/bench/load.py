@@ -110,7 +110,7 @@ class ApiClient:
         body = {"transfers": [{"id": str(uuid.uuid4()), **transfer} for transfer in transfers]}
         shed = 0
         while True:
-            async with self._session.post(self.payment_url + "/v1/transfers/batch", json=body) as response:
+            async with self._session.post(self.next_payment_url() + "/v1/transfers/batch", json=body) as response:
                 status, retry_after = response.status, response.headers.get("Retry-After")
                 answer = await response.json(content_type=None)
             if status in SHED_STATUSES and shed < SHED_RETRIES_MAX:
