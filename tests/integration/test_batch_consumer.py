@@ -1,6 +1,7 @@
 """The batched consumer waits out transient failures without losing or dead-lettering anything,
-and sends only a message that keeps failing for its own reasons to the dead-letter topic, also
-when that message travels inside a batch record with others."""
+sends only a message that keeps failing for its own reasons to the dead-letter topic, also when
+that message travels inside a batch record with others, and keeps consuming when its group
+rebalances or it is restarted."""
 
 from __future__ import annotations
 
@@ -130,3 +131,106 @@ async def test_a_poison_event_in_a_batch_record_is_dead_lettered_alone(infra: In
     letter = decode(key=received[0].key, value=received[0].value, headers=list(received[0].headers))
     # The dead letter is the failing event on its own, replayable as a plain record.
     assert (letter.id, letter.data, letter.key) == (messages[1].id, {"n": 2, "poison": True}, "k2")
+
+
+async def _produce(bootstrap: str, topic: str, numbers: range, partitions: int) -> None:
+    producer = create_producer(bootstrap, "consumer-test")
+    await producer.start()
+    try:
+        for n in numbers:
+            message = OutgoingMessage(topic=topic, key=str(n), type="t.test", source="/tests", data={"n": n})
+            key, value, headers = encode(message)
+            await (await producer.send(topic, value=value, key=key, headers=headers, partition=n % partitions))
+    finally:
+        await producer.stop()
+
+
+async def test_a_member_keeps_consuming_when_the_group_rebalances_under_a_batch(infra: Infrastructure) -> None:
+    """A second replica joins while the first applies a batch: the first carries on with the
+    partitions it still owns (it used to die reading the lag of one it no longer owned), and the
+    group applies every message (some twice, which the inbox absorbs in the services) and
+    everything produced afterwards."""
+    bootstrap = infra.kafka.bootstrap_servers
+    topic = f"test.rebalance.{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 2, 1), NewTopic(dead_letter_topic(topic), 2, 1)])
+    await admin.close()
+    group = f"g-{topic}"
+    applied: list[int] = []
+    second_joined = asyncio.Event()
+
+    async def slow_first_batch(batch: Sequence[Envelope]) -> None:
+        if not second_joined.is_set():
+            # Hold the batch until the second member is in the group, so its offsets are
+            # committed only after the partitions were reassigned.
+            await asyncio.wait_for(second_joined.wait(), timeout=30)
+            await asyncio.sleep(1.0)
+        applied.extend(int(e.data["n"]) for e in batch)
+
+    async def handle(batch: Sequence[Envelope]) -> None:
+        applied.extend(int(e.data["n"]) for e in batch)
+
+    producer = create_producer(bootstrap, "consumer-test")
+    await producer.start()
+    limits = ConsumerLimits(batch_size_max=10, poll_timeout_ms=100, attempts_max=3, retry_delay_s=0.05)
+    members = [
+        BatchConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            topics=[topic],
+            handle_batch=h,
+            producer=producer,
+            limits=limits,
+        )
+        for h in (slow_first_batch, handle)
+    ]
+    tasks = [asyncio.create_task(members[0].run())]
+    try:
+        assert await eventually(members[0].started.is_set, timeout_s=30)
+        await _produce(bootstrap, topic, range(0, 10), partitions=2)
+        tasks.append(asyncio.create_task(members[1].run()))
+        assert await eventually(members[1].started.is_set, timeout_s=30)
+        second_joined.set()
+        assert await eventually(lambda: set(applied) >= set(range(10)), timeout_s=30), applied
+        await _produce(bootstrap, topic, range(10, 20), partitions=2)
+        assert await eventually(lambda: set(applied) >= set(range(20)), timeout_s=30), applied
+        assert not any(task.done() for task in tasks), [task.exception() for task in tasks if task.done()]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await producer.stop()
+
+
+async def test_a_consumer_runs_again_after_it_stopped(infra: Infrastructure) -> None:
+    """The supervisor restarts a crashed consumer by calling `run` again: it must rejoin."""
+    bootstrap = infra.kafka.bootstrap_servers
+    topic = f"test.restart.{uuid.uuid4().hex[:8]}"
+    await _topics(bootstrap, topic)
+    applied: list[int] = []
+
+    async def handle(batch: Sequence[Envelope]) -> None:
+        applied.extend(int(e.data["n"]) for e in batch)
+
+    producer = create_producer(bootstrap, "consumer-test")
+    await producer.start()
+    limits = ConsumerLimits(batch_size_max=10, poll_timeout_ms=100, attempts_max=3)
+    consumer = BatchConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"g-{topic}",
+        topics=[topic],
+        handle_batch=handle,
+        producer=producer,
+        limits=limits,
+    )
+    try:
+        for run, numbers in enumerate((range(0, 3), range(3, 6))):
+            task = asyncio.create_task(consumer.run())
+            await _produce(bootstrap, topic, numbers, partitions=1)
+            wanted = set(numbers)
+            assert await eventually(lambda: set(applied) >= wanted, timeout_s=30), (run, applied)  # noqa: B023  # Awaited within the iteration.
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await producer.stop()

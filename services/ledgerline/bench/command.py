@@ -58,6 +58,7 @@ async def _drive(target: Target, options: BenchOptions, pgbench_tps: float) -> l
         wallet_url=target.wallet_url,
         ledger_url=target.ledger_url,
         connections_max=CLIENT_CONNECTIONS_MAX,
+        payment_urls=target.payment_urls,
     )
     try:
         return await drive(Run(client, options, pgbench_tps, listening(target.ports)))

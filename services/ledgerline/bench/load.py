@@ -9,6 +9,7 @@ requests (429/503) are retried after their `Retry-After` in the closed loop, cou
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -64,10 +65,24 @@ class LoadResult:
 
 
 class ApiClient:
-    """One aiohttp session per service (keep-alive connections, bounded)."""
+    """One aiohttp session per service (keep-alive connections, bounded).
 
-    def __init__(self, *, payment_url: str, wallet_url: str, ledger_url: str, connections_max: int) -> None:
+    Payment requests go to each of `payment_urls` in turn (instance 1 is `payment_url`), as a
+    Kubernetes Service spreads them over a Deployment's replicas.
+    """
+
+    def __init__(
+        self,
+        *,
+        payment_url: str,
+        wallet_url: str,
+        ledger_url: str,
+        connections_max: int,
+        payment_urls: Sequence[str] = (),
+    ) -> None:
         self.payment_url, self.wallet_url, self.ledger_url = payment_url, wallet_url, ledger_url
+        self.payment_urls = list(payment_urls) or [payment_url]
+        self._payment_turns = itertools.cycle(self.payment_urls)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=connections_max),
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
@@ -82,7 +97,7 @@ class ApiClient:
         shed = 0
         while True:
             status, body, retry_after = await self._send(
-                "POST", self.payment_url + request.path, json=request.body, headers={"Idempotency-Key": key}
+                "POST", self.next_payment_url() + request.path, json=request.body, headers={"Idempotency-Key": key}
             )
             if status in SHED_STATUSES and retry_shed and shed < SHED_RETRIES_MAX:
                 shed += 1
@@ -97,7 +112,9 @@ class ApiClient:
         body = {"transfers": [{"id": str(uuid.uuid4()), **transfer} for transfer in transfers]}
         shed = 0
         while True:
-            status, answer, retry_after = await self._send("POST", self.payment_url + "/v1/transfers/batch", json=body)
+            status, answer, retry_after = await self._send(
+                "POST", self.next_payment_url() + "/v1/transfers/batch", json=body
+            )
             if status in SHED_STATUSES and shed < SHED_RETRIES_MAX:
                 shed += 1
                 await asyncio.sleep(min(float(retry_after or 0.1), RETRY_AFTER_MAX_S))
@@ -139,15 +156,22 @@ class ApiClient:
                 raise RuntimeError(f"POST {url} answered {response.status}: {await response.text()}")
             return await response.json()
 
-    async def metrics_text(self) -> str:
+    def next_payment_url(self) -> str:
+        return next(self._payment_turns)
+
+    async def metrics_text(self, payment_url: str) -> str:
         for attempt in range(CONNECTION_RETRIES_MAX):
             try:
-                async with self._session.get(self.payment_url + "/metrics") as response:
+                async with self._session.get(payment_url + "/metrics") as response:
                     return await response.text()
             except _CONNECTION_ERRORS:
                 if attempt + 1 == CONNECTION_RETRIES_MAX:
                     raise
         raise AssertionError("unreachable")
+
+    async def metrics_texts(self) -> list[str]:
+        """Every payment instance's metrics: each counts only the sagas it moved."""
+        return [await self.metrics_text(url) for url in self.payment_urls]
 
 
 async def closed_loop(client: ApiClient, requests: Sequence[Request], concurrency: int) -> LoadResult:

@@ -66,9 +66,10 @@ class Run:
 
 
 async def outcomes_total(client: ApiClient) -> float:
-    text = await client.metrics_text()
+    """Sagas ended so far, summed over the payment instances (each counts its own)."""
     return sum(
         sample.value
+        for text in await client.metrics_texts()
         for family in text_string_to_metric_families(text)
         for sample in family.samples
         if sample.name == OUTCOMES_METRIC
@@ -89,7 +90,7 @@ async def payment_details(client: ApiClient, ids: Sequence[str]) -> list[dict[st
 
     async def one(payment_id: str) -> dict[str, Any]:
         async with semaphore:
-            detail: dict[str, Any] = await client.get_json(f"{client.payment_url}/v1/payments/{payment_id}")
+            detail: dict[str, Any] = await client.get_json(f"{client.next_payment_url()}/v1/payments/{payment_id}")
             return detail
 
     return list(await asyncio.gather(*(one(i) for i in ids)))

@@ -24,6 +24,7 @@ class Target:
     pgbench_bindir: Path | None = None
     ports: dict[str, int] = field(default_factory=dict)  # Processes whose CPU time is reported.
     description: str = ""
+    payment_urls: tuple[str, ...] = ()  # Every payment instance, where there are several.
 
 
 def _port(url: str) -> int:
@@ -36,16 +37,17 @@ def running_target(*, payment_url: str, wallet_url: str, ledger_url: str, pgbenc
 
 
 @contextmanager
-def local_platform(kafka_backend: str) -> Iterator[Target]:
-    """A whole platform in a scratch folder; gone afterwards."""
+def local_platform(kafka_backend: str, replicas: int = 1) -> Iterator[Target]:
+    """A whole platform in a scratch folder, `replicas` instances of each service; gone afterwards."""
     data_dir = Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the bench runs as root.
     infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=Ports.free())
-    platform = Platform.on_free_ports(infra)
+    platform = Platform.on_free_ports(infra, replicas=replicas)
     try:
         infra.start(databases=(*SERVICE_DATABASES, "pgbench"))
         platform.start()
-        ports = {name: platform.ports[name] for name in platform.services}
+        # Every instance by name (payment, payment-2), so CPU time is reported per process.
+        ports = {name: platform.ports[name] for service in platform.services for name in platform.instances(service)}
         ports |= {"postgres": infra.ports.postgres, "redis": infra.ports.redis, "kafka": infra.ports.kafka}
         yield Target(
             platform.url("payment"),
@@ -54,7 +56,8 @@ def local_platform(kafka_backend: str) -> Iterator[Target]:
             infra.postgres.url(PGBENCH_DATABASE, driver="postgresql"),
             infra.postgres.bindir,
             ports,
-            f"local platform, Kafka backend {kafka_backend}",
+            f"local platform, Kafka backend {kafka_backend}, {replicas} instance(s) of each service",
+            tuple(platform.urls("payment")),
         )
     finally:
         platform.stop()

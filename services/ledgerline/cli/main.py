@@ -239,14 +239,21 @@ def bench(
     scale: Annotated[
         str, typer.Option(help="Also grow to these wallet counts (comma-separated) and measure transfers at each")
     ] = "",
+    replicas: Annotated[
+        int, typer.Option(min=1, help="Instances of each service on the local platform; requests spread over them")
+    ] = 1,
 ) -> None:
     """Measure throughput and latency against pgbench on the same PostgreSQL; checks the books after each workload."""
     from ledgerline.bench.command import run_bench
     from ledgerline.bench.runner import FULL, QUICK
     from ledgerline.bench.session import local_platform, running_target
 
+    if url is not None and replicas != 1:
+        # A running platform's instances are behind whatever spreads requests over them there.
+        console.print("[red]--replicas starts a local platform; it does not apply with --url[/]")
+        raise typer.Exit(2)
     if url is None:
-        target = local_platform(kafka)
+        target = local_platform(kafka, replicas)
     else:
         dsn = pgbench_dsn or f"postgresql://postgres@127.0.0.1:{Ports.fixed().postgres}/ledgerline_pgbench"
         target = nullcontext(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
 from prometheus_client import Counter, Gauge, Histogram
 
 from ledgerline.core.events import Envelope, MalformedMessage, as_outgoing, decode, encode, expand
@@ -51,6 +51,11 @@ BATCH_SIZE = Histogram(
     "Records per consumed batch",
     ["group"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
+COMMITS_LOST = Counter(
+    "ledgerline_consumer_commits_lost_total",
+    "Batches applied whose offsets could not be committed because the group rebalanced",
+    ["group"],
 )
 DEAD_LETTERED = Counter("ledgerline_dead_letters_total", "Records sent to a dead-letter topic", ["group", "topic"])
 
@@ -128,21 +133,31 @@ class BatchConsumer:
         self._handle_batch = handle_batch
         self._producer = producer
         self._limits = limits
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=limits.batch_size_max,
-            fetch_max_wait_ms=limits.fetch_max_wait_ms,
-            fetch_min_bytes=limits.fetch_min_bytes,
-            request_timeout_ms=REQUEST_TIMEOUT_MS,
-        )
+        self._bootstrap_servers = bootstrap_servers
+        self._consumer = self._new_consumer()
+        self._ran = False
         # Set once the group has completed its first assignment (possibly empty, when there are
         # more replicas than partitions): readiness means "joined", not "connected".
         self.started = asyncio.Event()
 
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._limits.batch_size_max,
+            fetch_max_wait_ms=self._limits.fetch_max_wait_ms,
+            fetch_min_bytes=self._limits.fetch_min_bytes,
+            request_timeout_ms=REQUEST_TIMEOUT_MS,
+        )
+
     async def run(self) -> None:
+        # A stopped aiokafka consumer cannot start again, so each run (the supervisor's restart
+        # after a crash included) joins the group with a fresh one.
+        if self._ran:
+            self._consumer = self._new_consumer()
+        self._ran = True
         await self._consumer.start()
         self._consumer.subscribe(self._topics, listener=_JoinListener(self.started))
         try:
@@ -156,19 +171,40 @@ class BatchConsumer:
                     continue
                 started = time.perf_counter()
                 await self._apply(records)
-                await self._consumer.commit()
+                await self._commit()
                 BATCH_SECONDS.labels(self._group_id).observe(time.perf_counter() - started)
                 BATCH_SIZE.labels(self._group_id).observe(len(records))
                 await self._record_lag(list(batches))
         finally:
             await self._consumer.stop()
 
+    async def _commit(self) -> None:
+        """Commit the batch's offsets, unless the group moved its partitions meanwhile.
+
+        With several members (replicas), a member that joins or dies rebalances the group, and a
+        batch applied across that moment can no longer be committed. Its messages go again to
+        the partitions' new owner, whose inbox skips what this batch applied; this member keeps
+        consuming what it now owns. Stopping here instead would take it out of the group.
+        """
+        try:
+            await self._consumer.commit()
+        except (CommitFailedError, IllegalStateError) as exc:
+            COMMITS_LOST.labels(self._group_id).inc()
+            _log.warning("%s: batch applied but not committed, partitions moved: %s", self._group_id, exc)
+
     async def _record_lag(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
+            # A rebalance may have moved the partition since it was read (aiokafka asserts it is
+            # assigned); its new owner reports the lag.
+            if tp not in self._consumer.assignment():
+                continue
             highwater = self._consumer.highwater(tp)
             if highwater is None:
                 continue
-            position = await self._consumer.position(tp)
+            try:
+                position = await self._consumer.position(tp)
+            except IllegalStateError:
+                continue
             CONSUMER_LAG.labels(self._group_id, tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
     async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:

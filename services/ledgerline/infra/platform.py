@@ -32,6 +32,9 @@ DEFAULT_PORTS = {
     # The local Prometheus (ledgerline.infra.prometheus); 9090 with a 1 in front, like the others.
     "prometheus": 19090,
 }
+# The bank simulator stands in for an outside bank and keeps its answers in memory, so it
+# always runs once: a second copy would not know the first one's charges.
+SINGLE_INSTANCE = ("banksim",)
 SERVICE_READY_TIMEOUT_S = 60.0
 HTTP_PROBE_TIMEOUT_S = 2.0
 
@@ -55,9 +58,29 @@ class Platform:
     # The user's variables passed to every service (`LEDGERLINE_*`, `OTEL_*`); the process
     # environment unless given.
     user_env: dict[str, str] = field(default_factory=lambda: passthrough(os.environ))
+    # Instances of each service, as a Deployment's replicas: the same databases and consumer
+    # groups, each on its own port. Instance 1 is named after its service (`payment`), the
+    # others get a number (`payment-2`) and a free port.
+    replicas: int = 1
 
     def __post_init__(self) -> None:
         self.processes: dict[str, ManagedProcess] = {}
+        for service in self.services:
+            for name in self.instances(service)[1:]:
+                self.ports.setdefault(name, free_port())
+
+    def instances(self, service: str) -> list[str]:
+        """The names of `service`'s instances, instance 1 first."""
+        count = 1 if service in SINGLE_INSTANCE else self.replicas
+        return [service] + [f"{service}-{number}" for number in range(2, count + 1)]
+
+    def urls(self, service: str) -> list[str]:
+        """Every instance's URL, instance 1 first; spreading requests over them is the caller's."""
+        return [self.url(name) for name in self.instances(service)]
+
+    def service_of(self, instance: str) -> str:
+        base, _, number = instance.rpartition("-")
+        return base if number.isdigit() and base in self.services else instance
 
     @classmethod
     def on_free_ports(cls, infra: Infrastructure, **kwargs: object) -> Platform:
@@ -115,24 +138,27 @@ class Platform:
         """Start every service at once (each joins its consumer groups), then wait for all."""
         self.prepare()
         self.start_smtp_sink()
-        for service in self.services:
-            self.spawn_service(service)
-        for service in self.services:
-            self.wait_service(service)
+        every = [name for service in self.services for name in self.instances(service)]
+        for name in every:
+            self.spawn_service(name)
+        for name in every:
+            self.wait_service(name)
 
     def start_service(self, service: str, extra_env: Mapping[str, str] | None = None) -> None:
         self.spawn_service(service, extra_env)
         self.wait_service(service)
 
     def spawn_service(self, service: str, extra_env: Mapping[str, str] | None = None) -> None:
+        """Start one instance: `payment` is instance 1, `payment-2` the second."""
+        name, service = service, self.service_of(service)
         process = ManagedProcess(
-            service,
-            [sys.executable, "-m", "ledgerline.cli", "serve", service, "--port", str(self.ports[service])],
-            log_path=self.infra.data_dir / "logs" / f"{service}.log",
+            name,
+            [sys.executable, "-m", "ledgerline.cli", "serve", service, "--port", str(self.ports[name])],
+            log_path=self.log_path(name),
             env=self.env(service, extra_env),
         )
         process.start()
-        self.processes[service] = process
+        self.processes[name] = process
 
     def wait_service(self, service: str) -> None:
         self.processes[service].wait_ready(
@@ -163,7 +189,7 @@ class Platform:
         return {
             name: {"api_docs": f"{self.url(name)}/docs", "metrics": f"{self.url(name)}/metrics"}
             for name in self.processes
-            if name in self.services
+            if self.service_of(name) in self.services
         }
 
     def log_path(self, service: str) -> Path:
