@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from ledgerline.core.events import Envelope, OutgoingMessage, decode, encode, encode_batch
@@ -60,29 +60,8 @@ async def test_waits_out_outages_and_dead_letters_only_poison(infra: Infrastruct
     for body in bodies:
         key, value, headers = encode(OutgoingMessage(topic=topic, key="k", type="t.test", source="/tests", data=body))
         await (await producer.send(topic, value=value, key=key, headers=headers))
-    limits = ConsumerLimits(batch_size_max=10, poll_timeout_ms=100, attempts_max=3, retry_delay_s=0.05)
-    consumer = BatchConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=f"g-{topic}",
-        topics=[topic],
-        handle_batch=handle,
-        producer=producer,
-        limits=limits,
-    )
-    task = asyncio.create_task(consumer.run())
-    try:
-        assert await eventually(lambda: sorted(applied) == [1, 2, 4], timeout_s=30), applied
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await producer.stop()
-    letters = AIOKafkaConsumer(dead_letter_topic(topic), bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await letters.start()
-    try:
-        batch = await letters.getmany(timeout_ms=5000)
-    finally:
-        await letters.stop()
-    records = [r for part in batch.values() for r in part]
+    await _consume_until(bootstrap, topic, handle, producer, lambda: sorted(applied) == [1, 2, 4], attempts_max=3)
+    records = await _dead_letters(bootstrap, topic)
     assert len(records) == 1
     assert b'"poison": true' in records[0].value
     assert dict(records[0].headers)[DLQ_ATTEMPT_COUNT] == b"3"
@@ -105,7 +84,25 @@ async def test_a_poison_event_in_a_batch_record_is_dead_lettered_alone(infra: In
     messages = [OutgoingMessage(topic=topic, key=f"k{b['n']}", type="t.test", source="/tests", data=b) for b in bodies]
     value, headers = encode_batch(messages)
     await (await producer.send(topic, value=value, partition=0, headers=headers))
-    limits = ConsumerLimits(batch_size_max=10, poll_timeout_ms=100, attempts_max=2, retry_delay_s=0.05)
+    await _consume_until(bootstrap, topic, handle, producer, lambda: sorted(applied) == [1, 3], attempts_max=2)
+    received = await _dead_letters(bootstrap, topic)
+    assert len(received) == 1
+    letter = decode(key=received[0].key, value=received[0].value, headers=list(received[0].headers))
+    # The dead letter is the failing event on its own, replayable as a plain record.
+    assert (letter.id, letter.data, letter.key) == (messages[1].id, {"n": 2, "poison": True}, "k2")
+
+
+async def _consume_until(
+    bootstrap: str,
+    topic: str,
+    handle: Callable[[Sequence[Envelope]], Awaitable[None]],
+    producer: AIOKafkaProducer,
+    done: Callable[[], bool],
+    *,
+    attempts_max: int,
+) -> None:
+    """Run a consumer of `topic` until `done()`, then stop it and `producer`."""
+    limits = ConsumerLimits(batch_size_max=10, poll_timeout_ms=100, attempts_max=attempts_max, retry_delay_s=0.05)
     consumer = BatchConsumer(
         bootstrap_servers=bootstrap,
         group_id=f"g-{topic}",
@@ -116,21 +113,20 @@ async def test_a_poison_event_in_a_batch_record_is_dead_lettered_alone(infra: In
     )
     task = asyncio.create_task(consumer.run())
     try:
-        assert await eventually(lambda: sorted(applied) == [1, 3], timeout_s=30), applied
+        assert await eventually(done, timeout_s=30), "the consumer never applied what it should"
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await producer.stop()
+
+
+async def _dead_letters(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     letters = AIOKafkaConsumer(dead_letter_topic(topic), bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await letters.start()
     try:
-        received = [r for part in (await letters.getmany(timeout_ms=5000)).values() for r in part]
+        return [r for part in (await letters.getmany(timeout_ms=5000)).values() for r in part]
     finally:
         await letters.stop()
-    assert len(received) == 1
-    letter = decode(key=received[0].key, value=received[0].value, headers=list(received[0].headers))
-    # The dead letter is the failing event on its own, replayable as a plain record.
-    assert (letter.id, letter.data, letter.key) == (messages[1].id, {"n": 2, "poison": True}, "k2")
 
 
 async def _produce(bootstrap: str, topic: str, numbers: range, partitions: int) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from sqlalchemy import text
+from sqlalchemy import Executable, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ledgerline.core.events import OutgoingMessage
@@ -33,6 +33,16 @@ def create_engine(url: str, *, pool_size: int, pool_timeout_s: float, pre_ping: 
         pool_pre_ping=pre_ping,
         isolation_level="READ COMMITTED",
     )
+
+
+async def write_every_row(
+    connection: AsyncConnection, statement: Executable, parameters: Mapping[str, Any], *, rows: int, what: str
+) -> None:
+    """Run a set-based write whose RETURNING gives one row per row written; a row that was not
+    (changed without its lock, or missing) fails the whole transaction loudly."""
+    written = len((await connection.execute(statement, parameters)).all())
+    if written != rows:
+        raise RuntimeError(f"{rows - written} of {rows} {what} were not written: changed concurrently or missing")
 
 
 class UnitOfWork:

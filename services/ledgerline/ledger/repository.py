@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledgerline.core.db import write_every_row
 from ledgerline.ledger.domain import Account, AccountKind, AccountStatus, AppliedPosting
 from ledgerline.ledger.tables import accounts, journal_entries, postings, voided_entries
 
@@ -86,7 +87,8 @@ _SAVE_ACCOUNTS = text(
 async def save_accounts(connection: AsyncConnection, changed: Sequence[Account]) -> None:
     if not changed:
         return
-    result = await connection.execute(
+    await write_every_row(
+        connection,
         _SAVE_ACCOUNTS,
         {
             "ids": [a.id for a in changed],
@@ -94,9 +96,9 @@ async def save_accounts(connection: AsyncConnection, changed: Sequence[Account])
             "counts": [a.posting_count for a in changed],
             "statuses": [a.status.value for a in changed],
         },
+        rows=len(changed),
+        what="accounts",
     )
-    if len(result.all()) != len(changed):
-        raise RuntimeError("an account to update does not exist")
 
 
 async def existing_entries(connection: AsyncConnection, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

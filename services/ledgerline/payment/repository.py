@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledgerline.core.db import write_every_row
 from ledgerline.payment.domain import Payment, PaymentType, Status
 from ledgerline.payment.tables import payments, transitions
 
@@ -120,7 +121,8 @@ async def save_many(
     """
     written = [c for c in changes if c.after != c.before]
     if written:
-        result = await connection.execute(
+        await write_every_row(
+            connection,
             _SAVE_MANY,
             {
                 "ids": [c.after.id for c in written],
@@ -131,10 +133,9 @@ async def save_many(
                 "versions": [c.after.version for c in written],
                 "next_attempts": [c.next_attempt_at for c in written],
             },
+            rows=len(written),
+            what="payments",
         )
-        saved = len(result.all())
-        if saved != len(written):
-            raise RuntimeError(f"{len(written) - saved} of {len(written)} payments changed concurrently")
     history = [
         {
             "payment_id": after.id,

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledgerline.core.db import write_every_row
 from ledgerline.wallet.domain import Hold, HoldStatus, Wallet, WalletStatus
 from ledgerline.wallet.tables import holds, wallets
 
@@ -91,7 +92,8 @@ async def save_wallets(connection: AsyncConnection, changed: Sequence[Wallet]) -
     """Write changed wallets, each one version step past the row as it was read."""
     if not changed:
         return
-    result = await connection.execute(
+    await write_every_row(
+        connection,
         _SAVE_WALLETS,
         {
             "ids": [w.id for w in changed],
@@ -100,10 +102,9 @@ async def save_wallets(connection: AsyncConnection, changed: Sequence[Wallet]) -
             "statuses": [w.status.value for w in changed],
             "versions": [w.version for w in changed],
         },
+        rows=len(changed),
+        what="wallets",
     )
-    saved = len(result.all())
-    if saved != len(changed):
-        raise RuntimeError(f"{len(changed) - saved} of {len(changed)} wallets changed concurrently")
 
 
 async def list_wallets(
