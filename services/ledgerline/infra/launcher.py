@@ -76,7 +76,9 @@ class Infrastructure:
     data_dir: Path
     kafka_backend: str = "embedded"
     ports: Ports = field(default_factory=Ports.fixed)
-    durable: bool = False
+    # PostgreSQL keeps every acknowledged commit across a crash unless told otherwise; only test
+    # stacks that inject no crash turn this off (see postgres.CRASH_UNSAFE_OPTIONS).
+    durable: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
