@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from ledgerline.infra.kafka_embedded import EmbeddedKafka
 from ledgerline.infra.postgres import PostgresServer
-from ledgerline.infra.process import free_port
+from ledgerline.infra.process import ManagedProcess, free_port
 from ledgerline.infra.redis import RedisServer
 
 KafkaBackendName = Literal["embedded", "apache"]
@@ -24,6 +24,7 @@ SERVICE_DATABASES = ("wallet", "ledger", "payment", "notification", "identity")
 class KafkaBroker(Protocol):
     backend: str
     fetch_max_wait_ms: int
+    process: ManagedProcess | None
 
     @property
     def bootstrap_servers(self) -> str: ...
