@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -214,7 +213,7 @@ def _supervise_until_interrupt(platform: Platform) -> None:
     console.print(
         "Processes that exit are restarted; [bold]ledgerline status[/] (or SIGUSR1 to this process) shows restarts."
     )
-    with contextlib.suppress(KeyboardInterrupt):
+    with suppress(KeyboardInterrupt):
         supervisor.run(lambda: stopping, on_tick=show_status_when_asked)
 
 
