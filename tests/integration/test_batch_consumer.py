@@ -1,5 +1,6 @@
 """The batched consumer waits out transient failures without losing or dead-lettering anything,
-and sends only a message that keeps failing for its own reasons to the dead-letter topic."""
+sends only a message that keeps failing for its own reasons to the dead-letter topic, and runs
+again after it stopped, as a service restarts a crashed consumer."""
 
 from __future__ import annotations
 
@@ -84,3 +85,45 @@ async def test_waits_out_outages_and_dead_letters_only_poison(infra: Infrastruct
     assert len(records) == 1
     assert b'"poison": true' in records[0].value
     assert dict(records[0].headers)[DLQ_ATTEMPT_COUNT] == b"3"
+
+
+async def test_runs_again_after_it_stopped(infra: Infrastructure) -> None:
+    bootstrap = infra.kafka.bootstrap_servers
+    topic = f"test.consumer.{uuid.uuid4().hex[:8]}"
+    await _topics(bootstrap, topic)
+    applied: list[int] = []
+
+    async def handle(batch: Sequence[Envelope]) -> None:
+        applied.extend(int(e.data["n"]) for e in batch)
+
+    producer = create_producer(bootstrap, "consumer-test")
+    await producer.start()
+
+    async def send(n: int) -> None:
+        key, value, headers = encode(
+            OutgoingMessage(topic=topic, key="k", type="t.test", source="/tests", data={"n": n})
+        )
+        await (await producer.send(topic, value=value, key=key, headers=headers))
+
+    limits = ConsumerLimits(batch_size_max=10, poll_timeout_ms=100, attempts_max=3, retry_delay_s=0.05)
+    consumer = BatchConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"g-{topic}",
+        topics=[topic],
+        handle_batch=handle,
+        producer=producer,
+        limits=limits,
+    )
+    try:
+        for n in (1, 2):
+            await send(n)
+            # The service's worker loop calls run() again after a crash; it must not refuse.
+            task = asyncio.create_task(consumer.run())
+            try:
+                assert await eventually(lambda n=n: applied == list(range(1, n + 1)), timeout_s=30), applied
+            finally:
+                task.cancel()
+                results = await asyncio.gather(task, return_exceptions=True)
+            assert not [r for r in results if not isinstance(r, asyncio.CancelledError)], results
+    finally:
+        await producer.stop()

@@ -127,20 +127,28 @@ class BatchConsumer:
         self._handle_batch = handle_batch
         self._producer = producer
         self._limits = limits
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=limits.batch_size_max,
-            fetch_max_wait_ms=limits.fetch_max_wait_ms,
-            request_timeout_ms=REQUEST_TIMEOUT_MS,
-        )
+        self._bootstrap_servers = bootstrap_servers
+        # Made by each run(): a stopped aiokafka consumer cannot start again.
+        self._consumer: AIOKafkaConsumer
         # Set once the group has completed its first assignment (possibly empty, when there are
         # more replicas than partitions): readiness means "joined", not "connected".
         self.started = asyncio.Event()
 
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._limits.batch_size_max,
+            fetch_max_wait_ms=self._limits.fetch_max_wait_ms,
+            request_timeout_ms=REQUEST_TIMEOUT_MS,
+        )
+
     async def run(self) -> None:
+        # The service runs this again after a crash (a broker restarted without its memory, say);
+        # a fresh client rejoins the group from the committed offsets, or the earliest ones.
+        self._consumer = self._new_consumer()
         await self._consumer.start()
         self._consumer.subscribe(self._topics, listener=_JoinListener(self.started))
         try:
