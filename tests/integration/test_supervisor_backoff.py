@@ -51,7 +51,7 @@ def test_a_process_that_keeps_dying_backs_off_within_the_bound(tmp_path: Path) -
         current[-1].stop()
 
     assert record.restarts == RESTARTS_WATCHED, said
-    assert record.delays_s == pytest.approx([0.2, 0.4, 0.8, 0.8, 0.8]), record.delays_s
+    assert list(record.delays_s) == pytest.approx([0.2, 0.4, 0.8, 0.8, 0.8]), record.delays_s
     assert record.last_exit_code == EXIT_CODE
     gaps_s = [later - earlier for earlier, later in itertools.pairwise(started)]
     for gap_s, delay_s in zip(gaps_s, record.delays_s, strict=True):

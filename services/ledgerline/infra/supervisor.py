@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 STATE_FILE_NAME = "supervisor.json"
 LOG_FILE_NAME = "supervisor.log"
 TICK_INTERVAL_S = 0.5
+DELAYS_KEPT_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ class Record:
     consecutive_failures: int = 0
     last_exit_code: int | None = None
     restart_due_at: float | None = None
-    # The delays chosen, in order: what the backoff bound is checked against.
-    delays_s: list[float] = field(default_factory=list)
+    # The latest delays chosen, in order: what the backoff bound is checked against. Bounded,
+    # since a process that can never start is retried for as long as `up` runs.
+    delays_s: deque[float] = field(default_factory=lambda: deque(maxlen=DELAYS_KEPT_MAX))
 
 
 class Supervisor:
