@@ -1,17 +1,19 @@
-"""Under `ledgerline up`, a SIGKILLed service, Kafka broker or PostgreSQL is restarted by the
-supervisor, the platform serves again, payments accepted before the kill complete and the books
-balance; `ledgerline status` shows the restarts."""
+"""Under `ledgerline up`, PostgreSQL is durable, and a SIGKILLed service, Kafka broker or
+PostgreSQL is restarted by the supervisor: the platform serves again, payments accepted before
+the kill complete and the books balance; `ledgerline status` shows the restarts."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 from ledgerline.client import LedgerlineClient
@@ -33,14 +35,17 @@ SHORT_SAGA_STEPS = [
     "payment.saga_scan_interval_s=0.5",
 ]
 PAYMENTS_IN_FLIGHT = 5
+DURABILITY_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
+
+# Apache Kafka, whose log survives a SIGKILL. The embedded broker of `make run` keeps messages
+# in memory: after its SIGKILL a payment can stay POSTED for good (issue 10, section 5).
+pytestmark = pytest.mark.apache
 
 
 @pytest.fixture(scope="module")
 def up() -> Iterator[RunningUp]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERLINE_", "OTEL_"))} | {"COLUMNS": "200"}
-    # The embedded broker, as `make run` has it: it keeps messages in memory, so the commands and
-    # replies in flight when it dies are lost and the payments finish by the saga's re-sends.
-    running = RunningUp(["--free-ports", *SHORT_SAGA_STEPS], env)
+    running = RunningUp(["--free-ports", "--kafka", "apache", *SHORT_SAGA_STEPS], env)
     try:
         running.wait_running()
         yield running
@@ -115,6 +120,19 @@ async def test_a_killed_service_is_restarted_and_serves_again(up: RunningUp, api
     assert status.returncode == 0, status.stdout + status.stderr
     wallet_row = next(line for line in status.stdout.splitlines() if "│ wallet" in line)
     assert "running" in wallet_row and "│ 1 " in wallet_row, status.stdout
+    up.process.send_signal(signal.SIGUSR1)
+    assert await eventually(lambda: f"ledgerline up (pid {up.process.pid}) running" in up.output), up.output
+
+
+async def test_the_postgresql_of_up_is_durable(up: RunningUp) -> None:
+    found = re.search(r"PostgreSQL (postgresql://\S+)", up.output)
+    assert found, up.output
+    connection = await asyncpg.connect(found.group(1))
+    try:
+        settings = {name: await connection.fetchval(f"SHOW {name}") for name in DURABILITY_SETTINGS}
+    finally:
+        await connection.close()
+    assert settings == dict.fromkeys(DURABILITY_SETTINGS, "on"), settings
 
 
 @pytest.mark.parametrize("infrastructure", ["kafka", "postgresql"])

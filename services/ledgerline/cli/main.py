@@ -233,7 +233,9 @@ def _print_status(state: dict[str, Any] | None) -> None:
         console.print("ledgerline up has not run with this data folder")
         return
     running = "running" if state["supervising"] else "[red]not running[/]"
-    table = Table(title=f"ledgerline up (pid {state['supervisor_pid']}) {running}, as of {state['updated_at']}")
+    # A line of its own rather than the table's title, which rich would wrap to the table's width.
+    console.print(f"ledgerline up (pid {state['supervisor_pid']}) {running}, as of {state['updated_at']}")
+    table = Table()
     for column in ("process", "state", "pid", "restarts", "last exit code"):
         table.add_column(column)
     for name, process in state["processes"].items():
