@@ -7,16 +7,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from ledgerline.client import LedgerlineClient
+from ledgerline.client import LedgerlineClient, PaymentTimeout
 from ledgerline.infra.supervisor import STATE_FILE_NAME
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 from tests.e2e.test_settings_passthrough import RunningUp
@@ -35,6 +37,7 @@ SHORT_SAGA_STEPS = [
     "payment.saga_scan_interval_s=0.5",
 ]
 PAYMENTS_IN_FLIGHT = 5
+CRASH_LINES_SHOWN_MAX = 40
 DURABILITY_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
 
 # Apache Kafka, whose log survives a SIGKILL. The embedded broker of `make run` keeps messages
@@ -51,6 +54,8 @@ def up() -> Iterator[RunningUp]:
         yield running
         assert running.interrupt() == 0, running.output
     finally:
+        if kept := os.environ.get("LEDGERLINE_KEEP_TEST_DATA"):
+            shutil.copytree(running.data_dir / "logs", Path(kept) / running.data_dir.name, dirs_exist_ok=True)
         running.close()
 
 
@@ -92,7 +97,7 @@ async def start_transfers(api: LedgerlineClient, source: str, destination: str) 
     return ids
 
 
-async def settled_after_outage(api: LedgerlineClient, payment_id: str) -> dict[str, Any]:
+async def settled_after_outage(up: RunningUp, api: LedgerlineClient, payment_id: str) -> dict[str, Any]:
     async def readable() -> dict[str, Any] | None:
         try:
             return await api.get_payment(payment_id)
@@ -100,7 +105,18 @@ async def settled_after_outage(api: LedgerlineClient, payment_id: str) -> dict[s
             return None
 
     assert await eventually(readable, timeout_s=RESTART_TIMEOUT_S), f"payment {payment_id} unreadable"
-    return await api.settle(payment_id, timeout_s=SETTLE_TIMEOUT_S)
+    try:
+        return await api.settle(payment_id, timeout_s=SETTLE_TIMEOUT_S)
+    except PaymentTimeout as timeout:
+        raise AssertionError(f"{timeout}; workers that crashed:\n{crashed_workers(up)}") from None
+
+
+def crashed_workers(up: RunningUp) -> str:
+    """The services' own worker restarts (consumers, relays, saga timer): where a stall starts."""
+    lines = []
+    for log in sorted((up.data_dir / "logs").glob("*.log")):
+        lines += [f"{log.stem}: {line}" for line in log.read_text(errors="replace").splitlines() if "crashed" in line]
+    return "\n".join(lines[-CRASH_LINES_SHOWN_MAX:]) or "(none)"
 
 
 async def test_a_killed_service_is_restarted_and_serves_again(up: RunningUp, api: LedgerlineClient) -> None:
@@ -143,7 +159,7 @@ async def test_payments_in_flight_complete_after_infrastructure_is_killed(
     bob = await funded_wallet(api, "bob", "0")
     payment_ids = await start_transfers(api, alice, bob)
     await kill_and_await_restart(up, infrastructure)
-    results = [await settled_after_outage(api, payment_id) for payment_id in payment_ids]
+    results = [await settled_after_outage(up, api, payment_id) for payment_id in payment_ids]
     assert [r["status"] for r in results] == ["COMPLETED"] * PAYMENTS_IN_FLIGHT, results
     assert await wallet_minor(api, bob) == {"balance": 500, "held": 0, "available": 500}
     await assert_books_balance(api)
