@@ -4,9 +4,13 @@ PYTEST_ARGS ?=
 # Options for `ledgerline up`, for example ARGS="--set payment.step_timeout_s=300".
 ARGS ?=
 
-.PHONY: bootstrap run demo bench bench-quick test test-fast lint clean
+.PHONY: help bootstrap run demo bench bench-scale bench-quick test test-fast lint clean
 
-bootstrap:
+# The first target, so `make` alone lists the others; each says what it does after `## `.
+help:  ## List these targets with what each does.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+bootstrap:  ## Install what the rest needs: the virtualenv with pinned dependencies, Java 17 and Maven, Prometheus.
 	@scripts/bootstrap.sh
 
 run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-C.
@@ -17,6 +21,9 @@ demo: bootstrap  ## Move money through a running platform (start `make run` firs
 
 bench: bootstrap  ## pgbench, then every workload on a fresh local platform; results and picture in bench/results.
 	@$(VENV)/bin/ledgerline bench $(ARGS)
+
+bench-scale: bootstrap  ## The full bench, then transfers among 10k, 100k and 1M wallets (long: seeds a million wallets).
+	@$(VENV)/bin/ledgerline bench --scale 10000,100000,1000000 $(ARGS)
 
 bench-quick: bootstrap  ## The same in under a minute: checks the books, the figures mean little.
 	@$(VENV)/bin/ledgerline bench --quick $(ARGS)
@@ -32,5 +39,5 @@ lint: bootstrap  ## ruff (lint and format) everywhere, mypy strict on the core, 
 	@$(VENV)/bin/ruff format --check --quiet services operator tests
 	@$(VENV)/bin/mypy
 
-clean:
+clean:  ## Delete the data `make run` keeps in .ledgerline/.
 	rm -rf .ledgerline

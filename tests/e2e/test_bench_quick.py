@@ -34,6 +34,7 @@ def test_quick_bench_moves_money_and_keeps_the_books(platform: Platform, tmp_pat
         "deposits",
         "mix (transfers, refunds, withdrawals)",
         "hot wallet (one source)",
+        "bulk transfers (POST /v1/transfers/batch)",
     ]
     for workload in result["workloads"]:
         assert workload["all_terminal"], workload

@@ -1,6 +1,7 @@
 """The batched consumer waits out transient failures without losing or dead-lettering anything,
-sends only a message that keeps failing for its own reasons to the dead-letter topic, and runs
-again after it stopped, as a service restarts a crashed consumer."""
+sends only a message that keeps failing for its own reasons to the dead-letter topic, also when
+that message travels inside a batch record with others, and runs again after it stopped, as a
+service restarts a crashed consumer."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from ledgerline.core.events import Envelope, OutgoingMessage, encode
+from ledgerline.core.events import Envelope, OutgoingMessage, decode, encode, encode_batch
 from ledgerline.core.kafka import DLQ_ATTEMPT_COUNT, BatchConsumer, ConsumerLimits, create_producer
 from ledgerline.core.topics import dead_letter_topic
 from ledgerline.core.transient import is_transient
@@ -85,6 +86,51 @@ async def test_waits_out_outages_and_dead_letters_only_poison(infra: Infrastruct
     assert len(records) == 1
     assert b'"poison": true' in records[0].value
     assert dict(records[0].headers)[DLQ_ATTEMPT_COUNT] == b"3"
+
+
+async def test_a_poison_event_in_a_batch_record_is_dead_lettered_alone(infra: Infrastructure) -> None:
+    bootstrap = infra.kafka.bootstrap_servers
+    topic = f"test.batched.{uuid.uuid4().hex[:8]}"
+    await _topics(bootstrap, topic)
+    applied: list[int] = []
+
+    async def handle(batch: Sequence[Envelope]) -> None:
+        if any(e.data.get("poison") for e in batch):
+            raise ValueError("this event can never be applied")
+        applied.extend(int(e.data["n"]) for e in batch)
+
+    producer = create_producer(bootstrap, "batched-test")
+    await producer.start()
+    bodies = [{"n": 1}, {"n": 2, "poison": True}, {"n": 3}]
+    messages = [OutgoingMessage(topic=topic, key=f"k{b['n']}", type="t.test", source="/tests", data=b) for b in bodies]
+    value, headers = encode_batch(messages)
+    await (await producer.send(topic, value=value, partition=0, headers=headers))
+    limits = ConsumerLimits(batch_size_max=10, poll_timeout_ms=100, attempts_max=2, retry_delay_s=0.05)
+    consumer = BatchConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"g-{topic}",
+        topics=[topic],
+        handle_batch=handle,
+        producer=producer,
+        limits=limits,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        assert await eventually(lambda: sorted(applied) == [1, 3], timeout_s=30), applied
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await producer.stop()
+    letters = AIOKafkaConsumer(dead_letter_topic(topic), bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await letters.start()
+    try:
+        received = [r for part in (await letters.getmany(timeout_ms=5000)).values() for r in part]
+    finally:
+        await letters.stop()
+    assert len(received) == 1
+    letter = decode(key=received[0].key, value=received[0].value, headers=list(received[0].headers))
+    # The dead letter is the failing event on its own, replayable as a plain record.
+    assert (letter.id, letter.data, letter.key) == (messages[1].id, {"n": 2, "poison": True}, "k2")
 
 
 async def test_runs_again_after_it_stopped(infra: Infrastructure) -> None:

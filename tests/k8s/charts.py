@@ -21,6 +21,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHARTS = REPO_ROOT / "charts"
 APP_CHART = CHARTS / "ledgerline"
 OPERATOR_CHART = CHARTS / "ledgerline-operator"
+# Dashboards and rules live once, in observability/; the app chart reaches them through its
+# `observability` symlink.
+OBSERVABILITY = REPO_ROOT / "observability"
+RULES_FILE = OBSERVABILITY / "rules" / "ledgerline.rules.yml"
+DASHBOARD_FILES = tuple(sorted((OBSERVABILITY / "dashboards").glob("*.json")))
 SHARED_CRDS = REPO_ROOT.parent / "shared" / "crds"
 # The oldest Kubernetes the charts support (Chart.yaml kubeVersion >=1.31).
 KUBE_VERSION = "v1.31.0"

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledgerline.core.api_docs import install_api_docs
 from ledgerline.core.problems import Problem, install_problem_handlers
 from ledgerline.core.telemetry import install_http_telemetry
 
@@ -56,7 +57,9 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
     settings = settings or BankSimSettings()
     behaviour = Behaviour(latency_ms=settings.latency_ms, failure_rate_percent=settings.failure_rate_percent)
     results: dict[str, dict[str, Any]] = {}
-    app = FastAPI(title="Ledgerline bank simulator", description=__doc__)
+    # Local docs assets, as for every service (see ledgerline.core.api_docs).
+    app = FastAPI(title="Ledgerline bank simulator", description=__doc__, docs_url=None, redoc_url=None)
+    install_api_docs(app)
     install_problem_handlers(app)
     install_http_telemetry(app, "banksim")
 

@@ -89,6 +89,28 @@ class ApiClient:
             payment_id = body.get("id") if status == 202 and isinstance(body, dict) else None
             return Sent(time.perf_counter() - started, status, payment_id, shed + (status in SHED_STATUSES))
 
+    async def post_transfer_batch(self, transfers: Sequence[dict[str, Any]]) -> list[Sent]:
+        """One bulk request; one Sent per transfer, each with the request's latency."""
+        started = time.perf_counter()
+        body = {"transfers": [{"id": str(uuid.uuid4()), **transfer} for transfer in transfers]}
+        shed = 0
+        while True:
+            async with self._session.post(self.payment_url + "/v1/transfers/batch", json=body) as response:
+                status, retry_after = response.status, response.headers.get("Retry-After")
+                answer = await response.json(content_type=None)
+            if status in SHED_STATUSES and shed < SHED_RETRIES_MAX:
+                shed += 1
+                await asyncio.sleep(min(float(retry_after or 0.1), RETRY_AFTER_MAX_S))
+                continue
+            break
+        latency_s = time.perf_counter() - started
+        if status != 200:
+            return [Sent(latency_s, status, None, shed) for _ in transfers]
+        return [
+            Sent(latency_s, r["status"], r["payment"]["id"] if r["status"] == 202 else None, shed)
+            for r in answer["results"]
+        ]
+
     async def get_json(self, url: str, params: dict[str, str] | None = None) -> Any:
         async with self._session.get(url, params=params) as response:
             if response.status != 200:
@@ -116,6 +138,23 @@ async def closed_loop(client: ApiClient, requests: Sequence[Request], concurrenc
             sent = await client.post_payment(request, retry_shed=True)
             result.sent.append(sent)
             result.shed_total += sent.shed
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+async def bulk_loop(client: ApiClient, batches: Sequence[Sequence[dict[str, Any]]], concurrency: int) -> LoadResult:
+    """Bulk requests from `concurrency` clients; every transfer counts as one request."""
+    result = LoadResult()
+    queue = iter(batches)
+    started = time.perf_counter()
+
+    async def worker() -> None:
+        for batch in queue:
+            sent = await client.post_transfer_batch(batch)
+            result.sent.extend(sent)
+            result.shed_total += sent[0].shed if sent else 0
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.elapsed_s = time.perf_counter() - started

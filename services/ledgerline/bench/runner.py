@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ledgerline.bench import workloads as w
 from ledgerline.bench.books import check_books
-from ledgerline.bench.load import ApiClient, LoadResult, Request, closed_loop, open_loop
+from ledgerline.bench.load import ApiClient, LoadResult, Request, bulk_loop, closed_loop, open_loop
 from ledgerline.bench.processes import Watched, cpu_seconds
 from ledgerline.bench.stats import Latency, SagaTiming, completed_per_s, saga_latency
 from ledgerline.core.money import parse_amount
@@ -33,17 +33,22 @@ class BenchOptions:
     deposits: int
     mix: int
     hot: int
+    bulk_requests: int
+    bulk_size: int
     rates_per_s: tuple[float, ...]
     rate_duration_s: float
     settle_timeout_s: float
     pgbench_scale: int
     pgbench_duration_s: int
+    # Wallet counts to grow to, measuring transfers at each (empty: no scale run).
+    scale_wallets: tuple[int, ...] = ()
     pgbench_clients: int = 8
     pgbench_threads: int = 2
 
 
-QUICK = BenchOptions("quick", 20, 150, 16, 40, 60, 40, (), 0, 120, 1, 5)
-FULL = BenchOptions("full", 100, 1000, 32, 300, 500, 300, (25, 50, 100, 150, 200, 300), 10, 600, 10, 20)
+QUICK = BenchOptions("quick", 20, 150, 16, 40, 60, 40, 2, 100, (), 0, 120, 1, 5)
+FULL = BenchOptions("full", 100, 1000, 32, 300, 500, 300, 10, 1000, (25, 50, 100, 150, 200, 300), 10, 600, 10, 20)
+BULK_CONCURRENCY = 2
 
 
 @dataclass
@@ -151,9 +156,10 @@ async def measured(
     return figures, details
 
 
-async def finish(run: Run, figures: dict[str, Any]) -> None:
+async def finish(run: Run, figures: dict[str, Any], population: Sequence[str] = ()) -> None:
     assert run.wallets is not None
-    books = await check_books(run.client, {*run.wallets.ids, run.wallets.hot}, run.expected_supply_minor)
+    watched = {*run.wallets.ids, run.wallets.hot, *population}
+    books = await check_books(run.client, watched, run.expected_supply_minor)
     figures["books"] = books.as_dict()
     run.results.append(figures)
 
@@ -197,7 +203,47 @@ async def drive(run: Run) -> list[dict[str, Any]]:
     await closed(run, "deposits", w.deposits(wallets, o.deposits))
     await closed(run, "mix (transfers, refunds, withdrawals)", w.mix(wallets, o.mix, run.completed_transfers))
     await closed(run, "hot wallet (one source)", w.hot_wallet(wallets, o.hot))
+    batches = [[r.body for r in w.transfers(wallets, o.bulk_size)] for _ in range(o.bulk_requests)]
+    figures, _ = await measured(
+        run,
+        "bulk transfers (POST /v1/transfers/batch)",
+        lambda: bulk_loop(run.client, batches, BULK_CONCURRENCY),
+        {"concurrency": BULK_CONCURRENCY, "batch_size": o.bulk_size},
+    )
+    await finish(run, figures)
+    await scale(run)
     return run.results
+
+
+async def ledger_caught_up(client: ApiClient, last_wallet_id: str, timeout_s: float) -> None:
+    """Wait until the ledger has opened the account of the last seeded wallet (events are in order
+    per partition, so this is close to all of them): seeding should not be measured as transfers."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            await client.get_json(f"{client.ledger_url}/v1/accounts/{last_wallet_id}")
+            return
+        except RuntimeError:
+            await asyncio.sleep(OUTCOME_POLL_S)
+    raise RuntimeError(f"the ledger did not open the seeded accounts within {timeout_s:.0f}s")
+
+
+async def scale(run: Run) -> None:
+    """Transfers at each wallet count: throughput and latency should not depend on it."""
+    assert run.wallets is not None
+    population: list[str] = [*run.wallets.ids, run.wallets.hot]
+    for target in run.options.scale_wallets:
+        if target > len(population):
+            population += await w.seed_wallets(run.client, target - len(population), len(population))
+            await ledger_caught_up(run.client, population[-1], run.options.settle_timeout_s)
+        requests = w.spread_transfers(run.wallets, population, run.options.transfers)
+        figures, _ = await measured(
+            run,
+            f"transfers among {target:,} wallets",
+            lambda requests=requests: closed_loop(run.client, requests, run.options.concurrency),  # type: ignore[misc]
+            {"concurrency": run.options.concurrency, "wallets": target},
+        )
+        await finish(run, figures, population)
 
 
 def summary(pgbench: Any, options: BenchOptions, results: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ledgerline.bench.load import ApiClient, Request
@@ -35,6 +36,29 @@ async def open_wallets(client: ApiClient, count: int) -> list[str]:
             return str((await client.post_json(client.wallet_url + "/v1/wallets", body))["id"])
 
     return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+
+SEED_PAGE = 1000
+SEED_CONCURRENCY = 4
+
+
+async def seed_wallets(client: ApiClient, count: int, start: int) -> list[str]:
+    """Open `count` empty wallets through the bulk API, a page at a time."""
+    pages = [range(first, min(first + SEED_PAGE, start + count)) for first in range(start, start + count, SEED_PAGE)]
+    semaphore = asyncio.Semaphore(SEED_CONCURRENCY)
+
+    async def page(numbers: range) -> list[str]:
+        body = {"wallets": [{"owner_id": f"seed-{n}", "currency": CURRENCY} for n in numbers]}
+        async with semaphore:
+            opened = await client.post_json(client.wallet_url + "/v1/wallets/batch", body)
+        return [str(item["id"]) for item in opened["items"]]
+
+    return [wallet_id for ids in await asyncio.gather(*(page(p) for p in pages)) for wallet_id in ids]
+
+
+def spread_transfers(wallets: Wallets, population: Sequence[str], count: int) -> list[Request]:
+    """From funded wallets to any wallet of `population`: every transfer may touch a new wallet."""
+    return [transfer(wallets.rng.choice(wallets.ids), wallets.rng.choice(population)) for _ in range(count)]
 
 
 def transfer(source: str, destination: str, amount: str = AMOUNT) -> Request:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from contextlib import nullcontext, suppress
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -117,6 +118,7 @@ def up(
 ) -> None:
     """Run the whole platform on this machine until Ctrl-C."""
     from ledgerline.infra.platform import SERVICES, Platform
+    from ledgerline.infra.prometheus import start_local_prometheus
     from ledgerline.infra.service_settings import SettingError, parse_assignments, passthrough, read_env_file
 
     data_dir = data_dir or default_data_dir()
@@ -149,11 +151,14 @@ def up(
         console.print(f"[red]could not start:[/] {error}")
         raise typer.Exit(1) from None
     _print_endpoints(platform, infra)
+    prometheus = start_local_prometheus(platform, console.print)
     _supervise_until_interrupt(platform)
     # A second Ctrl-C while stopping would abandon the servers half way; stopping is bounded anyway.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with console.status("stopping..."):
+        if prometheus is not None:
+            prometheus.stop()
         platform.stop()
         infra.stop()
     console.print("stopped")
@@ -181,8 +186,10 @@ def _print_endpoints(platform: object, infra: Infrastructure) -> None:
         f"Kafka ({infra.kafka.backend}) {infra.kafka.bootstrap_servers}"
     )
     console.print(f"Emails land in {platform.mail_dir} (a local SMTP server on port {platform.ports['smtp']}).")
+    console.print("Each service also serves ReDoc at /redoc; both docs pages work offline.")
+    # `make demo` works from the repository root without an activated virtualenv.
     console.print(
-        f"Logs in {infra.data_dir / 'logs'}. Try [bold]ledgerline demo[/] in another terminal; Ctrl-C stops everything."
+        f"Logs in {infra.data_dir / 'logs'}. Try [bold]make demo[/] in another terminal; Ctrl-C stops everything."
     )
 
 
@@ -266,9 +273,9 @@ def demo(
 @app.command()
 def bench(
     quick: Annotated[bool, typer.Option(help="A smoke run under a minute (figures are not meaningful)")] = False,
-    kafka: Annotated[str, typer.Option(help=f"Kafka backend of the local platform: {' or '.join(KAFKA_BACKENDS)}")] = (
-        "embedded"
-    ),
+    kafka: Annotated[
+        str, typer.Option(help=f"Kafka backend of the local platform: {' or '.join(KAFKA_BACKENDS)}")
+    ] = "apache",
     url: Annotated[
         str | None, typer.Option(help="Payment service of a running platform to measure instead of a fresh one")
     ] = None,
@@ -278,6 +285,9 @@ def bench(
         str | None, typer.Option(help="With --url: a scratch database on the platform's PostgreSQL, for pgbench")
     ] = None,
     out: Annotated[Path, typer.Option(help="Where results (JSON, PNG) go")] = Path("bench/results"),
+    scale: Annotated[
+        str, typer.Option(help="Also grow to these wallet counts (comma-separated) and measure transfers at each")
+    ] = "",
 ) -> None:
     """Measure throughput and latency against pgbench on the same PostgreSQL; checks the books after each workload."""
     from ledgerline.bench.command import run_bench
@@ -292,7 +302,9 @@ def bench(
             running_target(payment_url=url, wallet_url=wallet_url, ledger_url=ledger_url, pgbench_dsn=dsn)
         )
     try:
-        result = run_bench(console, QUICK if quick else FULL, target, out)
+        levels = tuple(int(level.replace("_", "")) for level in scale.split(",") if level.strip())
+        options = replace(QUICK if quick else FULL, scale_wallets=levels)
+        result = run_bench(console, options, target, out)
     except InfrastructureError as error:
         console.print(f"[red]could not start:[/] {error}")
         raise typer.Exit(1) from None

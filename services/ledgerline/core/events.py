@@ -24,6 +24,15 @@ _CONTENT_TYPE = "application/json"
 _PASSTHROUGH_HEADERS = (TRACEPARENT_HEADER,)
 
 
+# Internal saga topics carry many events per Kafka record: one record of this type whose data is
+# {"events": [{id, type, source, time, key, traceparent, data}, ...]}, all bound for the same
+# partition in the order they were written. Consumers see the events one by one (`expand`), each
+# with its own id for the inbox; what the broker and the clients handle per record is paid once.
+BATCH_TYPE = "io.ledgerline.batch"
+BATCH_SOURCE = "/ledgerline/outbox"
+BATCH_EVENTS_MAX = 200
+
+
 class MalformedMessage(ValueError):
     """A Kafka record that is not a CloudEvent with a JSON object body."""
 
@@ -74,6 +83,68 @@ def encode(message: OutgoingMessage) -> tuple[bytes, bytes, list[tuple[str, byte
     if message.traceparent:
         headers.append((TRACEPARENT_HEADER, message.traceparent.encode()))
     return message.key.encode(), kafka.value, headers
+
+
+def encode_batch(messages: Sequence[OutgoingMessage]) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """Value and headers of one record carrying `messages` in order (see BATCH_TYPE)."""
+    if not 1 <= len(messages) <= BATCH_EVENTS_MAX:
+        raise ValueError(f"a batch record carries 1..{BATCH_EVENTS_MAX} events, not {len(messages)}")
+    events = [
+        {
+            "id": m.id,
+            "type": m.type,
+            "source": m.source,
+            "time": m.time.isoformat(),
+            "key": m.key,
+            "traceparent": m.traceparent,
+            "data": dict(m.data),
+        }
+        for m in messages
+    ]
+    record = OutgoingMessage(messages[0].topic, "", BATCH_TYPE, BATCH_SOURCE, {"events": events})
+    _, value, headers = encode(record)
+    return value, headers
+
+
+def expand(envelope: Envelope) -> list[Envelope]:
+    """The events a record carries: itself, or each event of a batch record in order."""
+    if envelope.type != BATCH_TYPE:
+        return [envelope]
+    events = envelope.data.get("events")
+    if not isinstance(events, list) or not events:
+        raise MalformedMessage("batch record without events")
+    try:
+        return [
+            Envelope(
+                id=str(event["id"]),
+                type=str(event["type"]),
+                source=str(event["source"]),
+                time=datetime.fromisoformat(event["time"]),
+                data=event["data"],
+                key=event.get("key"),
+                traceparent=event.get("traceparent"),
+                topic=envelope.topic,
+                partition=envelope.partition,
+                offset=envelope.offset,
+            )
+            for event in events
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedMessage(f"batch record with a malformed event: {exc}") from exc
+
+
+def as_outgoing(envelope: Envelope) -> OutgoingMessage:
+    """An event read from Kafka as a message to send again on its own (a dead letter)."""
+    return OutgoingMessage(
+        topic=envelope.topic,
+        key=envelope.key or "",
+        type=envelope.type,
+        source=envelope.source,
+        data=envelope.data,
+        id=envelope.id,
+        time=envelope.time or datetime.now(UTC),
+        traceparent=envelope.traceparent,
+    )
 
 
 def decode(

@@ -10,7 +10,8 @@ from ledgerline.core.problems import Problem
 from ledgerline.core.runtime import ServiceRuntime
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
+    # Async on purpose: FastAPI runs a plain function dependency in a worker thread.
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerline.core.problems import Problem
@@ -90,6 +90,16 @@ def _in_flight() -> Problem:
     )
 
 
+def _stored(raw: str | bytes, fp: str) -> StoredResponse:
+    """The first response recorded in Redis; a problem while it is in flight or for another request."""
+    entry = json.loads(raw)
+    if entry["fingerprint"] != fp:
+        raise _mismatch()
+    if entry["state"] == "in_flight":
+        raise _in_flight()
+    return StoredResponse(entry["status_code"], entry["body"])
+
+
 class IdempotencyStore:
     def __init__(
         self,
@@ -107,6 +117,13 @@ class IdempotencyStore:
         self._namespace = namespace
         self._lock_ttl_s = lock_ttl_s
         self._response_ttl_s = response_ttl_s
+        # Bodies travel as JSON text and are cast per row, so the statement is compiled once.
+        self._record_many = text(
+            f"INSERT INTO {table.name} (key, fingerprint, status_code, body) "
+            "SELECT k, f, s, CAST(b AS jsonb) FROM unnest(CAST(:keys AS text[]), CAST(:fingerprints AS text[]), "
+            "CAST(:statuses AS integer[]), CAST(:bodies AS text[])) AS u(k, f, s, b) "
+            "ON CONFLICT DO NOTHING RETURNING key"
+        )
 
     def _redis_key(self, key: str) -> str:
         return f"{self._namespace}:idempotency:{key}"
@@ -146,12 +163,28 @@ class IdempotencyStore:
             return None
         if raw is None:
             return None  # Expired between SET and GET; the database decides.
-        entry = json.loads(raw)
-        if entry["fingerprint"] != fp:
-            raise _mismatch()
-        if entry["state"] == "in_flight":
-            raise _in_flight()
-        return StoredResponse(entry["status_code"], entry["body"])
+        return _stored(raw, fp)
+
+    async def begin_many(self, claims: Sequence[tuple[str, str]]) -> list[StoredResponse | Problem | None]:
+        """`begin` for many keys in one Redis round trip: per key None (claimed, go ahead), the
+        stored first response, or the problem `begin` would raise."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, fp in claims:
+                    pipe.set(self._redis_key(key), self._in_flight_marker(fp), nx=True, ex=self._lock_ttl_s)
+                    pipe.get(self._redis_key(key))
+                replies = await pipe.execute()
+        except RedisError as exc:
+            _log.warning("idempotency fast path unavailable: %s", exc)
+            return [None] * len(claims)  # The database constraint decides at commit.
+        outcomes: list[StoredResponse | Problem | None] = []
+        for index, (_, fp) in enumerate(claims):
+            claimed, raw = replies[2 * index], replies[2 * index + 1]
+            try:
+                outcomes.append(None if claimed or raw is None else _stored(raw, fp))
+            except Problem as problem:
+                outcomes.append(problem)
+        return outcomes
 
     async def lookup(self, key: str, fp: str) -> StoredResponse | None:
         async with self._engine.connect() as connection:
@@ -172,22 +205,44 @@ class IdempotencyStore:
         """Store responses in the effects' transaction (distinct keys); returns the keys this claimed."""
         if not items:
             return set()
-        rows = [
-            {"key": key, "fingerprint": fp, "status_code": response.status_code, "body": response.body}
-            for key, fp, response in items
-        ]
-        statement = insert(self._table).values(rows).on_conflict_do_nothing().returning(self._table.c.key)
-        return set((await connection.execute(statement)).scalars())
+        parameters = {
+            "keys": [key for key, _, _ in items],
+            "fingerprints": [fp for _, fp, _ in items],
+            "statuses": [response.status_code for _, _, response in items],
+            "bodies": [json.dumps(response.body) for _, _, response in items],
+        }
+        return set((await connection.execute(self._record_many, parameters)).scalars())
 
     async def finish(self, key: str, fp: str, response: StoredResponse) -> None:
         await self._cache(key, fp, response)
 
-    async def _cache(self, key: str, fp: str, response: StoredResponse) -> None:
-        entry = json.dumps(
+    async def finish_many(self, done: Sequence[tuple[str, str, StoredResponse]]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, fp, response in done:
+                    pipe.set(self._redis_key(key), self._done_entry(fp, response), ex=self._response_ttl_s)
+                await pipe.execute()
+        except RedisError as exc:
+            _log.warning("could not cache idempotent responses: %s", exc)
+
+    async def abandon_many(self, claims: Sequence[tuple[str, str]]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, fp in claims:
+                    pipe.eval(_RELEASE_IF_OURS, 1, self._redis_key(key), self._in_flight_marker(fp))
+                await pipe.execute()
+        except RedisError as exc:
+            _log.warning("could not release idempotency keys: %s", exc)
+
+    @staticmethod
+    def _done_entry(fp: str, response: StoredResponse) -> str:
+        return json.dumps(
             {"fingerprint": fp, "state": "done", "status_code": response.status_code, "body": response.body}
         )
+
+    async def _cache(self, key: str, fp: str, response: StoredResponse) -> None:
         try:
-            await self._redis.set(self._redis_key(key), entry, ex=self._response_ttl_s)
+            await self._redis.set(self._redis_key(key), self._done_entry(fp, response), ex=self._response_ttl_s)
         except RedisError as exc:
             _log.warning("could not cache idempotent response: %s", exc)
 

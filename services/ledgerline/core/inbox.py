@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledgerline.core.messaging_tables import inbox_table
+# One statement, compiled once, for any number of ids (a VALUES list would be recompiled for
+# every batch size).
+_CLAIM = text(
+    "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(CAST(:ids AS text[])) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+)
 
 
 async def claim_new(connection: AsyncConnection, consumer: str, event_ids: Sequence[str]) -> set[str]:
     if not event_ids:
         return set()
-    statement = (
-        insert(inbox_table)
-        .values([{"consumer": consumer, "event_id": event_id} for event_id in dict.fromkeys(event_ids)])
-        .on_conflict_do_nothing()
-        .returning(inbox_table.c.event_id)
-    )
-    return set((await connection.execute(statement)).scalars())
+    result = await connection.execute(_CLAIM, {"consumer": consumer, "ids": list(dict.fromkeys(event_ids))})
+    return set(result.scalars())

@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from prometheus_client import Counter, Gauge, Histogram
 
-from ledgerline.core.events import Envelope, MalformedMessage, decode
+from ledgerline.core.events import Envelope, MalformedMessage, as_outgoing, decode, encode, expand
 from ledgerline.core.topics import PLATFORM_TOPICS, TopicSpec, all_topic_names, dead_letter_topic
 from ledgerline.core.transient import is_transient
 
@@ -95,6 +95,7 @@ class ConsumerLimits:
     poll_timeout_ms: int
     attempts_max: int
     fetch_max_wait_ms: int = 500
+    fetch_min_bytes: int = 1
     retry_delay_s: float = 0.2
     transient_delay_max_s: float = 10.0
 
@@ -142,6 +143,7 @@ class BatchConsumer:
             auto_offset_reset="earliest",
             max_poll_records=self._limits.batch_size_max,
             fetch_max_wait_ms=self._limits.fetch_max_wait_ms,
+            fetch_min_bytes=self._limits.fetch_min_bytes,
             request_timeout_ms=REQUEST_TIMEOUT_MS,
         )
 
@@ -178,26 +180,31 @@ class BatchConsumer:
             CONSUMER_LAG.labels(self._group_id, tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
     async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        envelopes: list[Envelope] = []
-        sources: list[ConsumerRecord[bytes, bytes]] = []
+        events: list[tuple[Envelope, ConsumerRecord[bytes, bytes]]] = []
         for record in records:
             try:
-                envelopes.append(_decode(record))
-                sources.append(record)
+                events.extend((envelope, record) for envelope in expand(_decode(record)))
             except MalformedMessage as exc:
                 await self._dead_letter(record, exc, attempts=1, first_failure=datetime.now(UTC))
-        if not envelopes:
-            return
+        # A record may carry many events: a transaction takes at most `batch_size_max` of them.
+        size = self._limits.batch_size_max
+        for start in range(0, len(events), size):
+            await self._apply_events(events[start : start + size])
+
+    async def _apply_events(self, events: list[tuple[Envelope, ConsumerRecord[bytes, bytes]]]) -> None:
+        envelopes = [envelope for envelope, _ in events]
         if await self._attempt(envelopes, self._limits.attempts_max):
             self._count(envelopes, "processed")
             return
-        for envelope, record in zip(envelopes, sources, strict=True):
+        for envelope, record in events:
             first_failure = datetime.now(UTC)
             error = await self._attempt_one(envelope)
             if error is None:
                 self._count([envelope], "processed")
             else:
-                await self._dead_letter(record, error, attempts=self._limits.attempts_max, first_failure=first_failure)
+                await self._dead_letter(
+                    record, error, attempts=self._limits.attempts_max, first_failure=first_failure, event=envelope
+                )
 
     async def _attempt(self, envelopes: Sequence[Envelope], attempts: int) -> bool:
         return await self._try(envelopes, attempts) is None
@@ -234,8 +241,13 @@ class BatchConsumer:
         *,
         attempts: int,
         first_failure: datetime,
+        event: Envelope | None = None,
     ) -> None:
-        headers = list(record.headers or ()) + dead_letter_headers(
+        """Send the record, or the one failing event of a batch record, to the dead-letter topic."""
+        key, value, original = record.key, record.value, list(record.headers or ())
+        if event is not None and not event.raw_value:
+            key, value, original = encode(as_outgoing(event))
+        headers = original + dead_letter_headers(
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
@@ -244,7 +256,7 @@ class BatchConsumer:
             first_failure=first_failure,
         )
         target = dead_letter_topic(record.topic)
-        await (await self._producer.send(target, value=record.value, key=record.key, headers=headers))
+        await (await self._producer.send(target, value=value, key=key, headers=headers))
         DEAD_LETTERED.labels(self._group_id, record.topic).inc()
         CONSUMED.labels(self._group_id, record.topic, "dead_lettered").inc()
         _log.error(

@@ -16,13 +16,15 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import BigInteger, any_, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ledgerline.core.events import OutgoingMessage, encode
+from ledgerline.core.events import BATCH_EVENTS_MAX, OutgoingMessage, encode, encode_batch
 from ledgerline.core.messaging_tables import outbox_table
+from ledgerline.core.topics import BATCHED_TOPICS
 
 OUTBOX_CHANNEL = "ledgerline_outbox"
 # Arbitrary constant shared by all replicas of one service (each service has its own database).
@@ -99,6 +101,7 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._backlog_count_max = backlog_count_max
         self._wakeup = asyncio.Event()
+        self._partitioner = DefaultPartitioner()  # Kafka's own key hashing (murmur2).
 
     async def run(self) -> None:
         listener = await self._listen()
@@ -163,7 +166,21 @@ class OutboxRelay:
     async def _send_all(self, messages: list[OutgoingMessage]) -> None:
         # Queue the whole batch first so the producer packs it into few requests, then wait.
         pending = []
+        together: dict[tuple[str, int], list[OutgoingMessage]] = {}
         for message in messages:
+            if message.topic in BATCHED_TOPICS:
+                # The partition the key would pick, so one key's events stay in one partition, in order.
+                partition = await self._partition_of(message)
+                together.setdefault((message.topic, partition), []).append(message)
+                continue
             key, value, headers = encode(message)
             pending.append(await self._producer.send(message.topic, value=value, key=key, headers=headers))
+        for (topic, partition), group in together.items():
+            for start in range(0, len(group), BATCH_EVENTS_MAX):
+                value, headers = encode_batch(group[start : start + BATCH_EVENTS_MAX])
+                pending.append(await self._producer.send(topic, value=value, partition=partition, headers=headers))
         await asyncio.gather(*pending)
+
+    async def _partition_of(self, message: OutgoingMessage) -> int:
+        partitions = sorted(await self._producer.partitions_for(message.topic))
+        return int(self._partitioner(message.key.encode(), partitions, partitions))

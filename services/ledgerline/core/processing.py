@@ -33,6 +33,18 @@ class BatchHandling:
     types: frozenset[str]
     apply: Callable[[Sequence[Envelope], UnitOfWork], Awaitable[None]]
 
+    @staticmethod
+    def together(*handlings: BatchHandling) -> BatchHandling:
+        """Several handlings on one subscription: each gets its own types of a batch, in turn."""
+
+        async def apply(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+            for handling in handlings:
+                mine = [e for e in envelopes if e.type in handling.types]
+                if mine:
+                    await handling.apply(mine, uow)
+
+        return BatchHandling(frozenset().union(*(h.types for h in handlings)), apply)
+
 
 class InboxProcessor:
     """`handle_batch` applies every new message of a batch in one transaction.

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from ledgerline.core.api_docs import install_api_docs
 from ledgerline.core.db import UnitOfWork, create_engine
 from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
 from ledgerline.core.outbox import OutboxRelay
@@ -43,6 +44,8 @@ class Subscription:
     handlers: Mapping[str, MessageHandler] = field(default_factory=dict)
     batch: BatchHandling | None = None
     group_suffix: str = ""
+    # Set for topics whose messages wait on purpose (retry delays): no need to poll them often.
+    fetch_max_wait_ms: int | None = None
     make_batch_handler: Callable[[ServiceRuntime, str], BatchHandler] | None = None
 
 
@@ -98,6 +101,7 @@ class ServiceRuntime:
             poll_timeout_ms=s.consumer_poll_timeout_ms,
             attempts_max=s.consumer_attempts_max,
             fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+            fetch_min_bytes=s.kafka_fetch_min_bytes,
         )
         for subscription in subscriptions:
             group = f"ledgerline-{self.name}{subscription.group_suffix}"
@@ -114,7 +118,9 @@ class ServiceRuntime:
                 topics=subscription.topics,
                 handle_batch=handle_batch,
                 producer=self.producer,
-                limits=limits,
+                limits=limits
+                if subscription.fetch_max_wait_ms is None
+                else replace(limits, fetch_max_wait_ms=subscription.fetch_max_wait_ms),
             )
             self.consumers.append(consumer)
             self._spawn(group, consumer.run)
@@ -198,8 +204,12 @@ def build_service_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    # FastAPI's own docs pages load their assets from a CDN; install_api_docs serves local ones.
+    app = FastAPI(
+        title=title, description=description, version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.runtime = runtime
+    install_api_docs(app)
     install_problem_handlers(app)
     install_http_telemetry(app, runtime.name)
 

@@ -29,6 +29,9 @@ class ServiceSettings(BaseSettings):
     # records arrive, so this only bounds idle polling; a broker that always waits the full time
     # (the embedded one) needs it short, because it then adds to every saga hop.
     kafka_fetch_max_wait_ms: int = Field(500, ge=1, le=10_000, validation_alias=_shared("kafka_fetch_max_wait_ms"))
+    # Records a fetch waits for (up to the max wait) before answering: more per fetch under load,
+    # fewer requests for the broker and the consumer to handle.
+    kafka_fetch_min_bytes: int = Field(1, ge=1, le=16 * 1024 * 1024, validation_alias=_shared("kafka_fetch_min_bytes"))
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("redis_url"))
     log_level: str = Field("INFO", validation_alias=_shared("log_level"))
     otel_exporter_otlp_endpoint: str | None = Field(

@@ -38,6 +38,10 @@ class TopicSpec:
     retry_steps: int = 0
 
 
+# Topics only the platform's own services read: their records carry many events each
+# (events.BATCH_TYPE). Public events (payment outcomes) and notification tasks stay one per record.
+BATCHED_TOPICS = frozenset({WALLET_COMMANDS, WALLET_EVENTS, LEDGER_COMMANDS, LEDGER_EVENTS, PAYMENT_COMMANDS})
+
 # Saga traffic is keyed by payment id, so partitions bound consumer parallelism, not ordering.
 PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(WALLET_COMMANDS, 6),

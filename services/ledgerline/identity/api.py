@@ -28,7 +28,8 @@ FORM_FIELDS_MAX = 10
 AdminPrincipal = Annotated[Principal, Depends(require_scopes(domain.ADMIN_SCOPE))]
 
 
-def get_identity(request: Request) -> IdentityService:
+async def get_identity(request: Request) -> IdentityService:
+    # Async on purpose: FastAPI runs a plain function dependency in a worker thread.
     identity: IdentityService = request.app.state.identity
     return identity
 

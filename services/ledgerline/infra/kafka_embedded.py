@@ -25,7 +25,7 @@ class EmbeddedKafka:
     backend = "embedded"
     # tansu answers a fetch only when its max wait is over, even when records arrived meanwhile;
     # with Kafka's default of 500 ms every saga hop would wait about 250 ms.
-    fetch_max_wait_ms = 10
+    fetch_max_wait_ms = 25
 
     def __init__(self, data_dir: Path, port: int) -> None:
         self.data_dir = data_dir

@@ -29,6 +29,8 @@ DEFAULT_PORTS = {
     "identity": 8005,
     "banksim": 8009,
     "smtp": 8025,
+    # The local Prometheus (ledgerline.infra.prometheus); 9090 with a 1 in front, like the others.
+    "prometheus": 19090,
 }
 SERVICE_READY_TIMEOUT_S = 60.0
 HTTP_PROBE_TIMEOUT_S = 2.0

@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from ledgerline.core import topics
 from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
 from ledgerline.ledger import api
-from ledgerline.ledger.handlers import HANDLERS, WALLET_EVENT_HANDLERS
+from ledgerline.ledger.handlers import COMMAND_HANDLING, WALLET_EVENT_HANDLING
 from ledgerline.ledger.settings import LedgerSettings
 
 
@@ -17,7 +17,7 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
         description="Double-entry ledger: accounts, journal entries, postings, reconciliation.",
         routers=[api.router],
         subscriptions=[
-            Subscription(topics=[topics.LEDGER_COMMANDS], handlers=HANDLERS),
-            Subscription(topics=[topics.WALLET_EVENTS], handlers=WALLET_EVENT_HANDLERS, group_suffix="-wallet-events"),
+            Subscription(topics=[topics.LEDGER_COMMANDS], batch=COMMAND_HANDLING),
+            Subscription(topics=[topics.WALLET_EVENTS], batch=WALLET_EVENT_HANDLING, group_suffix="-wallet-events"),
         ],
     )

@@ -1,13 +1,22 @@
-"""Ledger command handlers: post or void an entry, open wallet accounts."""
+"""Ledger commands, applied a consumed batch at a time: post or void entries, open accounts.
+
+Everything a batch names is read once (accounts locked in id order, so concurrent batches
+cannot deadlock), the commands run in memory in the order they arrived, and the entries, their
+postings and the accounts' new balances are written with one statement each.
+"""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
 from ledgerline.core import contracts as c
 from ledgerline.core.db import UnitOfWork
-from ledgerline.core.events import Envelope
-from ledgerline.core.processing import MessageHandler
+from ledgerline.core.events import Envelope, OutgoingMessage
+from ledgerline.core.processing import BatchHandling
 from ledgerline.ledger import domain, repository
 from ledgerline.ledger.domain import Account, AccountKind, EntryRejection, Posting
 
@@ -16,78 +25,100 @@ POSTINGS = Counter("ledgerline_postings_total", "Postings written", ["currency"]
 ENTRIES = Counter("ledgerline_journal_entries_total", "Journal entries by outcome", ["outcome"])
 
 
-def _reply(uow: UnitOfWork, type_: str, body: c.Contract, payment_id: object) -> None:
-    uow.publish(c.message(type_, body, key=str(payment_id), source=SOURCE))
+@dataclass
+class Book:
+    """What a batch reads and what it will write."""
+
+    accounts: dict[uuid.UUID, Account]
+    posted: set[uuid.UUID]  # Entries that exist, before or within this batch.
+    voided: set[uuid.UUID]
+    changed_accounts: set[uuid.UUID] = field(default_factory=set)
+    new_entries: list[repository.NewEntry] = field(default_factory=list)
+    new_voids: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
 
 
-async def post_entry(envelope: Envelope, uow: UnitOfWork) -> None:
-    command = c.PostEntry.model_validate(envelope.data)
-    connection = uow.connection
-    lines = [Posting(p.account_id, p.currency, p.amount_minor) for p in command.postings]
+def _reply(type_: str, body: c.Contract, payment_id: object) -> OutgoingMessage:
+    return c.message(type_, body, key=str(payment_id), source=SOURCE)
+
+
+def _lines(command: c.PostEntry) -> list[Posting]:
+    return [Posting(p.account_id, p.currency, p.amount_minor) for p in command.postings]
+
+
+def post_entry(command: c.PostEntry, book: Book) -> OutgoingMessage:
+    lines = _lines(command)
     domain.check_balanced(lines)  # An unbalanced command is a bug upstream: fail loudly.
-    posted = c.EntryPosted(entry_id=command.entry_id, payment_id=command.payment_id)
-    if await repository.entry_exists(connection, command.entry_id):
-        _reply(uow, c.ENTRY_POSTED, posted, command.payment_id)
-        return
-    if await repository.entry_voided(connection, command.entry_id):
-        _reject(uow, command, EntryRejection.ENTRY_VOIDED)
-        return
-    # Accounts open on first use, so a posting never waits for the wallet-opened event.
-    await repository.ensure_accounts(
-        connection,
-        [Account(p.account_id, AccountKind(p.account_kind), p.currency) for p in command.postings],
+    posted = _reply(
+        c.ENTRY_POSTED, c.EntryPosted(entry_id=command.entry_id, payment_id=command.payment_id), command.payment_id
     )
-    accounts = await repository.lock_accounts(connection, [p.account_id for p in lines])
-    reason = domain.rejection(lines, accounts)
+    if command.entry_id in book.posted:
+        return posted
+    if command.entry_id in book.voided:
+        return _rejected(command, EntryRejection.ENTRY_VOIDED)
+    reason = domain.rejection(lines, book.accounts)
     if reason is not None:
-        _reject(uow, command, reason)
-        return
-    changed, applied = domain.apply_postings(lines, accounts)
-    await repository.add_entry(
-        connection,
-        entry_id=command.entry_id,
-        payment_id=command.payment_id,
-        description=command.description,
-        applied=applied,
-    )
-    await repository.save_accounts(connection, changed.values())
+        return _rejected(command, reason)
+    changed, applied = domain.apply_postings(lines, book.accounts)
+    book.accounts.update(changed)
+    book.changed_accounts.update(changed)
+    book.posted.add(command.entry_id)
+    book.new_entries.append(repository.NewEntry(command.entry_id, command.payment_id, command.description, applied))
     for line in lines:
         POSTINGS.labels(line.currency).inc()
     ENTRIES.labels("posted").inc()
-    _reply(uow, c.ENTRY_POSTED, posted, command.payment_id)
+    return posted
 
 
-def _reject(uow: UnitOfWork, command: c.PostEntry, reason: EntryRejection) -> None:
+def _rejected(command: c.PostEntry, reason: EntryRejection) -> OutgoingMessage:
     ENTRIES.labels(f"rejected_{reason.value}").inc()
     body = c.EntryRejected(entry_id=command.entry_id, payment_id=command.payment_id, reason=reason.value)
-    _reply(uow, c.ENTRY_REJECTED, body, command.payment_id)
+    return _reply(c.ENTRY_REJECTED, body, command.payment_id)
 
 
-async def void_entry(envelope: Envelope, uow: UnitOfWork) -> None:
+def void_entry(command: c.VoidEntry, book: Book) -> OutgoingMessage:
     """Either the entry was posted (say so) or it never will be (remember the void)."""
-    command = c.VoidEntry.model_validate(envelope.data)
+    ids = {"entry_id": command.entry_id, "payment_id": command.payment_id}
+    if command.entry_id in book.posted:
+        return _reply(c.ENTRY_POSTED, c.EntryPosted(**ids), command.payment_id)
+    if command.entry_id not in book.voided:
+        book.voided.add(command.entry_id)
+        book.new_voids.append((command.entry_id, command.payment_id))
+    return _reply(c.ENTRY_VOIDED, c.EntryVoided(**ids), command.payment_id)
+
+
+async def apply_commands(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+    commands = [
+        c.PostEntry.model_validate(e.data) if e.type == c.POST_ENTRY else c.VoidEntry.model_validate(e.data)
+        for e in envelopes
+    ]
     connection = uow.connection
-    if await repository.entry_exists(connection, command.entry_id):
-        _reply(
-            uow,
-            c.ENTRY_POSTED,
-            c.EntryPosted(entry_id=command.entry_id, payment_id=command.payment_id),
-            command.payment_id,
-        )
-        return
-    await repository.mark_voided(connection, command.entry_id, command.payment_id)
-    _reply(
-        uow, c.ENTRY_VOIDED, c.EntryVoided(entry_id=command.entry_id, payment_id=command.payment_id), command.payment_id
+    entry_ids = [command.entry_id for command in commands]
+    # Accounts open on first use, so a posting never waits for the wallet-opened event.
+    wanted = {
+        p.account_id: Account(p.account_id, AccountKind(p.account_kind), p.currency)
+        for command in commands
+        if isinstance(command, c.PostEntry)
+        for p in command.postings
+    }
+    await repository.ensure_accounts(connection, wanted.values())
+    book = Book(
+        accounts=await repository.lock_accounts(connection, wanted),
+        posted=await repository.existing_entries(connection, entry_ids),
+        voided=await repository.voided_entries_of(connection, entry_ids),
+    )
+    for command in commands:
+        uow.publish(post_entry(command, book) if isinstance(command, c.PostEntry) else void_entry(command, book))
+    await repository.add_entries(connection, book.new_entries)
+    await repository.mark_voided_many(connection, book.new_voids)
+    await repository.save_accounts(connection, [book.accounts[i] for i in sorted(book.changed_accounts)])
+
+
+async def open_accounts(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+    events = [c.WalletOpened.model_validate(e.data) for e in envelopes]
+    await repository.ensure_accounts(
+        uow.connection, [Account(e.wallet_id, AccountKind.WALLET, e.currency) for e in events]
     )
 
 
-async def wallet_opened(envelope: Envelope, uow: UnitOfWork) -> None:
-    event = c.WalletOpened.model_validate(envelope.data)
-    await repository.ensure_accounts(uow.connection, [Account(event.wallet_id, AccountKind.WALLET, event.currency)])
-
-
-HANDLERS: dict[str, MessageHandler] = {
-    c.POST_ENTRY: post_entry,
-    c.VOID_ENTRY: void_entry,
-}
-WALLET_EVENT_HANDLERS: dict[str, MessageHandler] = {c.WALLET_OPENED: wallet_opened}
+COMMAND_HANDLING = BatchHandling(frozenset({c.POST_ENTRY, c.VOID_ENTRY}), apply_commands)
+WALLET_EVENT_HANDLING = BatchHandling(frozenset({c.WALLET_OPENED}), open_accounts)

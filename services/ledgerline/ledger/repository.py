@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -69,59 +70,80 @@ async def list_accounts(
     return [_account(row) for row in await connection.execute(statement)]
 
 
-async def save_accounts(connection: AsyncConnection, changed: Iterable[Account]) -> None:
-    for account in changed:
-        await connection.execute(
-            update(accounts)
-            .where(accounts.c.id == account.id)
-            .values(
-                balance_minor=account.balance_minor,
-                posting_count=account.posting_count,
-                status=account.status.value,
-                updated_at=func.now(),
-            )
-        )
+# One statement for any number of accounts (locked by the caller).
+_SAVE_ACCOUNTS = text(
+    """
+    UPDATE accounts AS a
+    SET balance_minor = u.balance_minor, posting_count = u.posting_count, status = u.status, updated_at = now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:balances AS bigint[]), CAST(:counts AS bigint[]), CAST(:statuses AS text[]))
+        AS u(id, balance_minor, posting_count, status)
+    WHERE a.id = u.id
+    RETURNING a.id
+    """
+)
 
 
-async def entry_exists(connection: AsyncConnection, entry_id: uuid.UUID) -> bool:
-    found = await connection.scalar(select(journal_entries.c.id).where(journal_entries.c.id == entry_id))
-    return found is not None
-
-
-async def entry_voided(connection: AsyncConnection, entry_id: uuid.UUID) -> bool:
-    found = await connection.scalar(select(voided_entries.c.entry_id).where(voided_entries.c.entry_id == entry_id))
-    return found is not None
-
-
-async def mark_voided(connection: AsyncConnection, entry_id: uuid.UUID, payment_id: uuid.UUID) -> None:
-    await connection.execute(
-        insert(voided_entries).values(entry_id=entry_id, payment_id=payment_id).on_conflict_do_nothing()
+async def save_accounts(connection: AsyncConnection, changed: Sequence[Account]) -> None:
+    if not changed:
+        return
+    result = await connection.execute(
+        _SAVE_ACCOUNTS,
+        {
+            "ids": [a.id for a in changed],
+            "balances": [a.balance_minor for a in changed],
+            "counts": [a.posting_count for a in changed],
+            "statuses": [a.status.value for a in changed],
+        },
     )
+    if len(result.all()) != len(changed):
+        raise RuntimeError("an account to update does not exist")
 
 
-async def add_entry(
-    connection: AsyncConnection,
-    *,
-    entry_id: uuid.UUID,
-    payment_id: uuid.UUID,
-    description: str,
-    applied: Sequence[AppliedPosting],
-) -> None:
+async def existing_entries(connection: AsyncConnection, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    found = await connection.execute(select(journal_entries.c.id).where(journal_entries.c.id.in_(set(entry_ids))))
+    return set(found.scalars())
+
+
+async def voided_entries_of(connection: AsyncConnection, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    statement = select(voided_entries.c.entry_id).where(voided_entries.c.entry_id.in_(set(entry_ids)))
+    return set((await connection.execute(statement)).scalars())
+
+
+async def mark_voided_many(connection: AsyncConnection, voids: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    if voids:
+        rows = [{"entry_id": entry_id, "payment_id": payment_id} for entry_id, payment_id in voids]
+        await connection.execute(insert(voided_entries).values(rows).on_conflict_do_nothing())
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    entry_id: uuid.UUID
+    payment_id: uuid.UUID
+    description: str
+    applied: Sequence[AppliedPosting]
+
+
+async def add_entries(connection: AsyncConnection, entries: Sequence[NewEntry]) -> None:
+    """Entries and all their postings, one statement each."""
+    if not entries:
+        return
     await connection.execute(
-        journal_entries.insert().values(id=entry_id, payment_id=payment_id, description=description)
+        journal_entries.insert(),
+        [{"id": e.entry_id, "payment_id": e.payment_id, "description": e.description} for e in entries],
     )
     await connection.execute(
         postings.insert(),
         [
             {
-                "entry_id": entry_id,
+                "entry_id": e.entry_id,
                 "account_id": p.account_id,
                 "currency": p.currency,
                 "amount_minor": p.amount_minor,
                 "balance_after_minor": p.balance_after_minor,
                 "account_sequence": p.account_sequence,
             }
-            for p in applied
+            for e in entries
+            for p in e.applied
         ],
     )
 

@@ -37,6 +37,10 @@ def _delivery(step: int) -> object:
     return make
 
 
+# Retry topics hold each delivery for seconds at least; polling them often buys nothing.
+RETRY_FETCH_MAX_WAIT_MS = 500
+
+
 def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     settings = settings or NotificationSettings()
     runtime = ServiceRuntime("notification", settings)
@@ -47,7 +51,12 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         )
     ]  # type: ignore[arg-type]
     deliveries += [
-        Subscription(topics=[topic], group_suffix=f"-retry-{step}", make_batch_handler=_delivery(step))  # type: ignore[arg-type]
+        Subscription(
+            topics=[topic],
+            group_suffix=f"-retry-{step}",
+            fetch_max_wait_ms=RETRY_FETCH_MAX_WAIT_MS,
+            make_batch_handler=_delivery(step),  # type: ignore[arg-type]
+        )
         for step, topic in enumerate(policy.retry_topics, start=1)
     ]
     return build_service_app(

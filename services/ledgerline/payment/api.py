@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
@@ -29,6 +30,7 @@ from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.payment import domain as d
 from ledgerline.payment import repository
+from ledgerline.payment.batches import TRANSFER_BATCH_MAX, BatchItem, accept_transfer_batch
 from ledgerline.payment.domain import Payment, PaymentType, Status
 from ledgerline.payment.intake import Acceptance, PaymentIntake
 from ledgerline.payment.wallets import WalletDirectory
@@ -168,27 +170,67 @@ def _replay(stored: StoredResponse) -> JSONResponse:
 async def create_transfer(
     request: Request, body: TransferRequest, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    async def build() -> tuple[Payment, list[d.Command]]:
-        amount = _amount(body.amount, body.currency)
-        if body.source_wallet_id == body.destination_wallet_id:
-            raise Problem(
-                422,
-                "self_transfer",
-                "Source and destination are the same wallet",
-                "a transfer needs two different wallets",
-            )
-        await _wallets(runtime).require(body.source_wallet_id, body.currency, role="source")
-        await _wallets(runtime).require(body.destination_wallet_id, body.currency, role="destination")
-        return d.start(
-            uuid.uuid4(),
-            PaymentType.TRANSFER,
-            amount,
-            body.currency,
-            source=body.source_wallet_id,
-            destination=body.destination_wallet_id,
-        )
+    return await _create(request, runtime, idempotency_key, body, lambda: _start_transfer(runtime, body))
 
-    return await _create(request, runtime, idempotency_key, body, build)
+
+async def _start_transfer(runtime: ServiceRuntime, body: TransferRequest) -> tuple[Payment, list[d.Command]]:
+    amount = _amount(body.amount, body.currency)
+    if body.source_wallet_id == body.destination_wallet_id:
+        raise Problem(
+            422,
+            "self_transfer",
+            "Source and destination are the same wallet",
+            "a transfer needs two different wallets",
+        )
+    await _wallets(runtime).require(body.source_wallet_id, body.currency, role="source")
+    await _wallets(runtime).require(body.destination_wallet_id, body.currency, role="destination")
+    return d.start(
+        uuid.uuid4(),
+        PaymentType.TRANSFER,
+        amount,
+        body.currency,
+        source=body.source_wallet_id,
+        destination=body.destination_wallet_id,
+    )
+
+
+class BatchTransfer(TransferRequest):
+    id: str = Field(min_length=1, max_length=255, description="The transfer's own idempotency key")
+
+
+class TransferBatchRequest(BaseModel):
+    transfers: list[BatchTransfer] = Field(min_length=1, max_length=TRANSFER_BATCH_MAX)
+
+
+class TransferBatchResult(BaseModel):
+    id: str
+    status: int = Field(description="202 accepted (or replayed), else the status of `problem`")
+    payment: PaymentView | None = None
+    replayed: bool = False
+    problem: dict[str, Any] | None = Field(None, description="RFC 9457 problem of this transfer")
+
+
+class TransferBatchView(BaseModel):
+    results: list[TransferBatchResult]
+
+
+@router.post(
+    "/transfers/batch",
+    response_model=TransferBatchView,
+    summary=f"Up to {TRANSFER_BATCH_MAX} transfers, each accepted or refused on its own",
+    responses={503: {"description": "At capacity; retry after Retry-After"}},
+)
+async def create_transfer_batch(body: TransferBatchRequest, runtime: RuntimeDep) -> dict[str, Any]:
+    items = [
+        BatchItem(
+            transfer.id,
+            TransferRequest.model_validate(transfer.model_dump(exclude={"id"})).model_dump(mode="json"),
+            partial(_start_transfer, runtime, transfer),
+        )
+        for transfer in body.transfers
+    ]
+    results = await accept_transfer_batch(items, store=_store(runtime), intake=_intake(runtime), view=_view)
+    return {"results": results}
 
 
 @router.post("/deposits", status_code=202, response_model=PaymentView)

@@ -9,10 +9,12 @@ from collections.abc import Awaitable, Callable, Sequence
 import httpx
 from fastapi import FastAPI
 
+from ledgerline.core import contracts as c
 from ledgerline.core import topics
 from ledgerline.core.idempotency import IdempotencyStore
+from ledgerline.core.processing import BatchHandling
 from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
-from ledgerline.payment import api, repository, saga
+from ledgerline.payment import api, repository, saga, wallets
 from ledgerline.payment.bank import BankClient, BankStep
 from ledgerline.payment.intake import PaymentIntake
 from ledgerline.payment.settings import PaymentSettings
@@ -36,7 +38,7 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
 
     def workers(runtime: ServiceRuntime) -> Sequence[Callable[[], Awaitable[None]]]:
         wallet_client = httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s)
-        runtime.extras["wallets"] = WalletDirectory(wallet_client)
+        runtime.extras["wallets"] = WalletDirectory(wallet_client, runtime.engine)
         store = IdempotencyStore(
             redis=runtime.redis, engine=runtime.engine, table=idempotency_keys, namespace="payment"
         )
@@ -60,7 +62,12 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         description="Transfers, deposits, withdrawals and refunds, each run as a saga.",
         routers=[api.router],
         subscriptions=[
-            Subscription(topics=[topics.WALLET_EVENTS, topics.LEDGER_EVENTS], batch=saga.reply_handling(clock)),
+            Subscription(
+                topics=[topics.WALLET_EVENTS, topics.LEDGER_EVENTS],
+                batch=BatchHandling.together(
+                    BatchHandling(frozenset({c.WALLET_OPENED}), wallets.remember_opened), saga.reply_handling(clock)
+                ),
+            ),
             Subscription(topics=[topics.PAYMENT_COMMANDS], group_suffix="-bank", make_batch_handler=bank_step),
         ],
         workers=workers,

@@ -75,6 +75,19 @@ class PaymentIntake:
             self._writer = asyncio.create_task(self._write_waiting(), name="payment-intake")
         return await accepted
 
+    async def accept_many(self, items: Sequence[Acceptance]) -> list[bool]:
+        """`accept` for many payments at once (distinct keys, no row-lock rules), in order."""
+        if len(self._waiting) + len(items) > self._settings.intake_queue_max + self._settings.intake_group_size_max:
+            raise overloaded(self._settings.intake_retry_after_s)
+        if self.active_payments >= self._settings.active_payments_max:
+            raise overloaded(self._settings.intake_retry_after_s)
+        loop = asyncio.get_running_loop()
+        waiting = [(item, loop.create_future()) for item in items]
+        self._waiting.extend(waiting)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_waiting(), name="payment-intake")
+        return list(await asyncio.gather(*(accepted for _, accepted in waiting)))
+
     async def _write_waiting(self) -> None:
         try:
             while self._waiting:

@@ -55,3 +55,13 @@ transitions = Table(
 )
 
 idempotency_keys = idempotency_table(metadata)
+
+# Wallets whose id and currency the payment service has learnt (wallet.opened, or a lookup):
+# neither ever changes, so the copy never goes stale.
+known_wallets = Table(
+    "known_wallets",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("currency", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,22 +1,35 @@
 """What the payment service knows of wallets before accepting a payment.
 
-A wallet's id and currency never change and wallets are never deleted, so once the wallet
-service has confirmed a wallet the answer is kept (bounded, least recently used first out) and
-later payments cost no call. Whether a wallet is frozen is not decided here: the wallet
-service refuses the hold, and the payment fails with `wallet_frozen`, like `insufficient_funds`.
+A wallet's id and currency never change and wallets are never deleted, so the payment service
+keeps a copy: `wallet.opened` events fill the `known_wallets` table, a wallet it has not heard
+of yet (opened a moment ago) is asked of the wallet service once and remembered, and recent
+answers stay in memory (bounded, least recently used first out). Whether a wallet is frozen is
+not decided here: the wallet service refuses the hold, and the payment fails with
+`wallet_frozen`, like `insufficient_funds`.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 from cachetools import LRUCache
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ledgerline.core import contracts as c
+from ledgerline.core.db import UnitOfWork
+from ledgerline.core.events import Envelope
 from ledgerline.core.problems import Problem
+from ledgerline.payment.tables import known_wallets
 
-KNOWN_WALLETS_MAX = 200_000
+KNOWN_WALLETS_IN_MEMORY_MAX = 200_000
+_REMEMBER = text(
+    "INSERT INTO known_wallets (id, currency) SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:currencies AS text[])) "
+    "ON CONFLICT DO NOTHING"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,15 +38,39 @@ class WalletInfo:
     currency: str
 
 
+async def remember(connection: AsyncConnection, wallets: Sequence[WalletInfo]) -> None:
+    if wallets:
+        await connection.execute(
+            _REMEMBER, {"ids": [w.id for w in wallets], "currencies": [w.currency for w in wallets]}
+        )
+
+
+async def remember_opened(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+    """`wallet.opened` events, a consumed batch at a time."""
+    events = [c.WalletOpened.model_validate(e.data) for e in envelopes]
+    await remember(uow.connection, [WalletInfo(e.wallet_id, e.currency) for e in events])
+
+
 class WalletDirectory:
-    def __init__(self, client: httpx.AsyncClient, known_max: int = KNOWN_WALLETS_MAX) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, engine: AsyncEngine, in_memory_max: int = KNOWN_WALLETS_IN_MEMORY_MAX
+    ) -> None:
         self._client = client
-        self._known: LRUCache[uuid.UUID, WalletInfo] = LRUCache(maxsize=known_max)
+        self._engine = engine
+        self._recent: LRUCache[uuid.UUID, WalletInfo] = LRUCache(maxsize=in_memory_max)
 
     async def get(self, wallet_id: uuid.UUID) -> WalletInfo | None:
-        known = self._known.get(wallet_id)
-        if known is not None:
-            return known
+        info = self._recent.get(wallet_id) or await self._known(wallet_id) or await self._ask(wallet_id)
+        if info is not None:
+            self._recent[wallet_id] = info
+        return info
+
+    async def _known(self, wallet_id: uuid.UUID) -> WalletInfo | None:
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(select(known_wallets).where(known_wallets.c.id == wallet_id))).first()
+        return WalletInfo(row.id, row.currency) if row else None
+
+    async def _ask(self, wallet_id: uuid.UUID) -> WalletInfo | None:
         try:
             response = await self._client.get(f"/v1/wallets/{wallet_id}")
         except httpx.HTTPError as exc:
@@ -46,7 +83,8 @@ class WalletDirectory:
             )
         body = response.json()
         info = WalletInfo(uuid.UUID(body["id"]), body["currency"])
-        self._known[wallet_id] = info
+        async with self._engine.begin() as connection:
+            await remember(connection, [info])
         return info
 
     async def require(self, wallet_id: uuid.UUID, currency: str, *, role: str) -> WalletInfo:

@@ -18,6 +18,7 @@ from ledgerline.wallet.domain import Wallet, WalletStatus
 
 router = APIRouter(prefix="/v1", tags=["wallets"])
 PAGE_SIZE_DEFAULT = 100
+WALLET_BATCH_MAX = 1000
 
 
 class OpenWallet(BaseModel):
@@ -62,21 +63,52 @@ def money_problem(error: MoneyError, field: str) -> Problem:
     return Problem(422, error.code, "Amount or currency is not valid", f"{field}: {error}")
 
 
-@router.post("/wallets", status_code=201, response_model=WalletView)
-async def open_wallet(body: OpenWallet, runtime: RuntimeDep, response: Response) -> WalletView:
+class OpenWallets(BaseModel):
+    wallets: list[OpenWallet] = Field(min_length=1, max_length=WALLET_BATCH_MAX)
+
+
+class WalletList(BaseModel):
+    items: list[WalletView]
+
+
+def _new_wallet(body: OpenWallet, field_prefix: str = "") -> Wallet:
     try:
         currency_exponent(body.currency)
         overdraft = parse_amount(body.overdraft_limit, body.currency)
     except MoneyError as error:
-        raise money_problem(error, "overdraft_limit" if error.code != "unknown_currency" else "currency") from None
-    wallet = domain.open_wallet(uuid.uuid4(), body.owner_id, body.currency, overdraft)
+        field = "overdraft_limit" if error.code != "unknown_currency" else "currency"
+        raise money_problem(error, field_prefix + field) from None
+    return domain.open_wallet(uuid.uuid4(), body.owner_id, body.currency, overdraft)
+
+
+async def _open(runtime: ServiceRuntime, opened: list[Wallet]) -> None:
+    """The wallets and their `wallet.opened` events, in one transaction."""
     async with runtime.uow() as uow:
-        await repository.add_wallet(uow.connection, wallet)
-        opened = c.WalletOpened(wallet_id=wallet.id, owner_id=wallet.owner_id, currency=wallet.currency)
-        uow.publish(c.message(c.WALLET_OPENED, opened, key=str(wallet.id), source="/ledgerline/wallet"))
+        await repository.add_wallets(uow.connection, opened)
+        for wallet in opened:
+            event = c.WalletOpened(wallet_id=wallet.id, owner_id=wallet.owner_id, currency=wallet.currency)
+            uow.publish(c.message(c.WALLET_OPENED, event, key=str(wallet.id), source="/ledgerline/wallet"))
         await uow.commit()
+
+
+@router.post("/wallets", status_code=201, response_model=WalletView)
+async def open_wallet(body: OpenWallet, runtime: RuntimeDep, response: Response) -> WalletView:
+    wallet = _new_wallet(body)
+    await _open(runtime, [wallet])
     response.headers["Location"] = f"/v1/wallets/{wallet.id}"
     return WalletView.of(wallet)
+
+
+@router.post(
+    "/wallets/batch",
+    status_code=201,
+    response_model=WalletList,
+    summary=f"Open up to {WALLET_BATCH_MAX} wallets at once, all or none (bulk loading)",
+)
+async def open_wallets(body: OpenWallets, runtime: RuntimeDep) -> WalletList:
+    opened = [_new_wallet(wallet, f"wallets[{index}].") for index, wallet in enumerate(body.wallets)]
+    await _open(runtime, opened)
+    return WalletList(items=[WalletView.of(w) for w in opened])
 
 
 @router.get("/wallets/{wallet_id}", response_model=WalletView)

@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from ledgerline.core import topics
 from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
 from ledgerline.wallet import api
-from ledgerline.wallet.handlers import HANDLERS
+from ledgerline.wallet.handlers import COMMAND_HANDLING
 from ledgerline.wallet.settings import WalletSettings
 
 
@@ -16,5 +16,5 @@ def create_app(settings: WalletSettings | None = None) -> FastAPI:
         title="Ledgerline wallet service",
         description="Wallets: balance, held and available funds, overdraft limits, freezing.",
         routers=[api.router],
-        subscriptions=[Subscription(topics=[topics.WALLET_COMMANDS], handlers=HANDLERS)],
+        subscriptions=[Subscription(topics=[topics.WALLET_COMMANDS], batch=COMMAND_HANDLING)],
     )

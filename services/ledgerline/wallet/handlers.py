@@ -1,126 +1,141 @@
-"""Wallet command handlers: each applies one command and replies through the outbox.
+"""Wallet commands, applied a consumed batch at a time.
 
-Handlers are safe to run twice for the same payment: the hold keyed by the payment id records
-what was done, so a repeated command repeats the reply, never the effect.
+Every wallet and hold the batch names is read once (wallets locked in id order, so concurrent
+batches cannot deadlock), the commands run in memory in the order they arrived, and each
+changed wallet and hold is written once. Handlers are safe to run twice for the same payment:
+the hold keyed by the payment id records what was done, so a repeated command repeats the
+reply, never the effect.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ledgerline.core import contracts as c
 from ledgerline.core.db import UnitOfWork
-from ledgerline.core.events import Envelope
-from ledgerline.core.processing import MessageHandler
+from ledgerline.core.events import Envelope, OutgoingMessage
+from ledgerline.core.processing import BatchHandling
 from ledgerline.wallet import domain, repository
-from ledgerline.wallet.domain import Hold, HoldStatus, RejectionReason
+from ledgerline.wallet.domain import Hold, HoldStatus, RejectionReason, Wallet
 
 SOURCE = "/ledgerline/wallet"
 
 
-def _reply(uow: UnitOfWork, type_: str, body: c.Contract, payment_id: object) -> None:
-    uow.publish(c.message(type_, body, key=str(payment_id), source=SOURCE))
+@dataclass
+class Book:
+    """The wallets and holds a batch touches, as they stand after each command."""
+
+    wallets: dict[uuid.UUID, Wallet]
+    holds: dict[uuid.UUID, Hold]
+    changed_wallets: set[uuid.UUID] = field(default_factory=set)
+    changed_holds: set[uuid.UUID] = field(default_factory=set)
+
+    def put_wallet(self, wallet: Wallet) -> None:
+        self.wallets[wallet.id] = wallet
+        self.changed_wallets.add(wallet.id)
+
+    def put_hold(self, hold: Hold) -> None:
+        self.holds[hold.payment_id] = hold
+        self.changed_holds.add(hold.payment_id)
 
 
-async def reserve_funds(envelope: Envelope, uow: UnitOfWork) -> None:
-    command = c.ReserveFunds.model_validate(envelope.data)
-    connection = uow.connection
-    wallet = await repository.get_wallet(connection, command.wallet_id, for_update=True)
-    existing = await repository.get_hold(connection, command.payment_id)
+def _reply(type_: str, body: c.Contract, payment_id: object) -> OutgoingMessage:
+    return c.message(type_, body, key=str(payment_id), source=SOURCE)
+
+
+def reserve_funds(command: c.ReserveFunds, book: Book) -> OutgoingMessage:
+    existing = book.holds.get(command.payment_id)
+    reserved = _reply(
+        c.FUNDS_RESERVED,
+        c.FundsReserved(payment_id=command.payment_id, wallet_id=command.wallet_id),
+        command.payment_id,
+    )
     if existing is not None:
-        if existing.status is HoldStatus.RELEASED:
-            _reject(uow, command, RejectionReason.HOLD_RELEASED)
-        else:
-            _reply(
-                uow,
-                c.FUNDS_RESERVED,
-                c.FundsReserved(payment_id=command.payment_id, wallet_id=command.wallet_id),
-                command.payment_id,
-            )
-        return
+        return _rejected(command, RejectionReason.HOLD_RELEASED) if existing.status is HoldStatus.RELEASED else reserved
+    wallet = book.wallets.get(command.wallet_id)
     if wallet is None:
-        _reject(uow, command, RejectionReason.UNKNOWN_WALLET)
-        return
+        return _rejected(command, RejectionReason.UNKNOWN_WALLET)
     outcome = domain.reserve(wallet, command.amount_minor, command.currency)
     if isinstance(outcome, RejectionReason):
-        _reject(uow, command, outcome)
-        return
-    await repository.save_wallet(connection, outcome)
-    await repository.put_hold(connection, Hold(command.payment_id, wallet.id, command.amount_minor, HoldStatus.HELD))
-    _reply(
-        uow, c.FUNDS_RESERVED, c.FundsReserved(payment_id=command.payment_id, wallet_id=wallet.id), command.payment_id
-    )
+        return _rejected(command, outcome)
+    book.put_wallet(outcome)
+    book.put_hold(Hold(command.payment_id, wallet.id, command.amount_minor, HoldStatus.HELD))
+    return reserved
 
 
-def _reject(uow: UnitOfWork, command: c.ReserveFunds, reason: RejectionReason) -> None:
+def _rejected(command: c.ReserveFunds, reason: RejectionReason) -> OutgoingMessage:
     body = c.FundsRejected(payment_id=command.payment_id, wallet_id=command.wallet_id, reason=reason.value)
-    _reply(uow, c.FUNDS_REJECTED, body, command.payment_id)
+    return _reply(c.FUNDS_REJECTED, body, command.payment_id)
 
 
-async def release_funds(envelope: Envelope, uow: UnitOfWork) -> None:
-    command = c.ReleaseFunds.model_validate(envelope.data)
-    connection = uow.connection
-    wallet = await repository.get_wallet(connection, command.wallet_id, for_update=True)
-    hold = await repository.get_hold(connection, command.payment_id)
+def release_funds(command: c.ReleaseFunds, book: Book) -> OutgoingMessage:
+    hold = book.holds.get(command.payment_id)
     if hold is None:
         # Nothing was reserved (or the reserve is still in flight): leave a released marker so
         # a late reserve for this payment is refused instead of stranding funds.
-        await repository.put_hold(connection, Hold(command.payment_id, command.wallet_id, 0, HoldStatus.RELEASED))
+        book.put_hold(Hold(command.payment_id, command.wallet_id, 0, HoldStatus.RELEASED))
     elif hold.status is HoldStatus.HELD:
+        wallet = book.wallets.get(hold.wallet_id)
         if wallet is None:
             raise domain.InvariantViolation(f"hold {hold.payment_id} on a missing wallet")
-        await repository.save_wallet(connection, domain.release(wallet, hold))
-        await repository.put_hold(
-            connection, Hold(hold.payment_id, hold.wallet_id, hold.amount_minor, HoldStatus.RELEASED)
-        )
+        book.put_wallet(domain.release(wallet, hold))
+        book.put_hold(replace(hold, status=HoldStatus.RELEASED))
     elif hold.status is HoldStatus.SETTLED:
         raise domain.InvariantViolation(f"release of settled hold {hold.payment_id}")
-    _reply(
-        uow,
-        c.FUNDS_RELEASED,
-        c.FundsReleased(payment_id=command.payment_id, wallet_id=command.wallet_id),
-        command.payment_id,
-    )
+    body = c.FundsReleased(payment_id=command.payment_id, wallet_id=command.wallet_id)
+    return _reply(c.FUNDS_RELEASED, body, command.payment_id)
 
 
-async def settle_funds(envelope: Envelope, uow: UnitOfWork) -> None:
-    command = c.SettleFunds.model_validate(envelope.data)
-    connection = uow.connection
-    ids = [credit.wallet_id for credit in command.credits]
-    if command.debit_wallet_id is not None:
-        ids.append(command.debit_wallet_id)
-    locked = await repository.lock_wallets(connection, ids)
-    missing = set(ids) - set(locked)
+def settle_funds(command: c.SettleFunds, book: Book) -> OutgoingMessage:
+    settled = _reply(c.FUNDS_SETTLED, c.FundsSettled(payment_id=command.payment_id), command.payment_id)
+    missing = set(_wallets_of(command)) - set(book.wallets)
     if missing:
         raise domain.InvariantViolation(f"settle for payment {command.payment_id}: no wallets {missing}")
-    hold = await repository.get_hold(connection, command.payment_id)
+    hold = book.holds.get(command.payment_id)
     if hold is not None and hold.status is HoldStatus.SETTLED:
-        _reply(uow, c.FUNDS_SETTLED, c.FundsSettled(payment_id=command.payment_id), command.payment_id)
-        return
-    changed: dict[object, domain.Wallet] = {}
+        return settled
     if command.debit_wallet_id is not None:
         if hold is None:
             raise domain.InvariantViolation(f"settle of payment {command.payment_id} without a hold")
-        changed[hold.wallet_id] = domain.settle_debit(locked[hold.wallet_id], hold)
+        book.put_wallet(domain.settle_debit(book.wallets[hold.wallet_id], hold))
     for credit in command.credits:
-        current = changed.get(credit.wallet_id, locked[credit.wallet_id])
-        changed[credit.wallet_id] = domain.credit(current, credit.amount_minor)
-    for wallet_id, wallet in changed.items():
-        await repository.save_wallet(connection, _collapse(locked[wallet_id], wallet))  # type: ignore[index]
+        book.put_wallet(domain.credit(book.wallets[credit.wallet_id], credit.amount_minor))
     # A settle without debit still leaves a marker, so a repeated credit is not applied twice.
     amount = hold.amount_minor if hold else 0
     wallet_for_marker = hold.wallet_id if hold else command.credits[0].wallet_id
-    await repository.put_hold(connection, Hold(command.payment_id, wallet_for_marker, amount, HoldStatus.SETTLED))
-    _reply(uow, c.FUNDS_SETTLED, c.FundsSettled(payment_id=command.payment_id), command.payment_id)
+    book.put_hold(Hold(command.payment_id, wallet_for_marker, amount, HoldStatus.SETTLED))
+    return settled
 
 
-def _collapse(original: domain.Wallet, changed: domain.Wallet) -> domain.Wallet:
-    """Several changes to one wallet in one command are written as one version step."""
-    return replace(changed, version=original.version + 1)
+def _wallets_of(command: c.ReserveFunds | c.ReleaseFunds | c.SettleFunds) -> list[uuid.UUID]:
+    if isinstance(command, c.SettleFunds):
+        debit = [command.debit_wallet_id] if command.debit_wallet_id is not None else []
+        return debit + [credit.wallet_id for credit in command.credits]
+    return [command.wallet_id]
 
 
-HANDLERS: dict[str, MessageHandler] = {
-    c.RESERVE_FUNDS: reserve_funds,
-    c.RELEASE_FUNDS: release_funds,
-    c.SETTLE_FUNDS: settle_funds,
+_COMMANDS: dict[str, tuple[type[Any], Callable[[Any, Book], OutgoingMessage]]] = {
+    c.RESERVE_FUNDS: (c.ReserveFunds, reserve_funds),
+    c.RELEASE_FUNDS: (c.ReleaseFunds, release_funds),
+    c.SETTLE_FUNDS: (c.SettleFunds, settle_funds),
 }
+
+
+async def apply_commands(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+    commands = [(_COMMANDS[e.type][1], _COMMANDS[e.type][0].model_validate(e.data)) for e in envelopes]
+    wallet_ids = {wallet_id for _, command in commands for wallet_id in _wallets_of(command)}
+    locked = await repository.lock_wallets(uow.connection, list(wallet_ids))
+    holds = await repository.get_holds(uow.connection, [command.payment_id for _, command in commands])
+    book = Book(dict(locked), holds)
+    for handle, command in commands:
+        uow.publish(handle(command, book))
+    # Several changes to one wallet in a batch are written as one version step.
+    changed = [replace(book.wallets[i], version=locked[i].version + 1) for i in sorted(book.changed_wallets)]
+    await repository.save_wallets(uow.connection, changed)
+    await repository.put_holds(uow.connection, [book.holds[i] for i in book.changed_holds])
+
+
+COMMAND_HANDLING = BatchHandling(frozenset(_COMMANDS), apply_commands)

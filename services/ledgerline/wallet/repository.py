@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,18 +31,22 @@ def _hold(row: Row) -> Hold:
     return Hold(row.payment_id, row.wallet_id, row.amount_minor, HoldStatus(row.status))
 
 
-async def add_wallet(connection: AsyncConnection, wallet: Wallet) -> None:
+async def add_wallets(connection: AsyncConnection, opened: Sequence[Wallet]) -> None:
     await connection.execute(
-        wallets.insert().values(
-            id=wallet.id,
-            owner_id=wallet.owner_id,
-            currency=wallet.currency,
-            balance_minor=wallet.balance_minor,
-            held_minor=wallet.held_minor,
-            overdraft_limit_minor=wallet.overdraft_limit_minor,
-            status=wallet.status.value,
-            version=wallet.version,
-        )
+        wallets.insert(),
+        [
+            {
+                "id": wallet.id,
+                "owner_id": wallet.owner_id,
+                "currency": wallet.currency,
+                "balance_minor": wallet.balance_minor,
+                "held_minor": wallet.held_minor,
+                "overdraft_limit_minor": wallet.overdraft_limit_minor,
+                "status": wallet.status.value,
+                "version": wallet.version,
+            }
+            for wallet in opened
+        ],
     )
 
 
@@ -63,20 +67,43 @@ async def lock_wallets(connection: AsyncConnection, wallet_ids: Sequence[uuid.UU
 
 
 async def save_wallet(connection: AsyncConnection, wallet: Wallet) -> None:
-    """Write a changed wallet; the version check catches a change made without the row lock."""
+    await save_wallets(connection, [wallet])
+
+
+# One statement for any number of wallets; the version check catches a change made without the
+# row lock, and the count of rows returned proves every wallet was written.
+_SAVE_WALLETS = text(
+    """
+    UPDATE wallets AS w
+    SET balance_minor = u.balance_minor, held_minor = u.held_minor, status = u.status, version = u.version,
+        updated_at = now()
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:balances AS bigint[]), CAST(:helds AS bigint[]),
+        CAST(:statuses AS text[]), CAST(:versions AS integer[])
+    ) AS u(id, balance_minor, held_minor, status, version)
+    WHERE w.id = u.id AND w.version = u.version - 1
+    RETURNING w.id
+    """
+)
+
+
+async def save_wallets(connection: AsyncConnection, changed: Sequence[Wallet]) -> None:
+    """Write changed wallets, each one version step past the row as it was read."""
+    if not changed:
+        return
     result = await connection.execute(
-        update(wallets)
-        .where(wallets.c.id == wallet.id, wallets.c.version == wallet.version - 1)
-        .values(
-            balance_minor=wallet.balance_minor,
-            held_minor=wallet.held_minor,
-            status=wallet.status.value,
-            version=wallet.version,
-            updated_at=func.now(),
-        )
+        _SAVE_WALLETS,
+        {
+            "ids": [w.id for w in changed],
+            "balances": [w.balance_minor for w in changed],
+            "helds": [w.held_minor for w in changed],
+            "statuses": [w.status.value for w in changed],
+            "versions": [w.version for w in changed],
+        },
     )
-    if result.rowcount != 1:
-        raise RuntimeError(f"wallet {wallet.id} changed concurrently (expected v{wallet.version - 1})")
+    saved = len(result.all())
+    if saved != len(changed):
+        raise RuntimeError(f"{len(changed) - saved} of {len(changed)} wallets changed concurrently")
 
 
 async def list_wallets(
@@ -95,16 +122,32 @@ async def list_wallets(
 
 
 async def get_hold(connection: AsyncConnection, payment_id: uuid.UUID) -> Hold | None:
-    row = (await connection.execute(select(holds).where(holds.c.payment_id == payment_id))).first()
-    return _hold(row) if row else None
+    return (await get_holds(connection, [payment_id])).get(payment_id)
+
+
+async def get_holds(connection: AsyncConnection, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Hold]:
+    statement = select(holds).where(holds.c.payment_id.in_(set(payment_ids)))
+    return {row.payment_id: _hold(row) for row in await connection.execute(statement)}
 
 
 async def put_hold(connection: AsyncConnection, hold: Hold) -> None:
+    await put_holds(connection, [hold])
+
+
+async def put_holds(connection: AsyncConnection, changed: Sequence[Hold]) -> None:
+    """Insert holds, or move existing ones to their new status (one statement; one row per payment)."""
+    if not changed:
+        return
     statement = insert(holds).values(
-        payment_id=hold.payment_id,
-        wallet_id=hold.wallet_id,
-        amount_minor=hold.amount_minor,
-        status=hold.status.value,
+        [
+            {
+                "payment_id": hold.payment_id,
+                "wallet_id": hold.wallet_id,
+                "amount_minor": hold.amount_minor,
+                "status": hold.status.value,
+            }
+            for hold in changed
+        ]
     )
     await connection.execute(
         statement.on_conflict_do_update(

@@ -1,0 +1,147 @@
+"""Prometheus on loopback for the local platform: Debian's binary (installed by `make bootstrap`)
+scraping every service's /metrics and evaluating the rules under observability/rules, the same
+file the Helm chart renders into its PrometheusRule."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from ledgerline.infra.process import InfrastructureError, ManagedProcess, find_executable, refuse_taken_port
+
+if TYPE_CHECKING:
+    from ledgerline.infra.platform import Platform
+
+READY_TIMEOUT_S = 30.0
+PROBE_TIMEOUT_S = 2.0
+# Every five seconds: a short local run shows up within a few scrapes, and six targets on
+# loopback cost next to nothing.
+SCRAPE_INTERVAL_S = 5
+SCRAPE_TIMEOUT_S = 4
+# Bounds on the local data, which lives in the platform's data folder between runs.
+RETENTION_TIME = "2d"
+RETENTION_SIZE = "512MB"
+# services/ledgerline/infra/ -> the repository root, which `make bootstrap` installs editable.
+REPOSITORY = Path(__file__).resolve().parents[3]
+RULES_DIR = REPOSITORY / "observability" / "rules"
+# Where Debian's package puts it, for a launcher started with a PATH that lacks /usr/bin.
+_DEBIAN_BINARY = Path("/usr/bin/prometheus")
+
+
+def find_prometheus() -> Path:
+    found = find_executable("prometheus", [_DEBIAN_BINARY])
+    if found is None:
+        raise InfrastructureError(
+            "no prometheus binary: `make bootstrap` installs Debian's prometheus package "
+            "(apt-get as root or with sudo), or run `apt-get install prometheus`"
+        )
+    return found
+
+
+def job_name(service: str) -> str:
+    """The job a service's target gets, the name a ServiceMonitor gives it in the default release."""
+    return f"ledgerline-{service}"
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class PrometheusServer:
+    """One Prometheus scraping `targets` (service name -> port on 127.0.0.1)."""
+
+    def __init__(self, data_dir: Path, port: int, targets: Mapping[str, int], *, rules_dir: Path = RULES_DIR) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.targets = dict(targets)
+        self.rules_dir = rules_dir
+        self.process: ManagedProcess | None = None
+
+    @classmethod
+    def for_platform(cls, platform: Platform) -> PrometheusServer:
+        """Scrapes every service the platform runs, on the platform's `prometheus` port."""
+        targets = {service: platform.ports[service] for service in platform.services}
+        return cls(platform.infra.data_dir / "prometheus", platform.ports["prometheus"], targets)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "prometheus.yml"
+
+    def config(self) -> dict[str, Any]:
+        rule_files = sorted(self.rules_dir.glob("*.yml"))
+        if not rule_files:
+            raise InfrastructureError(f"no Prometheus rules in {self.rules_dir}")
+        return {
+            "global": {
+                "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
+                "scrape_timeout": f"{SCRAPE_TIMEOUT_S}s",
+                "evaluation_interval": f"{SCRAPE_INTERVAL_S}s",
+            },
+            "rule_files": [str(path) for path in rule_files],
+            "scrape_configs": [
+                {
+                    "job_name": job_name(service),
+                    "metrics_path": "/metrics",
+                    # As the chart's ServiceMonitors do: a metric's own `service` label wins over
+                    # the target's, which only fills it in for metrics that have none.
+                    "honor_labels": True,
+                    "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"service": service}}],
+                }
+                for service, port in self.targets.items()
+            ],
+        }
+
+    def write_config(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
+        return self.config_path
+
+    def start(self) -> None:
+        binary = find_prometheus()
+        refuse_taken_port("prometheus", self.port)
+        self.write_config()
+        self.process = ManagedProcess(
+            "prometheus",
+            [
+                str(binary),
+                f"--config.file={self.config_path}",
+                f"--storage.tsdb.path={self.data_dir / 'data'}",
+                f"--storage.tsdb.retention.time={RETENTION_TIME}",
+                f"--storage.tsdb.retention.size={RETENTION_SIZE}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            log_path=self.data_dir / "prometheus.log",
+        )
+        self.process.start()
+        self.process.wait_ready(lambda: _ready(f"{self.url}/-/ready"), timeout_s=READY_TIMEOUT_S)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+def start_local_prometheus(platform: Platform, say: Callable[[str], object]) -> PrometheusServer | None:
+    """Prometheus for `ledgerline up`, announced with `say`. The platform is useful without it
+    (every /metrics still answers), so a failure is said, not raised."""
+    prometheus = PrometheusServer.for_platform(platform)
+    try:
+        prometheus.start()
+    except InfrastructureError as error:
+        prometheus.stop()
+        say(f"no local Prometheus: {error}")
+        return None
+    say(f"Prometheus {prometheus.url} scrapes every service and evaluates the rules in {prometheus.rules_dir}")
+    return prometheus

@@ -1,0 +1,101 @@
+"""Bulk APIs: each transfer of `POST /v1/transfers/batch` is accepted or refused on its own, a
+replayed batch creates nothing new, a batch cannot spend money twice, the books balance, and
+`POST /v1/wallets/batch` opens all its wallets (with their ledger accounts) or none."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ledgerline.client import LedgerlineClient
+from tests.books import assert_books_balance, funded_wallet, wallet_minor
+from tests.polling import eventually
+
+
+def _transfer(source: str, destination: str, amount: str = "1.00", **extra: Any) -> dict[str, Any]:
+    body = {"source_wallet_id": source, "destination_wallet_id": destination, "amount": amount, "currency": "EUR"}
+    return {"id": str(uuid.uuid4()), **body, **extra}
+
+
+async def _send(client: LedgerlineClient, transfers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    response = await client.payment.post("/v1/transfers/batch", json={"transfers": transfers})
+    assert response.status_code == 200, response.text
+    results: list[dict[str, Any]] = response.json()["results"]
+    assert [r["id"] for r in results] == [t["id"] for t in transfers]
+    return results
+
+
+async def test_each_transfer_stands_on_its_own_and_a_replay_creates_nothing(client: LedgerlineClient) -> None:
+    alice = await funded_wallet(client, "alice", "50.00")
+    bob = await funded_wallet(client, "bob", "0")
+    good = [_transfer(alice, bob, "2.00") for _ in range(5)]
+    bad = [
+        _transfer(alice, alice),
+        _transfer(alice, str(uuid.uuid4())),
+        _transfer(alice, bob, "1.001"),
+    ]
+    results = await _send(client, good + bad)
+    assert [r["status"] for r in results] == [202] * 5 + [422] * 3
+    assert [r["problem"]["code"] for r in results[5:]] == ["self_transfer", "unknown_wallet", "too_many_decimals"]
+    payments = [await client.settle(r["payment"]["id"]) for r in results[:5]]
+    assert {p["status"] for p in payments} == {"COMPLETED"}
+    assert await wallet_minor(client, bob) == {"balance": 1000, "held": 0, "available": 1000}
+
+    replayed = await _send(client, good)
+    assert all(r["replayed"] for r in replayed)
+    assert [r["payment"]["id"] for r in replayed] == [r["payment"]["id"] for r in results[:5]]
+    changed = [{**good[0], "amount": "3.00"}]
+    assert (await _send(client, changed))[0]["problem"]["code"] == "idempotency_key_reused"
+    assert await wallet_minor(client, bob) == {"balance": 1000, "held": 0, "available": 1000}
+    await assert_books_balance(client)
+
+
+async def test_a_batch_cannot_spend_the_same_money_twice(client: LedgerlineClient) -> None:
+    source = await funded_wallet(client, "spender", "10.00")
+    sinks = [await funded_wallet(client, f"sink-{n}", "0") for n in range(4)]
+    transfers = [_transfer(source, sinks[n % 4], "1.00") for n in range(30)]
+    results = await _send(client, transfers)
+    assert {r["status"] for r in results} == {202}
+    finished = [await client.settle(r["payment"]["id"]) for r in results]
+    completed = [p for p in finished if p["status"] == "COMPLETED"]
+    assert len(completed) == 10
+    assert {p["failure_reason"] for p in finished if p["status"] != "COMPLETED"} == {"insufficient_funds"}
+    assert await wallet_minor(client, source) == {"balance": 0, "held": 0, "available": 0}
+    await assert_books_balance(client)
+
+
+async def test_batch_limits_are_enforced(client: LedgerlineClient) -> None:
+    a = await client.open_wallet("limit-a")
+    b = await client.open_wallet("limit-b")
+    too_many = [_transfer(a["id"], b["id"]) for _ in range(1001)]
+    response = await client.payment.post("/v1/transfers/batch", json={"transfers": too_many})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    same_id = _transfer(a["id"], b["id"])
+    response = await client.payment.post("/v1/transfers/batch", json={"transfers": [same_id, same_id]})
+    assert (response.status_code, response.json()["code"]) == (422, "duplicate_transfer_id")
+    empty = await client.payment.post("/v1/transfers/batch", json={"transfers": []})
+    assert empty.status_code == 422
+
+
+async def test_wallets_open_in_bulk_all_or_none(client: LedgerlineClient) -> None:
+    owner = f"bulk-{uuid.uuid4().hex[:8]}"
+    body = {"wallets": [{"owner_id": owner, "currency": "EUR"} for _ in range(3)]}
+    opened = await client.wallet.post("/v1/wallets/batch", json=body)
+    assert opened.status_code == 201, opened.text
+    ids = [item["id"] for item in opened.json()["items"]]
+    assert len(set(ids)) == 3
+    for wallet_id in ids:
+        assert (await client.get_wallet(wallet_id))["balance"] == "0.00"
+
+    async def ledger_has_accounts() -> bool:
+        answers = [await client.ledger.get(f"/v1/accounts/{wallet_id}") for wallet_id in ids]
+        return all(answer.status_code == 200 for answer in answers)
+
+    assert await eventually(ledger_has_accounts), "the ledger never opened the bulk wallets' accounts"
+    mixed = {"wallets": [{"owner_id": owner, "currency": "EUR"}, {"owner_id": owner, "currency": "XXX"}]}
+    refused = await client.wallet.post("/v1/wallets/batch", json=mixed)
+    assert (refused.status_code, refused.json()["code"]) == (422, "unknown_currency")
+    assert "wallets[1].currency" in refused.json()["detail"]
+    listed = await client.wallet.get(f"/v1/users/{owner}/wallets")
+    assert len(listed.json()["items"]) == 3  # Nothing of the refused batch was opened.
