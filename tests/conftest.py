@@ -41,7 +41,9 @@ class Stack:
     """Infrastructure and platform for one Kafka backend, started on first use."""
 
     def __init__(self, root: Path, backend: str) -> None:
-        self.infra = Infrastructure(root / backend, kafka_backend=backend, ports=Ports.free())
+        # Crash-unsafe PostgreSQL, for speed: no test on these shared stacks kills or pauses
+        # PostgreSQL or the host (tests/e2e/test_supervision.py runs its own durable platform).
+        self.infra = Infrastructure(root / backend, kafka_backend=backend, ports=Ports.free(), durable=False)
         self.platform = Platform.on_free_ports(self.infra, environment="test", overrides=TEST_OVERRIDES)
         self.infra_started = False
         self.platform_started = False

@@ -1,6 +1,7 @@
 """The outbox publishes exactly what committed, in order, never what rolled back, and never
-deletes a row it did not publish, even one that committed after the relay's select; its backlog
-gauge counts what still waits; the inbox lets each message id through once."""
+deletes a row it did not publish, even one that committed after the relay's select; a message
+written again while it still waits (a re-sent saga step) is kept once without failing the
+transaction; its backlog gauge counts what still waits; the inbox lets each message id through once."""
 
 from __future__ import annotations
 
@@ -198,3 +199,16 @@ async def test_inbox_claims_each_id_once(engine: AsyncEngine) -> None:
         await connection.rollback()
     async with engine.begin() as connection:
         assert await claim_new(connection, "c1", ["rolled-back"]) == {"rolled-back"}
+
+
+async def test_a_message_written_again_while_it_waits_is_kept_once(engine: AsyncEngine) -> None:
+    message = OutgoingMessage(topic="t", key="k", type="t.test", source="/tests", data={"step": "reserve"})
+    for _ in range(2):
+        # The saga timer re-sends a step under the same id while the broker is down.
+        async with UnitOfWork(engine) as uow:
+            uow.publish(message, OutgoingMessage(topic="t", key="k", type="t.other", source="/tests", data={}))
+            await uow.commit()
+    async with engine.connect() as connection:
+        ids = (await connection.execute(select(outbox_table.c.event_id))).scalars().all()
+    assert sorted(ids).count(message.id) == 1
+    assert len(ids) == 3

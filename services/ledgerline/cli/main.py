@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -153,7 +152,7 @@ def up(
         raise typer.Exit(1) from None
     _print_endpoints(platform, infra)
     prometheus = start_local_prometheus(platform, console.print)
-    _wait_for_interrupt()
+    _supervise_until_interrupt(platform)
     # A second Ctrl-C while stopping would abandon the servers half way; stopping is bounded anyway.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -194,19 +193,69 @@ def _print_endpoints(platform: object, infra: Infrastructure) -> None:
     )
 
 
-def _wait_for_interrupt() -> None:
+def _supervise_until_interrupt(platform: Platform) -> None:
+    """Restart whatever exits until Ctrl-C or SIGTERM; SIGUSR1 prints the status table."""
+    from ledgerline.infra.supervisor import Supervisor, read_state, supervise_platform
+
     stopping = False
+    status_asked = False
 
     def stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
 
+    def ask_status(*_: object) -> None:
+        nonlocal status_asked
+        status_asked = True
+
+    def show_status_when_asked() -> None:
+        nonlocal status_asked
+        if status_asked:
+            status_asked = False
+            _print_status(read_state(platform.infra.data_dir))
+
     signal.signal(signal.SIGTERM, stop)
-    try:
-        while not stopping:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+    signal.signal(signal.SIGUSR1, ask_status)
+    supervisor = Supervisor(supervise_platform(platform), data_dir=platform.infra.data_dir, say=console.print)
+    console.print(
+        "Processes that exit are restarted; [bold]ledgerline status[/] (or SIGUSR1 to this process) shows restarts."
+    )
+    with suppress(KeyboardInterrupt):
+        supervisor.run(lambda: stopping, on_tick=show_status_when_asked)
+
+
+@app.command()
+def status(data_dir: Annotated[Path | None, typer.Option(help="Data folder of `ledgerline up`")] = None) -> None:
+    """What `ledgerline up` runs: each process's pid, state and restarts (exit code 1 if it is not running)."""
+    from ledgerline.infra.supervisor import read_state
+
+    state = read_state(data_dir or default_data_dir())
+    _print_status(state)
+    if state is None or not state["supervising"]:
+        raise typer.Exit(1)
+
+
+def _print_status(state: dict[str, Any] | None) -> None:
+    if state is None:
+        console.print("ledgerline up has not run with this data folder")
+        return
+    running = "running" if state["supervising"] else "[red]not running[/]"
+    # A line of its own rather than the table's title, which rich would wrap to the table's width.
+    console.print(f"ledgerline up (pid {state['supervisor_pid']}) {running}, as of {state['updated_at']}")
+    table = Table()
+    for column in ("process", "state", "pid", "restarts", "last exit code"):
+        table.add_column(column)
+    for name, process in state["processes"].items():
+        shown = process["state"] + (f" in {process['restart_in_s']}s" if process["restart_in_s"] is not None else "")
+        exit_code = process["last_exit_code"]
+        table.add_row(
+            name,
+            shown,
+            str(process["pid"] or "-"),
+            str(process["restarts"]),
+            "-" if exit_code is None else str(exit_code),
+        )
+    console.print(table)
 
 
 @app.command()

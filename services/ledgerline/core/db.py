@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import Executable, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ledgerline.core.events import OutgoingMessage
@@ -89,7 +90,12 @@ class UnitOfWork:
     async def commit(self) -> None:
         connection = self.connection
         if self._messages:
-            await connection.execute(outbox_table.insert(), outbox_rows(self._messages))
+            # A saga step re-sent while the broker is down has the id of the send still waiting
+            # in the outbox: it is the same message, which will go out once, so it is not added
+            # again (a unique violation here used to fail the whole saga timer until the relay
+            # caught up, holding back every other payment's step).
+            insert_new = postgresql.insert(outbox_table).on_conflict_do_nothing(index_elements=["event_id"])
+            await connection.execute(insert_new, outbox_rows(self._messages))
             # NOTIFY is delivered at commit, waking the relay without polling latency.
             await connection.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         await connection.commit()

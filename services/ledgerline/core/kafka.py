@@ -134,8 +134,8 @@ class BatchConsumer:
         self._producer = producer
         self._limits = limits
         self._bootstrap_servers = bootstrap_servers
-        self._consumer = self._new_consumer()
-        self._ran = False
+        # Made by each run(): a stopped aiokafka consumer cannot start again.
+        self._consumer: AIOKafkaConsumer
         # Set once the group has completed its first assignment (possibly empty, when there are
         # more replicas than partitions): readiness means "joined", not "connected".
         self.started = asyncio.Event()
@@ -153,11 +153,9 @@ class BatchConsumer:
         )
 
     async def run(self) -> None:
-        # A stopped aiokafka consumer cannot start again, so each run (the supervisor's restart
-        # after a crash included) joins the group with a fresh one.
-        if self._ran:
-            self._consumer = self._new_consumer()
-        self._ran = True
+        # The service runs this again after a crash (a broker restarted without its memory, say);
+        # a fresh client rejoins the group from the committed offsets, or the earliest ones.
+        self._consumer = self._new_consumer()
         await self._consumer.start()
         self._consumer.subscribe(self._topics, listener=_JoinListener(self.started))
         try:

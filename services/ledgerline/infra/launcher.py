@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from ledgerline.infra.kafka_embedded import EmbeddedKafka
 from ledgerline.infra.postgres import PostgresServer
-from ledgerline.infra.process import free_port
+from ledgerline.infra.process import ManagedProcess, free_port
 from ledgerline.infra.redis import RedisServer
 
 KafkaBackendName = Literal["embedded", "apache"]
@@ -24,6 +24,7 @@ SERVICE_DATABASES = ("wallet", "ledger", "payment", "notification", "identity")
 class KafkaBroker(Protocol):
     backend: str
     fetch_max_wait_ms: int
+    process: ManagedProcess | None
 
     @property
     def bootstrap_servers(self) -> str: ...
@@ -76,7 +77,9 @@ class Infrastructure:
     data_dir: Path
     kafka_backend: str = "embedded"
     ports: Ports = field(default_factory=Ports.fixed)
-    durable: bool = False
+    # PostgreSQL keeps every acknowledged commit across a crash unless told otherwise; only test
+    # stacks that inject no crash turn this off (see postgres.CRASH_UNSAFE_OPTIONS).
+    durable: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
