@@ -42,28 +42,39 @@ def write_json(out_dir: Path, result: dict[str, Any]) -> Path:
 
 
 def write_picture(out_dir: Path, result: dict[str, Any]) -> Path | None:
-    """Completed transfers/s against saga latency, one point per load level."""
-    points = [r for r in result["workloads"] if r["workload"].startswith("transfers")]
-    if not points:
+    """Saga and POST latency against completed transfers/s: the open-loop rates as a curve (where
+    the knee is), the closed-loop run as a point of its own."""
+    curve = sorted((r for r in result["workloads"] if "rate_per_s" in r), key=lambda r: r["completed_per_s"])
+    closed = [r for r in result["workloads"] if r["workload"] == "transfers"]
+    if not curve and not closed:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    points.sort(key=lambda r: r["completed_per_s"])
-    x = [r["completed_per_s"] for r in points]
     figure, axes = pyplot.subplots(figsize=(8, 4.5), dpi=100)
+    x = [r["completed_per_s"] for r in curve]
     for key, label in (("p50_ms", "saga p50"), ("p99_ms", "saga p99")):
-        axes.plot(x, [max(r["saga_latency"][key], 0.1) for r in points], marker="o", label=label)
-    axes.plot(x, [max(r["post_latency"]["p99_ms"], 0.1) for r in points], marker="s", ls="--", label="POST p99")
+        axes.plot(x, [max(r["saga_latency"][key], 0.1) for r in curve], marker="o", label=f"{label} (open loop)")
+    axes.plot(x, [max(r["post_latency"]["p99_ms"], 0.1) for r in curve], marker="s", ls="--", label="POST p99")
+    for r in closed:
+        saga = r["saga_latency"]
+        axes.errorbar(
+            [r["completed_per_s"]],
+            [saga["p50_ms"]],
+            yerr=[[0], [max(saga["p99_ms"] - saga["p50_ms"], 0)]],
+            fmt="D",
+            color="black",
+            label=f"saga p50..p99, {r['concurrency']} clients (closed loop)",
+        )
     axes.set_yscale("log")
     axes.set_xlabel("completed transfers per second")
     axes.set_ylabel("latency (ms)")
     pg = result["pgbench"]["tps"]
     axes.set_title(f"Ledgerline transfers vs latency (pgbench {pg:.0f} tps on the same PostgreSQL)")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    axes.legend(fontsize="small")
     path = out_dir / f"latest-{result['mode']}.png"
     figure.tight_layout()
     figure.savefig(path)
