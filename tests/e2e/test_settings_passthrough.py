@@ -43,7 +43,7 @@ class RunningUp:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.append(line)
-            if "Ctrl-C stops everything" in line:
+            if "Processes that exit are restarted" in line:
                 self.running.set()
 
     @property

@@ -150,9 +150,13 @@ def up(
         infra.stop()
         console.print(f"[red]could not start:[/] {error}")
         raise typer.Exit(1) from None
-    _print_endpoints(platform, infra)
-    prometheus = start_local_prometheus(platform, console.print)
-    _supervise_until_interrupt(platform)
+    prometheus = None
+    try:
+        _print_endpoints(platform, infra)
+        prometheus = start_local_prometheus(platform, console.print)
+        _supervise_until_interrupt(platform)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before supervision began: stop everything all the same.
     # A second Ctrl-C while stopping would abandon the servers half way; stopping is bounded anyway.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
