@@ -32,6 +32,9 @@ class BatchHandling:
 
     types: frozenset[str]
     apply: Callable[[Sequence[Envelope], UnitOfWork], Awaitable[None]]
+    # Also apply messages the inbox has seen before: for handlers whose every outcome is stored
+    # and repeated (an idempotent command answers a re-send with the same reply).
+    answers_duplicates: bool = False
 
     @staticmethod
     def together(*handlings: BatchHandling) -> BatchHandling:
@@ -79,18 +82,24 @@ class InboxProcessor:
             return
         async with UnitOfWork(self._engine) as uow:
             claimed = await claim_new(uow.connection, self._consumer, [e.id for e in handled])
-            fresh: list[Envelope] = []
+            fresh: list[Envelope] = []  # In arrival order, each id once.
+            in_batch: list[Envelope] = []
+            seen: set[str] = set()
+            answers = self._batch is not None and self._batch.answers_duplicates
             for envelope in handled:
-                if envelope.id not in claimed:
+                if envelope.id in seen:
+                    continue  # The same id twice in one batch is applied once.
+                seen.add(envelope.id)
+                new = envelope.id in claimed
+                if new:
+                    fresh.append(envelope)
+                else:
                     DUPLICATES.labels(self._consumer).inc()
-                    continue
-                claimed.discard(envelope.id)  # The same id twice in one batch is applied once.
-                fresh.append(envelope)
-            if self._batch is not None:
-                together = [e for e in fresh if e.type in self._batch.types]
-                if together:
-                    with batch_trace(f"{self._consumer} batch", [e.traceparent for e in together]):
-                        await self._batch.apply(together, uow)
+                if self._batch is not None and envelope.type in self._batch.types and (new or answers):
+                    in_batch.append(envelope)
+            if self._batch is not None and in_batch:
+                with batch_trace(f"{self._consumer} batch", [e.traceparent for e in in_batch]):
+                    await self._batch.apply(in_batch, uow)
             for envelope in fresh:
                 handler = self._handlers.get(envelope.type)
                 if handler is None:

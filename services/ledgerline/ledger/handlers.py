@@ -120,5 +120,7 @@ async def open_accounts(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
     )
 
 
-COMMAND_HANDLING = BatchHandling(frozenset({c.POST_ENTRY, c.VOID_ENTRY}), apply_commands)
+# An entry's fate (posted, voided, refused by an account that stays closed) is decided by what
+# is stored, so a command seen before is answered again: a re-send whose reply was lost gets one.
+COMMAND_HANDLING = BatchHandling(frozenset({c.POST_ENTRY, c.VOID_ENTRY}), apply_commands, answers_duplicates=True)
 WALLET_EVENT_HANDLING = BatchHandling(frozenset({c.WALLET_OPENED}), open_accounts)

@@ -20,6 +20,7 @@ class HoldStatus(StrEnum):
     HELD = "held"
     RELEASED = "released"
     SETTLED = "settled"
+    REJECTED = "rejected"  # The reserve was refused; nothing is held. Kept so a repeat gets the same answer.
 
 
 class RejectionReason(StrEnum):
@@ -65,6 +66,7 @@ class Hold:
     wallet_id: uuid.UUID
     amount_minor: int
     status: HoldStatus
+    reason: str | None = None  # Why a reserve was refused.
 
 
 def open_wallet(wallet_id: uuid.UUID, owner_id: str, currency: str, overdraft_limit_minor: int = 0) -> Wallet:

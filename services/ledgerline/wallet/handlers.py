@@ -54,12 +54,19 @@ def reserve_funds(command: c.ReserveFunds, book: Book) -> OutgoingMessage:
         command.payment_id,
     )
     if existing is not None:
+        if existing.status is HoldStatus.REJECTED:
+            return _rejected(command, RejectionReason(existing.reason))
         return _rejected(command, RejectionReason.HOLD_RELEASED) if existing.status is HoldStatus.RELEASED else reserved
     wallet = book.wallets.get(command.wallet_id)
-    if wallet is None:
-        return _rejected(command, RejectionReason.UNKNOWN_WALLET)
-    outcome = domain.reserve(wallet, command.amount_minor, command.currency)
+    outcome = (
+        RejectionReason.UNKNOWN_WALLET
+        if wallet is None
+        else domain.reserve(wallet, command.amount_minor, command.currency)
+    )
     if isinstance(outcome, RejectionReason):
+        # Remembered, so this command arriving again (a re-send) is refused again, even if the
+        # wallet could pay by then: the payment has already failed on the first answer.
+        book.put_hold(Hold(command.payment_id, command.wallet_id, 0, HoldStatus.REJECTED, outcome.value))
         return _rejected(command, outcome)
     book.put_wallet(outcome)
     book.put_hold(Hold(command.payment_id, wallet.id, command.amount_minor, HoldStatus.HELD))
@@ -85,6 +92,7 @@ def release_funds(command: c.ReleaseFunds, book: Book) -> OutgoingMessage:
         book.put_hold(replace(hold, status=HoldStatus.RELEASED))
     elif hold.status is HoldStatus.SETTLED:
         raise domain.InvariantViolation(f"release of settled hold {hold.payment_id}")
+    # A released or rejected hold holds nothing: the answer is the same.
     body = c.FundsReleased(payment_id=command.payment_id, wallet_id=command.wallet_id)
     return _reply(c.FUNDS_RELEASED, body, command.payment_id)
 
@@ -138,4 +146,6 @@ async def apply_commands(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None
     await repository.put_holds(uow.connection, [book.holds[i] for i in book.changed_holds])
 
 
-COMMAND_HANDLING = BatchHandling(frozenset(_COMMANDS), apply_commands)
+# Every command's outcome is recorded by payment (holds), so a command seen before is answered
+# again from that record: a re-send whose first reply was lost still gets one.
+COMMAND_HANDLING = BatchHandling(frozenset(_COMMANDS), apply_commands, answers_duplicates=True)

@@ -29,7 +29,7 @@ def _wallet(row: Row) -> Wallet:
 
 
 def _hold(row: Row) -> Hold:
-    return Hold(row.payment_id, row.wallet_id, row.amount_minor, HoldStatus(row.status))
+    return Hold(row.payment_id, row.wallet_id, row.amount_minor, HoldStatus(row.status), row.reason)
 
 
 async def add_wallets(connection: AsyncConnection, opened: Sequence[Wallet]) -> None:
@@ -146,6 +146,7 @@ async def put_holds(connection: AsyncConnection, changed: Sequence[Hold]) -> Non
                 "wallet_id": hold.wallet_id,
                 "amount_minor": hold.amount_minor,
                 "status": hold.status.value,
+                "reason": hold.reason,
             }
             for hold in changed
         ]
@@ -153,6 +154,6 @@ async def put_holds(connection: AsyncConnection, changed: Sequence[Hold]) -> Non
     await connection.execute(
         statement.on_conflict_do_update(
             index_elements=[holds.c.payment_id],
-            set_={"status": statement.excluded.status, "updated_at": func.now()},
+            set_={"status": statement.excluded.status, "reason": statement.excluded.reason, "updated_at": func.now()},
         )
     )

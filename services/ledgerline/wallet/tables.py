@@ -39,8 +39,9 @@ holds = Table(
     Column("wallet_id", Uuid, nullable=False, index=True),
     Column("amount_minor", BigInteger, nullable=False),
     Column("status", Text, nullable=False),
+    Column("reason", Text),  # Why a reserve was refused (status 'rejected').
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
-    CheckConstraint("status IN ('held', 'released', 'settled')", name="known_status"),
+    CheckConstraint("status IN ('held', 'released', 'settled', 'rejected')", name="known_status"),
 )
