@@ -27,6 +27,7 @@ SHED_STATUSES = frozenset({429, 503})
 # A kept-alive connection the server closed just as it was reused: the request never arrived.
 # Retried (payments with the same idempotency key, so a retry cannot pay twice).
 CONNECTION_RETRIES_MAX = 3
+KEEPALIVE_S = 2.0
 _CONNECTION_ERRORS = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 
@@ -84,7 +85,9 @@ class ApiClient:
         self.payment_urls = list(payment_urls) or [payment_url]
         self._payment_turns = itertools.cycle(self.payment_urls)
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=connections_max),
+            # Idle connections are dropped before the server's keep-alive timeout (uvicorn: 5 s)
+            # closes them, so a request never goes out on a connection already closed.
+            connector=aiohttp.TCPConnector(limit=connections_max, keepalive_timeout=KEEPALIVE_S),
             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
         )
 
