@@ -9,6 +9,8 @@ from ledgerline.bench.load import ApiClient
 from ledgerline.core.money import parse_amount
 
 WALLET_PAGE_SIZE = 500
+# The ledger re-adds every posting and reads every wallet: minutes at a million wallets.
+RECONCILIATION_TIMEOUT_S = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,9 @@ class BooksCheck:
 
 
 async def check_books(client: ApiClient, wallet_ids: set[str], expected_supply_minor: int) -> BooksCheck:
-    report = await client.get_json(client.ledger_url + "/v1/reconciliation", {"verify_postings": "true"})
+    report = await client.get_json(
+        client.ledger_url + "/v1/reconciliation", {"verify_postings": "true"}, timeout_s=RECONCILIATION_TIMEOUT_S
+    )
     balanced = (
         all(line["balanced"] for line in report["currencies"])
         and report["unbalanced_entries"] == 0

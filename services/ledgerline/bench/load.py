@@ -147,8 +147,9 @@ class ApiClient:
                     raise
         raise AssertionError("unreachable")
 
-    async def get_json(self, url: str, params: dict[str, str] | None = None) -> Any:
-        status, body, _ = await self._send("GET", url, params=params)
+    async def get_json(self, url: str, params: dict[str, str] | None = None, *, timeout_s: float | None = None) -> Any:
+        longer = {"timeout": aiohttp.ClientTimeout(total=timeout_s)} if timeout_s else {}
+        status, body, _ = await self._send("GET", url, params=params, **longer)
         if status != 200:
             raise RuntimeError(f"GET {url} answered {status}: {body}")
         return body
