@@ -11,7 +11,7 @@ from ledgerline.core.retry import RetryPolicy
 from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
 from ledgerline.notification import api
 from ledgerline.notification.channels import EmailSender, WebhookSender
-from ledgerline.notification.delivery import FANOUT_HANDLERS, DeliveryWorker
+from ledgerline.notification.delivery import FAN_OUT, DeliveryWorker
 from ledgerline.notification.settings import NotificationSettings
 
 
@@ -64,5 +64,5 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         title="Ledgerline notification service",
         description="Webhooks (Standard Webhooks signatures) and email for payment outcomes, with a delivery log.",
         routers=[api.router],
-        subscriptions=[Subscription(topics=[topics.PAYMENT_EVENTS], handlers=FANOUT_HANDLERS), *deliveries],
+        subscriptions=[Subscription(topics=[topics.PAYMENT_EVENTS], batch=FAN_OUT), *deliveries],
     )
