@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Executable, text
+from sqlalchemy import ColumnElement, Executable, any_, bindparam, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -20,6 +20,16 @@ def async_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
+
+
+def one_of(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column = ANY($1)` with the values as one array parameter.
+
+    The statement text is the same for any number of values, so it is compiled and prepared
+    once; `IN (...)` renders a placeholder per value, and every new count is parsed and planned
+    again (a batch consumer sees a different count almost every time).
+    """
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 
 
 def create_engine(url: str, *, pool_size: int, pool_timeout_s: float, pre_ping: bool = False) -> AsyncEngine:

@@ -153,7 +153,6 @@ async def _create(
     except BaseException:
         await store.abandon(key, fp)
         raise
-    await store.finish(key, fp, response)
     return JSONResponse(response.body, status_code=202, headers={"Location": f"/v1/payments/{payment.id}"})
 
 

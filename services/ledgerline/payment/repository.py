@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledgerline.core.db import write_every_row
+from ledgerline.core.db import one_of, write_every_row
 from ledgerline.payment.domain import Payment, PaymentType, Status
 from ledgerline.payment.tables import payments, transitions
 
@@ -158,7 +158,7 @@ async def lock_many(
     Also returns when each payment last changed: when its current step's command went out.
     """
     statement = (
-        select(payments).where(payments.c.id.in_(sorted(set(payment_ids)))).order_by(payments.c.id).with_for_update()
+        select(payments).where(one_of(payments.c.id, set(payment_ids))).order_by(payments.c.id).with_for_update()
     )
     rows = list(await connection.execute(statement))
     return {row.id: _payment(row) for row in rows}, {row.id: row.updated_at for row in rows}
