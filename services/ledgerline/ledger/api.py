@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -11,7 +10,7 @@ import httpx
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from ledgerline.core.http import RuntimeDep, check_page_size
+from ledgerline.core.http import RuntimeDep, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.money import format_amount
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
@@ -142,17 +141,13 @@ async def close_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountVi
     return AccountView.of(closed)
 
 
-def _encode_cursor(sequence: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{sequence}".encode()).decode()
+CURSOR_KIND = "seq"
 
 
-def _decode_cursor(cursor: str) -> int:
+def _sequence(cursor: str) -> int:
     try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "seq":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError):
+        return int(decode_cursor(cursor, CURSOR_KIND))
+    except ValueError:
         raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page") from None
 
 
@@ -169,10 +164,10 @@ async def account_history(
 ) -> PostingPage:
     check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
     await _account_or_404(runtime, account_id)
-    before = _decode_cursor(cursor) if cursor else None
+    before = _sequence(cursor) if cursor else None
     async with runtime.engine.connect() as connection:
         rows = await repository.account_postings(connection, account_id, before_sequence=before, limit=limit)
-    next_cursor = _encode_cursor(rows[-1].account_sequence) if len(rows) == limit else None
+    next_cursor = encode_cursor(CURSOR_KIND, str(rows[-1].account_sequence)) if len(rows) == limit else None
     return PostingPage(items=[_posting_view(r) for r in rows], next_cursor=next_cursor)
 
 
