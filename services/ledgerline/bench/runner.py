@@ -244,7 +244,28 @@ async def scale(run: Run) -> None:
             lambda requests=requests: closed_loop(run.client, requests, run.options.concurrency),  # type: ignore[misc]
             {"concurrency": run.options.concurrency, "wallets": target},
         )
+        figures["history_page_latency"] = (await history_pages(run.client, run.wallets.ids)).as_dict()
         await finish(run, figures, population)
+
+
+HISTORY_PAGE_SIZE = 50
+HISTORY_CONCURRENCY = 8
+
+
+async def history_pages(client: ApiClient, wallet_ids: Sequence[str]) -> Latency:
+    """The first history page of each of the busiest wallets: its latency should not grow with
+    the number of wallets or payments."""
+    semaphore = asyncio.Semaphore(HISTORY_CONCURRENCY)
+
+    async def one(wallet_id: str) -> float:
+        async with semaphore:
+            started = time.perf_counter()
+            await client.get_json(
+                f"{client.payment_url}/v1/payments", {"wallet_id": wallet_id, "limit": str(HISTORY_PAGE_SIZE)}
+            )
+            return time.perf_counter() - started
+
+    return Latency.of(await asyncio.gather(*(one(wallet_id) for wallet_id in wallet_ids)))
 
 
 def summary(pgbench: Any, options: BenchOptions, results: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
