@@ -34,10 +34,11 @@ test: bootstrap lint  ## Lint, then the whole suite: unit, integration, end to e
 test-fast: bootstrap  ## Everything except the Apache Kafka backend.
 	@$(VENV)/bin/python -m pytest -m "not apache" $(PYTEST_ARGS)
 
-lint: bootstrap  ## ruff (lint and format) everywhere, mypy strict on the core, the domains and the operator.
+lint: bootstrap  ## ruff (lint and format) everywhere, mypy strict on the core, the domains and the operator, import boundaries.
 	@$(VENV)/bin/ruff check --quiet services operator tests
 	@$(VENV)/bin/ruff format --check --quiet services operator tests
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports --no-logo --no-cache
 
 clean:  ## Delete the data `make run` keeps in .ledgerline/.
 	rm -rf .ledgerline

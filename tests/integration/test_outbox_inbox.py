@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import OutgoingMessage, decode
 from ledgerline.core.inbox import claim_new
-from ledgerline.core.kafka import create_producer
+from ledgerline.core.kafka_clients import create_producer
 from ledgerline.core.messaging_tables import outbox_table
 from ledgerline.core.outbox import OutboxRelay, outbox_rows
 from ledgerline.infra.launcher import Infrastructure

@@ -19,7 +19,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from ledgerline.core.api_docs import install_api_docs
 from ledgerline.core.db import UnitOfWork, create_engine
-from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
+from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits
+from ledgerline.core.kafka_clients import create_producer
 from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler

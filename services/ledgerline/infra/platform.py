@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledgerline.core.kafka import ensure_topics
+from ledgerline.core.kafka_clients import ensure_topics
 from ledgerline.core.migrations import upgrade_to_head
 from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
