@@ -76,7 +76,8 @@ def _posting(p: Payment, line: d.Line) -> c.PostingLine:
             currency=p.currency,
             amount_minor=line.amount_minor,
         )
-    assert isinstance(line.account, uuid.UUID)
+    if not isinstance(line.account, uuid.UUID):
+        raise d.SagaError(f"posting line names neither the settlement account nor a wallet: {line.account!r}")
     return c.PostingLine(
         account_id=line.account, account_kind="wallet", currency=p.currency, amount_minor=line.amount_minor
     )
