@@ -17,7 +17,7 @@ def started(type_: PaymentType, **kw: object) -> tuple[d.Payment, list[d.Command
         PaymentType.DEPOSIT: {"destination": B},
         PaymentType.WITHDRAWAL: {"source": A},
     }[type_]
-    return d.start(uuid.uuid4(), type_, 500, "EUR", **wallets, **kw)  # type: ignore[arg-type]
+    return d.start(uuid.uuid4(), type_, 500, "EUR", **wallets, **kw)  # type: ignore[arg-type]  # Keywords of start.
 
 
 def test_transfer_happy_path() -> None:
