@@ -1,4 +1,4 @@
-"""Each saga walks its states of DESIGN.md, compensates on rejection, and ignores stale replies."""
+"""Each saga walks its states of docs/design.md, compensates on rejection, and ignores stale replies."""
 
 import uuid
 
