@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -63,6 +64,11 @@ class Run:
     expected_supply_minor: int = 0
     completed_transfers: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+
+    def opened_wallets(self) -> w.Wallets:
+        if self.wallets is None:
+            raise RuntimeError("the benchmark's wallets are not open yet: `setup` opens them")
+        return self.wallets
 
 
 async def outcomes_total(client: ApiClient) -> float:
@@ -158,8 +164,8 @@ async def measured(
 
 
 async def finish(run: Run, figures: dict[str, Any], population: Sequence[str] = ()) -> None:
-    assert run.wallets is not None
-    watched = {*run.wallets.ids, run.wallets.hot, *population}
+    wallets = run.opened_wallets()
+    watched = {*wallets.ids, wallets.hot, *population}
     books = await check_books(run.client, watched, run.expected_supply_minor)
     figures["books"] = books.as_dict()
     run.results.append(figures)
@@ -187,16 +193,19 @@ async def closed(run: Run, name: str, requests: list[Request]) -> list[dict[str,
 async def drive(run: Run) -> list[dict[str, Any]]:
     o = run.options
     await setup(run)
-    assert run.wallets is not None
-    wallets = run.wallets
+    wallets = run.opened_wallets()
     details = await closed(run, "transfers", w.transfers(wallets, o.transfers))
     run.completed_transfers = [d["id"] for d in details if d["status"] == "COMPLETED" and d["type"] == "transfer"]
     for rate in o.rates_per_s:
         figures, _ = await measured(
             run,
             "transfers (open loop)",
-            lambda rate=rate: open_loop(  # type: ignore[misc]
-                run.client, lambda _: w.transfer(*wallets.pair()), rate_per_s=rate, duration_s=o.rate_duration_s
+            partial(
+                open_loop,
+                run.client,
+                lambda _: w.transfer(*wallets.pair()),
+                rate_per_s=rate,
+                duration_s=o.rate_duration_s,
             ),
             {"rate_per_s": rate, "duration_s": o.rate_duration_s},
         )
@@ -231,17 +240,17 @@ async def ledger_caught_up(client: ApiClient, last_wallet_id: str, timeout_s: fl
 
 async def scale(run: Run) -> None:
     """Transfers at each wallet count: throughput and latency should not depend on it."""
-    assert run.wallets is not None
-    population: list[str] = [*run.wallets.ids, run.wallets.hot]
+    wallets = run.opened_wallets()
+    population: list[str] = [*wallets.ids, wallets.hot]
     for target in run.options.scale_wallets:
         if target > len(population):
             population += await w.seed_wallets(run.client, target - len(population), len(population))
             await ledger_caught_up(run.client, population[-1], run.options.settle_timeout_s)
-        requests = w.spread_transfers(run.wallets, population, run.options.transfers)
+        requests = w.spread_transfers(wallets, population, run.options.transfers)
         figures, _ = await measured(
             run,
             f"transfers among {target:,} wallets",
-            lambda requests=requests: closed_loop(run.client, requests, run.options.concurrency),  # type: ignore[misc]
+            partial(closed_loop, run.client, requests, run.options.concurrency),
             {"concurrency": run.options.concurrency, "wallets": target},
         )
         figures["history_page_latency"] = (await history_pages(run.client, run.wallets.ids)).as_dict()

@@ -175,10 +175,7 @@ def _print_passed_settings(platform: Platform) -> None:
         console.print(f"settings for {name}: " + " ".join(shown(k, v) for k, v in sorted(variables.items())))
 
 
-def _print_endpoints(platform: object, infra: Infrastructure) -> None:
-    from ledgerline.infra.platform import Platform
-
-    assert isinstance(platform, Platform)
+def _print_endpoints(platform: Platform, infra: Infrastructure) -> None:
     table = Table(title="Ledgerline is running")
     for column in ("service", "API docs", "metrics"):
         table.add_column(column)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -46,6 +46,11 @@ def create_engine(url: str, *, pool_size: int, pool_timeout_s: float, pre_ping: 
     )
 
 
+class ConcurrentUpdate(Exception):
+    """Rows a set-based write had to change were not there as read: changed by a writer that did
+    not hold their lock, or gone. The transaction fails whole and is retried like any failed batch."""
+
+
 async def write_every_row(
     connection: AsyncConnection, statement: Executable, parameters: Mapping[str, Any], *, rows: int, what: str
 ) -> None:
@@ -53,7 +58,7 @@ async def write_every_row(
     (changed without its lock, or missing) fails the whole transaction loudly."""
     written = len((await connection.execute(statement, parameters)).all())
     if written != rows:
-        raise RuntimeError(f"{rows - written} of {rows} {what} were not written: changed concurrently or missing")
+        raise ConcurrentUpdate(f"{rows - written} of {rows} {what} were not written: changed concurrently or missing")
 
 
 class UnitOfWork:
@@ -92,10 +97,6 @@ class UnitOfWork:
         """Run `callback` once the transaction has committed (metrics that must not count a
         change that rolled back); never run on rollback."""
         self._after_commit.append(callback)
-
-    @property
-    def pending_messages(self) -> Sequence[OutgoingMessage]:
-        return tuple(self._messages)
 
     async def commit(self) -> None:
         connection = self.connection

@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ledgerline.core.api_docs import install_api_docs
+from ledgerline.core.body_limit import RequestBodyLimit
 from ledgerline.core.db import UnitOfWork, create_engine
-from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
+from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits
+from ledgerline.core.kafka_clients import create_producer
 from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
@@ -211,6 +213,8 @@ def build_service_app(
     app.state.runtime = runtime
     install_api_docs(app)
     install_problem_handlers(app)
+    # Added before the telemetry middleware, which therefore wraps it and counts the 413s.
+    app.add_middleware(RequestBodyLimit, bytes_max=settings.request_body_bytes_max)
     install_http_telemetry(app, runtime.name)
 
     @app.get("/healthz", include_in_schema=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text
@@ -13,7 +12,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerline.core.db import one_of, write_every_row
-from ledgerline.ledger.domain import Account, AccountKind, AccountStatus, AppliedPosting
+from ledgerline.ledger.domain import Account, AccountKind, AccountStatus
+from ledgerline.ledger.ports import LedgerStore, NewEntry
 from ledgerline.ledger.tables import accounts, journal_entries, postings, voided_entries
 
 
@@ -117,14 +117,6 @@ async def mark_voided_many(connection: AsyncConnection, voids: Sequence[tuple[uu
         await connection.execute(insert(voided_entries).on_conflict_do_nothing(), rows)
 
 
-@dataclass(frozen=True, slots=True)
-class NewEntry:
-    entry_id: uuid.UUID
-    payment_id: uuid.UUID
-    description: str
-    applied: Sequence[AppliedPosting]
-
-
 async def add_entries(connection: AsyncConnection, entries: Sequence[NewEntry]) -> None:
     """Entries and all their postings, one statement each."""
     if not entries:
@@ -185,3 +177,31 @@ async def entry_with_postings(connection: AsyncConnection, entry_id: uuid.UUID) 
         await connection.execute(select(postings).where(postings.c.entry_id == entry_id).order_by(postings.c.id))
     )
     return entry, lines
+
+
+class SqlLedgerStore(LedgerStore):
+    """The ledger store on the connection of one unit of work."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def ensure_accounts(self, wanted: Iterable[Account]) -> None:
+        await ensure_accounts(self._connection, wanted)
+
+    async def lock_accounts(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Account]:
+        return await lock_accounts(self._connection, ids)
+
+    async def existing_entries(self, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return await existing_entries(self._connection, entry_ids)
+
+    async def voided_entries_of(self, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return await voided_entries_of(self._connection, entry_ids)
+
+    async def add_entries(self, entries: Sequence[NewEntry]) -> None:
+        await add_entries(self._connection, entries)
+
+    async def mark_voided_many(self, voids: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        await mark_voided_many(self._connection, voids)
+
+    async def save_accounts(self, changed: Sequence[Account]) -> None:
+        await save_accounts(self._connection, changed)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerline.core.db import one_of, write_every_row
 from ledgerline.wallet.domain import Hold, HoldStatus, Wallet, WalletStatus
+from ledgerline.wallet.ports import WalletStore
 from ledgerline.wallet.tables import holds, wallets
 
 
@@ -156,3 +157,22 @@ async def put_holds(connection: AsyncConnection, changed: Sequence[Hold]) -> Non
         ),
         rows,
     )
+
+
+class SqlWalletStore(WalletStore):
+    """The wallet store on the connection of one unit of work."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def lock_wallets(self, wallet_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Wallet]:
+        return await lock_wallets(self._connection, wallet_ids)
+
+    async def get_holds(self, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Hold]:
+        return await get_holds(self._connection, payment_ids)
+
+    async def save_wallets(self, changed: Sequence[Wallet]) -> None:
+        await save_wallets(self._connection, changed)
+
+    async def put_holds(self, changed: Sequence[Hold]) -> None:
+        await put_holds(self._connection, changed)
