@@ -20,7 +20,7 @@ import pytest
 
 from ledgerline.client import LedgerlineClient, PaymentTimeout
 from ledgerline.infra.supervisor import STATE_FILE_NAME
-from tests.books import assert_books_balance, funded_wallet, wallet_minor
+from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
 from tests.e2e.test_settings_passthrough import RunningUp
 from tests.polling import eventually
 
@@ -62,6 +62,9 @@ def up() -> Iterator[RunningUp]:
 @pytest.fixture
 async def api(up: RunningUp) -> AsyncIterator[LedgerlineClient]:
     client = LedgerlineClient(up.url("wallet"), up.url("ledger"), up.url("payment"))
+    postgres = re.search(r"PostgreSQL (postgresql://\S+)", up.output)
+    assert postgres, up.output
+    track_databases(up.url("ledger"), postgres.group(1))
     yield client
     await client.aclose()
 
