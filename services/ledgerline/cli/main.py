@@ -1,4 +1,4 @@
-"""The `ledgerline` command: run the platform, serve one service, migrate, verify the books, and a demo."""
+"""The `ledgerline` command: run the platform, serve one service, migrate, verify the books, chaos, and a demo."""
 
 from __future__ import annotations
 
@@ -260,6 +260,36 @@ def _print_status(state: dict[str, Any] | None) -> None:
             "-" if exit_code is None else str(exit_code),
         )
     console.print(table)
+
+
+@app.command()
+def chaos(
+    seeds: Annotated[int, typer.Option(min=1, max=1000, help="How many seeds to run, one after the other")] = 5,
+    seed: Annotated[int | None, typer.Option(help="Run only this seed (replay a failing one)")] = None,
+    first_seed: Annotated[int | None, typer.Option(help="First of --seeds consecutive seeds [default: random]")] = None,
+    load_s: Annotated[float, typer.Option(min=1, max=3600, help="Seconds of load (and faults) per seed")] = 30.0,
+    faults: Annotated[int, typer.Option(min=1, max=20, help="Faults per seed")] = 5,
+    settle_bound_s: Annotated[
+        float, typer.Option(min=1, max=3600, help="Every accepted payment must be terminal this long after healing")
+    ] = 120.0,
+    kafka: Annotated[str, typer.Option(help=f"Kafka backend: {' or '.join(KAFKA_BACKENDS)}")] = "apache",
+) -> None:
+    """Fault-injection bank test: load, seeded faults, then every check on the books (exit 1 on a violation)."""
+    import secrets
+
+    from ledgerline.chaos.command import run_chaos
+    from ledgerline.chaos.run import ChaosOptions
+
+    if seed is not None:
+        chosen = [seed]
+    else:
+        start = first_seed if first_seed is not None else secrets.randbelow(1_000_000)
+        chosen = list(range(start, start + seeds))
+    options = ChaosOptions(load_s=load_s, faults=faults, settle_bound_s=settle_bound_s)
+    console.print(f"seeds: {', '.join(map(str, chosen))}")
+    results = run_chaos(console, chosen, options, kafka)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
 
 
 def _local_database_url(service: str) -> str:
