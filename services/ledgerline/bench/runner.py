@@ -150,6 +150,7 @@ async def finish(run: Run, figures: dict[str, Any]) -> None:
     figures["books"] = {
         "ok": report.ok,
         "found": {t.check: t.found for t in report.tallies.values()},
+        "checked": {t.check: t.checked for t in report.tallies.values()},
         "summary": report.summary(),
     }
     run.results.append(figures)

@@ -27,7 +27,10 @@ WORKERS = 6
 # A client that waits this long for an answer gives up and retries with the same key.
 CLIENT_TIMEOUT_S = 2.0
 RETRY_PAUSE_S = (0.2, 1.0)
-RETRIED_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+# A 409 is retried only when the first request with the key is still being answered; any other
+# 409 (a refund of a transfer that did not complete) is the final answer.
+IN_FLIGHT_CODE = "idempotency_key_in_flight"
 SAME_SOURCE_BURST = 3  # Concurrent transfers out of one wallet.
 
 
@@ -70,13 +73,19 @@ async def send(
         if response is not None and response.is_success:
             attempted.payment_ids.append(str(response.json()["id"]))
             return attempted
-        if response is not None and response.status_code not in RETRIED_STATUSES:
+        if response is not None and not _retried(response):
             attempted.refused = (response.status_code, _code(response))
             return attempted
         if time.monotonic() > deadline:
             attempted.gave_up = True
             return attempted
         await asyncio.sleep(random.uniform(*RETRY_PAUSE_S))
+
+
+def _retried(response: httpx.Response) -> bool:
+    if response.status_code == 409:
+        return _code(response) == IN_FLIGHT_CODE
+    return response.status_code in RETRIED_STATUSES
 
 
 def _code(response: httpx.Response) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform, http_ok
+from ledgerline.infra.process import InfrastructureError
 from ledgerline.infra.supervisor import Supervisor, supervise_platform
 
 # Short step timeouts, so a pause of a few seconds outlasts a step and the saga's timer acts;
@@ -31,6 +32,9 @@ CHAOS_OVERRIDES = {
     "notification": {"LEDGERLINE_NOTIFICATION_RETRY_DELAYS_S": "1,2"},
 }
 HEALTH_POLL_S = 0.5
+# A fresh Apache Kafka creates its offsets topic on the first group join; on a busy machine the
+# services' first start can outlast their readiness timeout while it does, and a second succeeds.
+PLATFORM_START_ATTEMPTS = 2
 
 
 @dataclass
@@ -69,7 +73,7 @@ def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[C
     thread: threading.Thread | None = None
     try:
         infra.start()
-        platform.start()
+        _start(platform, say)
         supervisor = Supervisor(supervise_platform(platform), data_dir=data_dir, say=say)
         thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), name="supervisor", daemon=True)
         thread.start()
@@ -81,3 +85,15 @@ def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[C
         platform.stop()
         infra.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _start(platform: Platform, say: Callable[[str], None]) -> None:
+    for attempt in range(1, PLATFORM_START_ATTEMPTS + 1):
+        try:
+            platform.start()
+            return
+        except InfrastructureError as error:
+            platform.stop()
+            if attempt == PLATFORM_START_ATTEMPTS:
+                raise
+            say(f"the platform did not start (attempt {attempt}), starting it again: {str(error).splitlines()[0]}")
