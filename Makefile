@@ -1,10 +1,13 @@
 # The two commands of the README are `make run` and `make test`; both set up what they need.
 VENV ?= .venv
 PYTEST_ARGS ?=
+# `make chaos`: how many seeds, or one seed to replay (SEED=n).
+SEEDS ?= 5
+SEED ?=
 # Options for `ledgerline up`, for example ARGS="--set payment.step_timeout_s=300".
 ARGS ?=
 
-.PHONY: help bootstrap run demo bench bench-scale bench-quick test test-fast test-unit test-integration test-e2e lint clean
+.PHONY: help bootstrap run demo verify bench bench-scale bench-quick chaos test test-fast test-unit test-integration test-e2e lint clean
 
 # The first target, so `make` alone lists the others; each says what it does after `## `.
 help:  ## List these targets with what each does.
@@ -19,6 +22,9 @@ run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-
 demo: bootstrap  ## Move money through a running platform (start `make run` first).
 	@$(VENV)/bin/ledgerline demo
 
+verify: bootstrap  ## Check the books of the platform `make run` runs, read-only (ledgerline verify); exit 1 if wrong.
+	@$(VENV)/bin/ledgerline verify $(ARGS)
+
 bench: bootstrap  ## pgbench, then every workload on a fresh local platform; results and picture in bench/results.
 	@$(VENV)/bin/ledgerline bench $(ARGS)
 
@@ -27,6 +33,9 @@ bench-scale: bootstrap  ## The full bench, then transfers among 10k, 100k and 1M
 
 bench-quick: bootstrap  ## The same in under a minute: checks the books, the figures mean little.
 	@$(VENV)/bin/ledgerline bench --quick $(ARGS)
+
+chaos: bootstrap  ## Fault-injection bank test on Apache Kafka: SEEDS=n seeds (5), or SEED=n to replay one.
+	@$(VENV)/bin/ledgerline chaos $(if $(SEED),--seed $(SEED),--seeds $(SEEDS)) $(ARGS)
 
 test: bootstrap lint  ## Lint, then the whole suite: unit, integration, end to end on both Kafka backends, Kubernetes.
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

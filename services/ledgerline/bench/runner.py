@@ -13,11 +13,10 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from ledgerline.bench import workloads as w
-from ledgerline.bench.books import check_books
 from ledgerline.bench.load import ApiClient, LoadResult, Request, bulk_loop, closed_loop, open_loop
 from ledgerline.bench.processes import Watched, cpu_seconds
 from ledgerline.bench.stats import Latency, SagaTiming, completed_per_s, saga_latency
-from ledgerline.core.money import parse_amount
+from ledgerline.verify.reading import Limits, Sources, verify
 
 OUTCOMES_METRIC = "ledgerline_saga_outcomes_total"
 OUTCOME_POLL_S = 0.2
@@ -54,14 +53,14 @@ BULK_CONCURRENCY = 2
 
 @dataclass
 class Run:
-    """What a workload run accumulates: the wallets, the books the benchmark expects."""
+    """What a workload run accumulates: the wallets, the figures; `databases` are read for the books."""
 
     client: ApiClient
     options: BenchOptions
     pgbench_tps: float
     watched: list[Watched]
+    databases: Sources
     wallets: w.Wallets | None = None
-    expected_supply_minor: int = 0
     completed_transfers: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
 
@@ -112,17 +111,6 @@ def timing(detail: dict[str, Any]) -> SagaTiming:
     )
 
 
-def supply_change_minor(details: Sequence[dict[str, Any]]) -> int:
-    """Money that entered (deposits) or left (withdrawals) the benchmark's wallets."""
-    change = 0
-    for d in details:
-        if d["status"] != "COMPLETED":
-            continue
-        amount = parse_amount(d["amount"], d["currency"])
-        change += amount if d["type"] == "deposit" else -amount if d["type"] == "withdrawal" else 0
-    return change
-
-
 async def measured(
     run: Run, name: str, load: Callable[[], Any], parameters: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -134,7 +122,6 @@ async def measured(
     settled = await wait_for_outcomes(run.client, before_outcomes + len(accepted), run.options.settle_timeout_s)
     cpu_after = cpu_seconds(run.watched)
     details = await payment_details(run.client, accepted)
-    run.expected_supply_minor += supply_change_minor(details)
     timings = [timing(d) for d in details]
     statuses: dict[str, int] = {}
     for d in details:
@@ -163,11 +150,15 @@ async def measured(
     return figures, details
 
 
-async def finish(run: Run, figures: dict[str, Any], population: Sequence[str] = ()) -> None:
-    wallets = run.opened_wallets()
-    watched = {*wallets.ids, wallets.hot, *population}
-    books = await check_books(run.client, watched, run.expected_supply_minor)
-    figures["books"] = books.as_dict()
+async def finish(run: Run, figures: dict[str, Any]) -> None:
+    """The books after a workload: every check of `ledgerline verify` on the platform's databases."""
+    report = await verify(run.databases, Limits(stale_after_s=run.options.settle_timeout_s))
+    figures["books"] = {
+        "ok": report.ok,
+        "found": {t.check: t.found for t in report.tallies.values()},
+        "checked": {t.check: t.checked for t in report.tallies.values()},
+        "summary": report.summary(),
+    }
     run.results.append(figures)
 
 
@@ -254,7 +245,7 @@ async def scale(run: Run) -> None:
             {"concurrency": run.options.concurrency, "wallets": target},
         )
         figures["history_page_latency"] = (await history_pages(run.client, run.wallets.ids)).as_dict()
-        await finish(run, figures, population)
+        await finish(run, figures)
 
 
 HISTORY_PAGE_SIZE = 50
