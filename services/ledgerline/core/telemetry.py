@@ -40,6 +40,8 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # A line per outgoing request (the background reconciliation pages every few seconds) is noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
