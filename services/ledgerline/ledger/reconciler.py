@@ -21,6 +21,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgerline.core.money import parse_amount
+from ledgerline.core.telemetry import tracer
 from ledgerline.core.transient import is_transient
 from ledgerline.ledger import reconciliation
 from ledgerline.ledger.reconciliation import Mismatch, Report
@@ -77,6 +78,13 @@ class Reconciler:
 
     async def run_once(self, client: httpx.AsyncClient) -> str:
         """One pass and its recheck; the metrics say what it found. Returns the outcome."""
+        # One trace per pass, holding its pages' SQL and HTTP spans when tracing is on.
+        with tracer().start_as_current_span("ledger reconciliation") as span:
+            outcome = await self._run_once(client)
+            span.set_attribute("ledgerline.reconciliation.outcome", outcome)
+            return outcome
+
+    async def _run_once(self, client: httpx.AsyncClient) -> str:
         s = self._settings
         try:
             async with reconciliation.snapshot(self._engine) as connection:
