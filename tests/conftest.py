@@ -27,6 +27,13 @@ TEST_OVERRIDES = {
         "LEDGERLINE_PAYMENT_BANK_BREAKER_RESET_S": "2",
     },
     "notification": {"LEDGERLINE_NOTIFICATION_RETRY_DELAYS_S": "1,2"},
+    # Background reconciliation every few seconds, so a test sees a broken wallet reported quickly.
+    "ledger": {
+        "LEDGERLINE_LEDGER_RECONCILIATION_INTERVAL_S": "2",
+        "LEDGERLINE_LEDGER_RECONCILIATION_RECHECK_DELAY_S": "1",
+        # Small pages, so every check of the books in the suite reads many of them.
+        "LEDGERLINE_LEDGER_RECONCILIATION_PAGE_SIZE": "50",
+    },
     # OWASP's minimum argon2id cost (19 MiB, 2 passes): the tests hash often on a small machine.
     "identity": {
         "LEDGERLINE_IDENTITY_ARGON2_MEMORY_COST_KIB": "19456",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -97,6 +98,22 @@ class UnitOfWork:
         """Run `callback` once the transaction has committed (metrics that must not count a
         change that rolled back); never run on rollback."""
         self._after_commit.append(callback)
+
+    @property
+    def pending_messages(self) -> tuple[OutgoingMessage, ...]:
+        return tuple(self._messages)
+
+    @property
+    def message_count(self) -> int:
+        return len(self._messages)
+
+    def continue_traces(self, trace_of: Callable[[OutgoingMessage], str | None], *, start: int = 0) -> None:
+        """Messages published from the `start`-th on carry the trace `trace_of` gives them (if any)."""
+        for index in range(start, len(self._messages)):
+            message = self._messages[index]
+            traceparent = trace_of(message)
+            if traceparent:
+                self._messages[index] = dataclasses.replace(message, traceparent=traceparent)
 
     async def commit(self) -> None:
         connection = self.connection

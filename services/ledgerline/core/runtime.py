@@ -26,7 +26,13 @@ from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
 from ledgerline.core.settings import ServiceSettings
-from ledgerline.core.telemetry import configure_logging, configure_tracing, install_http_telemetry
+from ledgerline.core.telemetry import (
+    configure_logging,
+    configure_tracing,
+    install_http_telemetry,
+    instrument_app,
+    instrument_engine,
+)
 
 _log = logging.getLogger(__name__)
 STARTUP_DEADLINE_S = 60
@@ -78,6 +84,7 @@ class ServiceRuntime:
             pool_timeout_s=s.database_pool_timeout_s,
             pre_ping=s.database_pool_pre_ping,
         )
+        instrument_engine(self.engine)
         self.redis = Redis.from_url(s.redis_url, socket_timeout=s.http_timeout_s)
         self.producer = create_producer(s.kafka_bootstrap_servers, f"ledgerline-{self.name}")
         async for attempt in AsyncRetrying(
@@ -195,8 +202,8 @@ def build_service_app(
     workers: Callable[[ServiceRuntime], Sequence[Callable[[], Awaitable[None]]]] = lambda _: (),
 ) -> FastAPI:
     settings = runtime.settings
-    configure_logging(settings.log_level)
-    configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
+    traced = configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
+    configure_logging(settings.log_level, with_trace_ids=traced)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]  # FastAPI's own protocol.
@@ -216,6 +223,7 @@ def build_service_app(
     # Added before the telemetry middleware, which therefore wraps it and counts the 413s.
     app.add_middleware(RequestBodyLimit, bytes_max=settings.request_body_bytes_max)
     install_http_telemetry(app, runtime.name)
+    instrument_app(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

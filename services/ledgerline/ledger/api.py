@@ -216,29 +216,27 @@ async def reconcile(
     verify_postings: Annotated[bool, Query(description="Also re-add every posting (slow audit)")] = False,
 ) -> ReconciliationView:
     settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
-    report = reconciliation.Report()
-    async with runtime.engine.connect() as connection:
-        report.currency_totals = await reconciliation.currency_totals(connection)
-        if verify_postings:
-            report.unbalanced_entries, report.drifted_accounts = await reconciliation.verify_postings(connection)
-        async with httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client:
-            try:
-                await reconciliation.compare_wallets(
-                    connection,
-                    client,
-                    report,
-                    page_size=settings.reconciliation_page_size,
-                    listed_max=settings.reconciliation_mismatches_listed_max,
-                )
-            except httpx.HTTPError as exc:
-                raise Problem(502, "wallet_service_unavailable", "Wallet service unavailable", str(exc)) from None
+    async with (
+        reconciliation.snapshot(runtime.engine) as connection,
+        httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client,
+    ):
+        try:
+            report = await reconciliation.run_pass(
+                connection,
+                client,
+                page_size=settings.reconciliation_page_size,
+                listed_max=settings.reconciliation_mismatches_listed_max,
+                verify=verify_postings,
+            )
+        except httpx.HTTPError as exc:
+            raise Problem(502, "wallet_service_unavailable", "Wallet service unavailable", str(exc)) from None
     return ReconciliationView(
         ok=report.ok,
         checked_at=datetime.now(UTC),
         currencies=reconciliation.totals_view(report),
         wallets_checked=report.wallets_checked,
         mismatch_count=report.mismatch_count,
-        mismatches=report.mismatches,
+        mismatches=[m.view() for m in report.mismatches],
         postings_verified=verify_postings,
         unbalanced_entries=report.unbalanced_entries,
         drifted_accounts=report.drifted_accounts,

@@ -22,6 +22,7 @@ from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope
 from ledgerline.core.processing import BatchHandling
 from ledgerline.core.retry import RetryPolicy, RetryRouter, attempts_so_far, wait_until_due
+from ledgerline.core.telemetry import continue_trace
 from ledgerline.notification import domain, repository
 from ledgerline.notification.channels import AttemptResult, EmailSender, WebhookSender
 from ledgerline.notification.domain import Channel, DeliveryStatus
@@ -82,7 +83,12 @@ class DeliveryWorker:
         tasks = [e for e in envelopes if e.type == c.NOTIFICATION_DELIVERY]
         if self._waits:
             await wait_until_due(tasks)
-        await asyncio.gather(*(self._deliver(e) for e in tasks))
+        await asyncio.gather(*(self._deliver_in_trace(e) for e in tasks))
+
+    async def _deliver_in_trace(self, envelope: Envelope) -> None:
+        # The webhook call joins the payment's trace (and sends it on in `traceparent`).
+        with continue_trace(f"deliver {envelope.type}", envelope.traceparent):
+            await self._deliver(envelope)
 
     async def _deliver(self, envelope: Envelope) -> None:
         task = c.DeliveryTask.model_validate(envelope.data)

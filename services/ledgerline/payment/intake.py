@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.idempotency import IdempotencyStore, StoredResponse
 from ledgerline.core.problems import Problem
+from ledgerline.core.telemetry import current_traceparent
 from ledgerline.payment import domain as d
 from ledgerline.payment import messages, repository, saga
 from ledgerline.payment.domain import Payment
@@ -40,6 +41,8 @@ class Acceptance:
     response: StoredResponse
     payment: Payment
     commands: Sequence[d.Command]
+    # Taken where the request is served: the group that writes it runs in another task.
+    traceparent: str | None = field(default_factory=current_traceparent)
 
 
 class PaymentIntake:
@@ -143,7 +146,7 @@ class PaymentIntake:
             uow.connection, [(item.payment, self._clock.next_attempt_at(item.payment)) for item in items]
         )
         for item in items:
-            uow.publish(*messages.to_messages(item.payment, list(item.commands)))
+            uow.publish(*messages.to_messages(item.payment, list(item.commands), traceparent=item.traceparent))
 
 
 def overloaded(retry_after_s: int) -> Problem:

@@ -27,12 +27,14 @@ def command_id(payment: Payment, kind: str) -> str:
     return str(uuid.uuid5(payment.id, f"{payment.status.value}:{kind}"))
 
 
-def to_messages(payment: Payment, commands: list[d.Command]) -> list[OutgoingMessage]:
-    return [_message(payment, command) for command in commands]
+def to_messages(payment: Payment, commands: list[d.Command], traceparent: str | None = None) -> list[OutgoingMessage]:
+    """The commands as messages, in the trace `traceparent` names (by default, the current one)."""
+    trace = traceparent or current_traceparent()
+    return [_message(payment, command, trace) for command in commands]
 
 
-def _message(p: Payment, command: d.Command) -> OutgoingMessage:
-    key, trace = str(p.id), current_traceparent()
+def _message(p: Payment, command: d.Command, trace: str | None) -> OutgoingMessage:
+    key = str(p.id)
 
     def build(type_: str, body: c.Contract, kind: str) -> OutgoingMessage:
         return c.message(type_, body, key=key, source=SOURCE, message_id=command_id(p, kind), traceparent=trace)
