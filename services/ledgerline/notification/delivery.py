@@ -50,9 +50,19 @@ async def fan_out_outcomes(envelopes: Sequence[Envelope], uow: UnitOfWork) -> No
             outcome=outcome,
             subscriptions=[s for w in sorted(involved) for s in by_wallet.get(w, [])],
         )
+    # Each task is keyed by its notification and carries the trace of the outcome it tells.
+    trace_of_event = {envelope.id: envelope.traceparent for envelope in envelopes}
     for notification in await repository.add_notifications(uow.connection, found):
         task = c.DeliveryTask(notification_id=notification.id)
-        uow.publish(c.message(c.NOTIFICATION_DELIVERY, task, key=str(notification.id), source=SOURCE))
+        uow.publish(
+            c.message(
+                c.NOTIFICATION_DELIVERY,
+                task,
+                key=str(notification.id),
+                source=SOURCE,
+                traceparent=trace_of_event.get(notification.event_id),
+            )
+        )
 
 
 FAN_OUT = BatchHandling(frozenset({c.PAYMENT_COMPLETED, c.PAYMENT_FAILED}), fan_out_outcomes)
