@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from ledgerline.core.api_docs import install_api_docs
 from ledgerline.core.db import UnitOfWork, create_engine
 from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
+from ledgerline.core.openapi import PROBLEM_RULES, ProblemRule, install_problem_docs
 from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
@@ -191,7 +192,9 @@ def build_service_app(
     routers: Sequence[APIRouter],
     subscriptions: Sequence[Subscription] = (),
     workers: Callable[[ServiceRuntime], Sequence[Callable[[], Awaitable[None]]]] = lambda _: (),
+    problem_rules: Sequence[ProblemRule] = (),
 ) -> FastAPI:
+    """The service's FastAPI app; `problem_rules` declare its own refusals beyond `PROBLEM_RULES`."""
     settings = runtime.settings
     configure_logging(settings.log_level)
     configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
@@ -211,6 +214,8 @@ def build_service_app(
     app.state.runtime = runtime
     install_api_docs(app)
     install_problem_handlers(app)
+    # Services that page their lists have a `page_size_max` setting; the document states it.
+    install_problem_docs(app, (*PROBLEM_RULES, *problem_rules), page_size_max=getattr(settings, "page_size_max", None))
     install_http_telemetry(app, runtime.name)
 
     @app.get("/healthz", include_in_schema=False)
