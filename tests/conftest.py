@@ -15,6 +15,7 @@ import pytest
 from ledgerline.client import LedgerlineClient
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
+from tests.books import track_databases
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 # Short saga timeouts so the timeout paths run in seconds; retries are harmless by design.
@@ -26,6 +27,13 @@ TEST_OVERRIDES = {
         "LEDGERLINE_PAYMENT_BANK_BREAKER_RESET_S": "2",
     },
     "notification": {"LEDGERLINE_NOTIFICATION_RETRY_DELAYS_S": "1,2"},
+    # Background reconciliation every few seconds, so a test sees a broken wallet reported quickly.
+    "ledger": {
+        "LEDGERLINE_LEDGER_RECONCILIATION_INTERVAL_S": "2",
+        "LEDGERLINE_LEDGER_RECONCILIATION_RECHECK_DELAY_S": "1",
+        # Small pages, so every check of the books in the suite reads many of them.
+        "LEDGERLINE_LEDGER_RECONCILIATION_PAGE_SIZE": "50",
+    },
     # OWASP's minimum argon2id cost (19 MiB, 2 passes): the tests hash often on a small machine.
     "identity": {
         "LEDGERLINE_IDENTITY_ARGON2_MEMORY_COST_KIB": "19456",
@@ -59,6 +67,7 @@ class Stack:
         if not self.platform_started:
             self.platform.start()
             self.platform_started = True
+            track_databases(self.platform.url("ledger"), self.infra.database_url("ledger"))
         return self.platform
 
     def stop(self) -> None:

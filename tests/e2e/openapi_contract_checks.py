@@ -28,6 +28,7 @@ DATA_DEPENDENT_REFUSALS = frozenset(
         "refund_exceeds_original",  # payment: more than is left to refund
         "too_many_subscriptions",  # notification: the wallet has its maximum already
         "invalid_grant",  # identity: a refresh token that was never issued
+        "invalid_cursor",  # ledger, payment: a page cursor the service never issued (cursors are opaque)
     }
 )
 

@@ -1,8 +1,10 @@
-"""What every service's routes share: the runtime as a FastAPI dependency, page limits, and the
-types of times and email addresses, with schemas as strict as their validation."""
+"""What every service's routes share: the runtime as a FastAPI dependency, page limits and
+cursors, and the types of times and email addresses, with schemas as strict as their validation."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -64,3 +66,19 @@ EmailAddress = Annotated[
         }
     ),
 ]
+
+
+def encode_cursor(kind: str, value: str) -> str:
+    """An opaque keyset cursor: clients pass it back as they got it."""
+    return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode()
+
+
+def decode_cursor(cursor: str, kind: str) -> str:
+    """The value of a cursor made by `encode_cursor(kind, ...)`; 400 for anything else."""
+    try:
+        found, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        found, value = "", ""
+    if found != kind or not value:
+        raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page")
+    return value

@@ -27,6 +27,7 @@ from ledgerline.core.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, Pr
 Operation = Mapping[str, Any]
 PROBLEM_SCHEMA_NAME = "Problem"
 PAGE_LIMIT_PARAMETER = "limit"
+PAGE_CURSOR_PARAMETER = "cursor"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
 # FastAPI's own 422 shape, replaced by the Problem schema everywhere.
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -115,6 +116,14 @@ def _pages(operation: Operation) -> bool:
     return any(p.get("name") == PAGE_LIMIT_PARAMETER for p in _parameters(operation, "query"))
 
 
+def _takes_opaque_cursor(operation: Operation) -> bool:
+    # Wallet pages take a wallet id as their cursor (a 422 when malformed); others an opaque one.
+    return any(
+        p.get("name") == PAGE_CURSOR_PARAMETER and "uuid" not in str(p.get("schema", {}))
+        for p in _parameters(operation, "query")
+    )
+
+
 def _needs_token(operation: Operation) -> bool:
     return bool(operation.get("security"))
 
@@ -130,9 +139,20 @@ NOT_FOUND = DeclaredProblem(404, "not_found", "Not Found", "nothing is at this p
 PROBLEM_RULES: tuple[ProblemRule, ...] = (
     ProblemRule(_always, (INTERNAL_ERROR, DEPENDENCY_UNAVAILABLE)),
     ProblemRule(_takes_input, (VALIDATION_ERROR,)),
-    ProblemRule(_takes_body, (DeclaredProblem(400, "malformed_request", "There was an error parsing the body"),)),
+    ProblemRule(
+        _takes_body,
+        (
+            DeclaredProblem(400, "malformed_request", "There was an error parsing the body"),
+            # core/body_limit.py refuses a body over the service's request_body_bytes_max.
+            DeclaredProblem(413, "body_too_large", "Request body too large"),
+        ),
+    ),
     ProblemRule(_has_path_parameter, (NOT_FOUND,)),
     ProblemRule(_pages, (DeclaredProblem(422, "page_too_large", "Page size too large", "limit must be <= 500"),)),
+    ProblemRule(
+        _takes_opaque_cursor,
+        (DeclaredProblem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page"),),
+    ),
     ProblemRule(
         _takes_idempotency_key,
         (

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope
 from ledgerline.core.inbox import claim_new
-from ledgerline.core.telemetry import batch_trace, continue_trace
+from ledgerline.core.telemetry import batch_trace, continue_trace, current_traceparent, event_spans, tracing_enabled
 
 MessageHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 _log = logging.getLogger(__name__)
@@ -98,12 +98,31 @@ class InboxProcessor:
                 if self._batch is not None and envelope.type in self._batch.types and (new or answers):
                     in_batch.append(envelope)
             if self._batch is not None and in_batch:
-                with batch_trace(f"{self._consumer} batch", [e.traceparent for e in in_batch]):
-                    await self._batch.apply(in_batch, uow)
+                await self._apply_batch(self._batch, in_batch, uow)
             for envelope in fresh:
                 handler = self._handlers.get(envelope.type)
-                if handler is None:
-                    continue
-                with continue_trace(f"{self._consumer} {envelope.type}", envelope.traceparent):
-                    await handler(envelope, uow)
+                if handler is not None:
+                    await self._apply_one(handler, envelope, uow)
             await uow.commit()
+
+    async def _apply_batch(self, batch: BatchHandling, envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+        """What the batch publishes about a payment continues the trace of the event it consumed
+        about that payment (saga messages are keyed by payment id)."""
+        if not tracing_enabled():
+            await batch.apply(envelopes, uow)
+            return
+        start = uow.message_count
+        with event_spans(self._consumer, envelopes) as traceparent_of_key:
+            with batch_trace(f"{self._consumer} batch", [e.traceparent for e in envelopes]):
+                await batch.apply(envelopes, uow)
+            uow.continue_traces(lambda message: traceparent_of_key.get(message.key), start=start)
+
+    async def _apply_one(self, handler: MessageHandler, envelope: Envelope, uow: UnitOfWork) -> None:
+        if not tracing_enabled():
+            await handler(envelope, uow)
+            return
+        start = uow.message_count
+        with continue_trace(f"{self._consumer} {envelope.type}", envelope.traceparent):
+            await handler(envelope, uow)
+            traceparent = current_traceparent()
+        uow.continue_traces(lambda _: traceparent, start=start)

@@ -18,14 +18,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ledgerline.core.api_docs import install_api_docs
+from ledgerline.core.body_limit import RequestBodyLimit
 from ledgerline.core.db import UnitOfWork, create_engine
-from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
+from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits
+from ledgerline.core.kafka_clients import create_producer
 from ledgerline.core.openapi import PROBLEM_RULES, ProblemRule, install_problem_docs
 from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
 from ledgerline.core.settings import ServiceSettings
-from ledgerline.core.telemetry import configure_logging, configure_tracing, install_http_telemetry
+from ledgerline.core.telemetry import (
+    configure_logging,
+    configure_tracing,
+    install_http_telemetry,
+    instrument_app,
+    instrument_engine,
+)
 
 _log = logging.getLogger(__name__)
 STARTUP_DEADLINE_S = 60
@@ -77,6 +85,7 @@ class ServiceRuntime:
             pool_timeout_s=s.database_pool_timeout_s,
             pre_ping=s.database_pool_pre_ping,
         )
+        instrument_engine(self.engine)
         self.redis = Redis.from_url(s.redis_url, socket_timeout=s.http_timeout_s)
         self.producer = create_producer(s.kafka_bootstrap_servers, f"ledgerline-{self.name}")
         async for attempt in AsyncRetrying(
@@ -196,8 +205,8 @@ def build_service_app(
 ) -> FastAPI:
     """The service's FastAPI app; `problem_rules` declare its own refusals beyond `PROBLEM_RULES`."""
     settings = runtime.settings
-    configure_logging(settings.log_level)
-    configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
+    traced = configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
+    configure_logging(settings.log_level, with_trace_ids=traced)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]  # FastAPI's own protocol.
@@ -216,7 +225,10 @@ def build_service_app(
     install_problem_handlers(app)
     # Services that page their lists have a `page_size_max` setting; the document states it.
     install_problem_docs(app, (*PROBLEM_RULES, *problem_rules), page_size_max=getattr(settings, "page_size_max", None))
+    # Added before the telemetry middleware, which therefore wraps it and counts the 413s.
+    app.add_middleware(RequestBodyLimit, bytes_max=settings.request_body_bytes_max)
     install_http_telemetry(app, runtime.name)
+    instrument_app(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

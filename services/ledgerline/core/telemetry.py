@@ -1,16 +1,19 @@
 """Metrics, logs and traces shared by every service.
 
 Traces follow a payment across HTTP and Kafka: the `traceparent` of the request that caused a
-change is stored with its outbox row and sent as a Kafka header; consumers continue it.
-Exporting is off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+change is stored with its outbox row and sent as a Kafka header (or inside a batch record, per
+event); consumers continue it, and what they publish in turn carries their span's. Tracing is off
+unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the other standard `OTEL_*` variables apply), and
+off it costs nothing per message: no instrumentation is installed and no span is made.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
 from opentelemetry import trace
@@ -22,8 +25,19 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from ledgerline.core.events import Envelope
+
 _PROPAGATOR = TraceContextTextMapPropagator()
 BATCH_LINKS_MAX = 128  # OpenTelemetry's default span link limit.
+# Requests that are not the platform's work: scrapes and probes would drown the traces.
+UNTRACED_URLS = "metrics,healthz,readyz"
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# OpenTelemetry's logging instrumentation puts the current span's ids on every record.
+_TRACED_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [trace_id=%(otelTraceID)s span_id=%(otelSpanID)s]: %(message)s"
+_tracing = False
 
 HTTP_REQUESTS = Counter("ledgerline_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
@@ -34,27 +48,59 @@ HTTP_LATENCY = Histogram(
 )
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def configure_logging(level: str, *, with_trace_ids: bool = False) -> None:
+    if with_trace_ids:
+        from opentelemetry.instrumentation.logging import LoggingInstrumentor
+
+        # Ids on the records only: the format is ours, and logs are not exported as OTLP.
+        LoggingInstrumentor().instrument(
+            set_logging_format=False, inject_trace_context=True, enable_log_auto_instrumentation=False
+        )
+    logging.basicConfig(level=level.upper(), format=_TRACED_LOG_FORMAT if with_trace_ids else _LOG_FORMAT)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # A line per outgoing request (the background reconciliation pages every few seconds) is noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
-    """Record and export spans only when there is somewhere to send them.
+def configure_tracing(service: str, otlp_endpoint: str | None) -> bool:
+    """Record and export spans only when there is somewhere to send them; True if it will.
 
-    With a provider set, FastAPI's own instrumentation opens a server span per request
-    (continuing the caller's `traceparent`); without one, tracing costs nothing.
+    With a provider set, every httpx client sends `traceparent` and records a client span; the
+    app and the database engine are instrumented where they are made (`instrument_app`,
+    `instrument_engine`). Without one, none of it is installed.
     """
+    global _tracing
     if not otlp_endpoint:
-        return
+        return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
     provider = TracerProvider(resource=Resource.create({"service.name": f"ledgerline-{service}"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")))
     trace.set_tracer_provider(provider)
+    HTTPXClientInstrumentor().instrument()
+    _tracing = True
+    return True
+
+
+def tracing_enabled() -> bool:
+    return _tracing
+
+
+def instrument_app(app: FastAPI) -> None:
+    """A server span per request, continuing the caller's `traceparent`."""
+    if _tracing:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls=UNTRACED_URLS)
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """A span per SQL statement, under whatever span runs it."""
+    if _tracing:
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
 
 
 def tracer() -> trace.Tracer:
@@ -62,12 +108,17 @@ def tracer() -> trace.Tracer:
 
 
 def current_traceparent() -> str | None:
+    if not _tracing:
+        return None  # No span is ever current: skip the propagator on every message.
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier)
     return carrier.get("traceparent")
 
 
 def continue_trace(name: str, traceparent: str | None) -> AbstractContextManager[Span]:
+    """A consumer span, current inside the block, continuing `traceparent` (nothing when off)."""
+    if not _tracing:
+        return nullcontext(trace.INVALID_SPAN)
     parent = _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
     return tracer().start_as_current_span(name, context=parent, kind=trace.SpanKind.CONSUMER)
 
@@ -118,3 +169,28 @@ def install_http_telemetry(app: FastAPI, service: str) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@contextmanager
+def event_spans(consumer: str, envelopes: Sequence[Envelope]) -> Iterator[Mapping[str, str]]:
+    """One span per consumed event that carries a trace, each continuing its own event's trace,
+    open while the batch is applied. Yields the `traceparent` of each span by the event's key (the
+    payment id on saga topics), for what the batch publishes about the same payment. The spans
+    are not made current: the batch's own work belongs to no single one of them."""
+    by_key: dict[str, str] = {}
+    spans: list[Span] = []
+    try:
+        for envelope in envelopes:
+            if not envelope.traceparent:
+                continue
+            parent = _PROPAGATOR.extract({"traceparent": envelope.traceparent})
+            span = tracer().start_span(f"{consumer} {envelope.type}", context=parent, kind=trace.SpanKind.CONSUMER)
+            spans.append(span)
+            carrier: dict[str, str] = {}
+            _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+            if envelope.key and "traceparent" in carrier:
+                by_key[envelope.key] = carrier["traceparent"]
+        yield by_key
+    finally:
+        for span in spans:
+            span.end()

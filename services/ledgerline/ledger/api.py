@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -11,7 +10,7 @@ import httpx
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size
+from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.money import format_amount
 from ledgerline.core.openapi import DeclaredProblem, problem_responses
 from ledgerline.core.problems import not_found
@@ -23,9 +22,7 @@ from ledgerline.ledger.settings import LedgerSettings
 router = APIRouter(prefix="/v1", tags=["ledger"])
 PAGE_SIZE_DEFAULT = 50
 
-# A page cursor is the account sequence of the last posting seen: a pattern states it exactly, so
-# a client (or a fuzzer) reading the document never builds one the service refuses.
-CURSOR_PATTERN = re.compile(r"[1-9][0-9]{0,17}")
+CURSOR_LENGTH_MAX = 64  # base64 of "seq:" and an 18-digit sequence is 32 characters
 INVALID_CURSOR = DeclaredProblem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page")
 ACCOUNT_NOT_EMPTY = DeclaredProblem(409, "account_not_empty", "Account still holds money")
 WALLET_SERVICE_UNAVAILABLE = DeclaredProblem(502, "wallet_service_unavailable", "Wallet service unavailable")
@@ -151,14 +148,14 @@ async def close_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountVi
     return AccountView.of(closed)
 
 
-def _encode_cursor(sequence: int) -> str:
-    return str(sequence)
+CURSOR_KIND = "seq"
 
 
-def _decode_cursor(cursor: str) -> int:
-    if not CURSOR_PATTERN.fullmatch(cursor):
-        raise INVALID_CURSOR.problem()
-    return int(cursor)
+def _sequence(cursor: str) -> int:
+    try:
+        return int(decode_cursor(cursor, CURSOR_KIND))
+    except ValueError:
+        raise INVALID_CURSOR.problem() from None
 
 
 @router.get(
@@ -172,20 +169,16 @@ async def account_history(
     runtime: RuntimeDep,
     cursor: Annotated[
         str | None,
-        Query(
-            max_length=18,
-            description="next_cursor of the previous page",
-            json_schema_extra={"pattern": f"^{CURSOR_PATTERN.pattern}$"},
-        ),
+        Query(min_length=1, max_length=CURSOR_LENGTH_MAX, description="next_cursor of the previous page"),
     ] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> PostingPage:
     check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
     await _account_or_404(runtime, account_id)
-    before = _decode_cursor(cursor) if cursor is not None else None
+    before = _sequence(cursor) if cursor is not None else None
     async with runtime.engine.connect() as connection:
         rows = await repository.account_postings(connection, account_id, before_sequence=before, limit=limit)
-    next_cursor = _encode_cursor(rows[-1].account_sequence) if len(rows) == limit else None
+    next_cursor = encode_cursor(CURSOR_KIND, str(rows[-1].account_sequence)) if len(rows) == limit else None
     return PostingPage(items=[_posting_view(r) for r in rows], next_cursor=next_cursor)
 
 
@@ -236,29 +229,27 @@ async def reconcile(
     verify_postings: Annotated[bool, Query(description="Also re-add every posting (slow audit)")] = False,
 ) -> ReconciliationView:
     settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
-    report = reconciliation.Report()
-    async with runtime.engine.connect() as connection:
-        report.currency_totals = await reconciliation.currency_totals(connection)
-        if verify_postings:
-            report.unbalanced_entries, report.drifted_accounts = await reconciliation.verify_postings(connection)
-        async with httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client:
-            try:
-                await reconciliation.compare_wallets(
-                    connection,
-                    client,
-                    report,
-                    page_size=settings.reconciliation_page_size,
-                    listed_max=settings.reconciliation_mismatches_listed_max,
-                )
-            except httpx.HTTPError as exc:
-                raise WALLET_SERVICE_UNAVAILABLE.problem(str(exc)) from None
+    async with (
+        reconciliation.snapshot(runtime.engine) as connection,
+        httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client,
+    ):
+        try:
+            report = await reconciliation.run_pass(
+                connection,
+                client,
+                page_size=settings.reconciliation_page_size,
+                listed_max=settings.reconciliation_mismatches_listed_max,
+                verify=verify_postings,
+            )
+        except httpx.HTTPError as exc:
+            raise WALLET_SERVICE_UNAVAILABLE.problem(str(exc)) from None
     return ReconciliationView(
         ok=report.ok,
         checked_at=datetime.now(UTC),
         currencies=reconciliation.totals_view(report),
         wallets_checked=report.wallets_checked,
         mismatch_count=report.mismatch_count,
-        mismatches=report.mismatches,
+        mismatches=[m.view() for m in report.mismatches],
         postings_verified=verify_postings,
         unbalanced_entries=report.unbalanced_entries,
         drifted_accounts=report.drifted_accounts,

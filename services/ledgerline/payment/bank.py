@@ -20,6 +20,7 @@ from ledgerline.core import contracts as c
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope
 from ledgerline.core.inbox import claim_new
+from ledgerline.core.telemetry import continue_trace, tracing_enabled
 from ledgerline.payment import domain as d
 from ledgerline.payment import repository, saga
 from ledgerline.payment.domain import Payment, Status
@@ -117,7 +118,8 @@ class BankStep:
 
     async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
         commands = [(e, c.BankOperation.model_validate(e.data)) for e in envelopes if e.type == c.BANK_OPERATION]
-        outcomes = await asyncio.gather(*(self._run(op) for _, op in commands))
+        outcomes = await asyncio.gather(*(self._run_in_trace(e, op) for e, op in commands))
+        traces = {str(op.payment_id): e.traceparent for e, op in commands}
         async with self._make_uow() as uow:
             settled = [e.id for (e, _), outcome in zip(commands, outcomes, strict=True) if outcome and outcome.settled]
             fresh = await claim_new(uow.connection, self._consumer, settled)
@@ -127,7 +129,13 @@ class BankStep:
                 if outcome is not None and (not outcome.settled or envelope.id in fresh)
             ]
             await saga.apply_steps(uow, self._clock, steps)
+            if tracing_enabled():
+                uow.continue_traces(lambda message: traces.get(message.key))
             await uow.commit()
+
+    async def _run_in_trace(self, envelope: Envelope, op: c.BankOperation) -> StepOutcome | None:
+        with continue_trace(f"{self._consumer} {envelope.type}", envelope.traceparent):
+            return await self._run(op)
 
     async def _run(self, op: c.BankOperation) -> StepOutcome | None:
         async with self._make_uow() as uow:

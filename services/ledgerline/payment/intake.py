@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.idempotency import IdempotencyStore, StoredResponse
 from ledgerline.core.problems import Problem
+from ledgerline.core.telemetry import current_traceparent
 from ledgerline.payment import domain as d
 from ledgerline.payment import messages, repository, saga
 from ledgerline.payment.domain import Payment
@@ -40,6 +41,8 @@ class Acceptance:
     response: StoredResponse
     payment: Payment
     commands: Sequence[d.Command]
+    # Taken where the request is served: the group that writes it runs in another task.
+    traceparent: str | None = field(default_factory=current_traceparent)
 
 
 class PaymentIntake:
@@ -61,7 +64,8 @@ class PaymentIntake:
         self._writer: asyncio.Task[None] | None = None
 
     async def accept(self, item: Acceptance, check: Check | None = None) -> bool:
-        """True once the payment committed; False if its key was already taken by another."""
+        """True once the payment committed and its response is stored; False if its key was
+        already taken by another."""
         if check is not None:
             return await self._write_alone(item, check)
         if (
@@ -109,6 +113,7 @@ class PaymentIntake:
                 mine = [item for key, item in first.items() if key in claimed]
                 await self._add(uow, mine)
                 await uow.commit()
+            await self._remember(mine)
         except Exception as error:
             for _, accepted in group:
                 if not accepted.done():
@@ -128,14 +133,20 @@ class PaymentIntake:
             await check(uow.connection, item.payment)
             await self._add(uow, [item])
             await uow.commit()
+        await self._remember([item])
         return True
+
+    async def _remember(self, items: Sequence[Acceptance]) -> None:
+        """The stored responses of a committed group into the fast path, in one round trip,
+        before any of its clients hears back (a retry then replays instead of waiting)."""
+        await self._store.finish_many([(item.key, item.fingerprint, item.response) for item in items])
 
     async def _add(self, uow: UnitOfWork, items: Sequence[Acceptance]) -> None:
         await repository.add_many(
             uow.connection, [(item.payment, self._clock.next_attempt_at(item.payment)) for item in items]
         )
         for item in items:
-            uow.publish(*messages.to_messages(item.payment, list(item.commands)))
+            uow.publish(*messages.to_messages(item.payment, list(item.commands), traceparent=item.traceparent))
 
 
 def overloaded(retry_after_s: int) -> Problem:

@@ -1,0 +1,41 @@
+"""What a consumer publishes continues the trace it was given: messages published while applying
+a batch take the trace of the consumed event about the same payment (by key), the rest keep
+theirs; and with tracing off nothing is made or changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledgerline.core.db import UnitOfWork
+from ledgerline.core.events import OutgoingMessage
+from ledgerline.core.telemetry import continue_trace, tracing_enabled
+
+TRACE_A = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+TRACE_B = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def _message(key: str, traceparent: str | None = None) -> OutgoingMessage:
+    return OutgoingMessage(topic="t", key=key, type="x", source="/test", data={}, traceparent=traceparent)
+
+
+def test_published_messages_take_the_trace_of_their_payment() -> None:
+    uow = UnitOfWork(engine=Any)  # type: ignore[arg-type]  # Publishing touches no database.
+    uow.publish(_message("before", TRACE_B))
+    start = uow.message_count
+    uow.publish(_message("p1"), _message("p2", TRACE_B), _message("p3"))
+    traces = {"p1": TRACE_A, "p2": TRACE_A, "before": TRACE_A}
+    uow.continue_traces(lambda message: traces.get(message.key), start=start)
+    assert [(m.key, m.traceparent) for m in uow.pending_messages] == [
+        ("before", TRACE_B),  # Published before `start`: left alone.
+        ("p1", TRACE_A),
+        ("p2", TRACE_A),  # The consumed event's trace wins over the batch span's.
+        ("p3", None),  # No event about p3 carried a trace.
+    ]
+    ids = [m.id for m in uow.pending_messages]
+    assert len(set(ids)) == 4  # Only the trace changes, never the event id the inboxes key on.
+
+
+def test_with_tracing_off_a_consumer_span_is_nothing() -> None:
+    assert not tracing_enabled()
+    with continue_trace("consumer x", TRACE_A) as span:
+        assert not span.get_span_context().is_valid
