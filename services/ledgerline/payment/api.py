@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerline.core.http import RuntimeDep, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.idempotency import (
@@ -26,6 +26,13 @@ from ledgerline.core.idempotency import (
     validate_key,
 )
 from ledgerline.core.money import MoneyError, format_amount, parse_positive_amount
+from ledgerline.core.money_schemas import (
+    AMOUNT_LENGTH_MAX,
+    CURRENCY_PATTERN,
+    Currency,
+    amount_field,
+    amounts_in_currency,
+)
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.payment import domain as d
@@ -36,36 +43,41 @@ from ledgerline.payment.intake import Acceptance, PaymentIntake
 from ledgerline.payment.wallets import WalletDirectory
 
 router = APIRouter(prefix="/v1", tags=["payments"])
-_CURRENCY = Field(pattern="^[A-Z]{3}$", examples=["EUR"])
-_AMOUNT = Field(min_length=1, max_length=32, examples=["12.34"], description="Decimal string in the currency")
+_AMOUNT_IN_CURRENCY = ConfigDict(json_schema_extra=amounts_in_currency("amount"))
 
 
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description="Required; at most 255 characters")]
 
 
 class TransferRequest(BaseModel):
+    model_config = _AMOUNT_IN_CURRENCY
+
     source_wallet_id: uuid.UUID
     destination_wallet_id: uuid.UUID
-    amount: str = _AMOUNT
-    currency: str = _CURRENCY
+    amount: str = amount_field()
+    currency: Currency
 
 
 class DepositRequest(BaseModel):
+    model_config = _AMOUNT_IN_CURRENCY
+
     wallet_id: uuid.UUID
-    amount: str = _AMOUNT
-    currency: str = _CURRENCY
+    amount: str = amount_field()
+    currency: Currency
     card_token: str = Field(min_length=1, max_length=200, examples=["tok_visa"])
 
 
 class WithdrawalRequest(BaseModel):
+    model_config = _AMOUNT_IN_CURRENCY
+
     wallet_id: uuid.UUID
-    amount: str = _AMOUNT
-    currency: str = _CURRENCY
+    amount: str = amount_field()
+    currency: Currency
     bank_account: str = Field(min_length=1, max_length=64, examples=["DE89370400440532013000"])
 
 
 class RefundRequest(BaseModel):
-    amount: str = _AMOUNT
+    amount: str = amount_field(description="Decimal string, with no more decimals than the payment's currency has")
 
 
 class TransitionView(BaseModel):
@@ -200,6 +212,11 @@ async def _start_transfer(runtime: ServiceRuntime, body: TransferRequest) -> tup
 
 
 class BatchTransfer(TransferRequest):
+    # Money rules are checked per transfer and answered in its result, so the schema states
+    # only the shape: an amount or a currency a transfer refuses does not refuse the batch.
+    model_config = ConfigDict(json_schema_extra=None)
+    currency: str = Field(pattern=CURRENCY_PATTERN, examples=["EUR"])
+    amount: str = Field(min_length=1, max_length=AMOUNT_LENGTH_MAX, examples=["12.34"])
     id: str = Field(min_length=1, max_length=255, description="The transfer's own idempotency key")
 
 
