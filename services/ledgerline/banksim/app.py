@@ -5,6 +5,9 @@ deduplicated by the caller's payment id (the same id always gets the same answer
 driven by the request: card token `tok_declined` is declined, a bank account containing `FAIL`
 fails. `failure_rate_percent` answers that share of requests with 503, to exercise the caller's
 retries and circuit breaker; `PUT /v1/admin/behaviour` changes latency and failures at run time.
+
+Like every Ledgerline service it checks access tokens: charges, payouts and refunds need the
+`bank:write` scope (the payment service's client), the behaviour and the operations log `admin`.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import asyncio
 import random
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from ledgerline.core import scopes
 from ledgerline.core.api_docs import install_api_docs
+from ledgerline.core.auth import AdminPrincipal, install_token_verifier, require_scopes, verifier_from_settings
 from ledgerline.core.problems import Problem, install_problem_handlers
+from ledgerline.core.settings import TokenSettings
 from ledgerline.core.telemetry import install_http_telemetry
 
 DECLINED_TOKEN = "tok_declined"
@@ -27,7 +33,7 @@ FAILING_ACCOUNT_MARKER = "FAIL"
 RESULTS_MAX = 1_000_000
 
 
-class BankSimSettings(BaseSettings):
+class BankSimSettings(TokenSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGERLINE_BANKSIM_", extra="ignore")
 
     latency_ms: int = Field(0, ge=0, le=60_000)
@@ -62,6 +68,9 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
     install_api_docs(app)
     install_problem_handlers(app)
     install_http_telemetry(app, "banksim")
+    # Only client-credentials tokens come here, and those name no session to revoke: no Redis.
+    install_token_verifier(app, verifier_from_settings(settings, None))
+    bank_caller = [Depends(require_scopes(scopes.BANK_WRITE))]
 
     async def simulate() -> None:
         if behaviour.latency_ms:
@@ -81,11 +90,11 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.put("/v1/admin/behaviour")
-    async def set_behaviour(body: Behaviour) -> Behaviour:
+    async def set_behaviour(body: Behaviour, _: AdminPrincipal) -> Behaviour:
         behaviour.latency_ms, behaviour.failure_rate_percent = body.latency_ms, body.failure_rate_percent
         return behaviour
 
-    @app.post("/v1/charges")
+    @app.post("/v1/charges", dependencies=bank_caller)
     async def charge(body: Charge) -> JSONResponse:
         await simulate()
         declined = body.card_token == DECLINED_TOKEN
@@ -100,7 +109,7 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
             },
         )
 
-    @app.post("/v1/payouts")
+    @app.post("/v1/payouts", dependencies=bank_caller)
     async def payout(body: Payout) -> JSONResponse:
         await simulate()
         failed = FAILING_ACCOUNT_MARKER in body.bank_account.upper()
@@ -115,7 +124,7 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
             },
         )
 
-    @app.post("/v1/charges/{charge_id}/refund")
+    @app.post("/v1/charges/{charge_id}/refund", dependencies=bank_caller)
     async def refund(charge_id: str) -> JSONResponse:
         await simulate()
         original = results.get(f"charge:{charge_id}")
@@ -124,7 +133,7 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         return remember(f"refund:{charge_id}", {"id": charge_id, "status": "refunded", "reason": None})
 
     @app.get("/v1/operations")
-    async def operations() -> dict[str, Any]:
+    async def operations(_: AdminPrincipal) -> dict[str, Any]:
         return {"count": len(results), "items": list(results.values())[-100:]}
 
     return app

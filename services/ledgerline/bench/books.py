@@ -37,7 +37,10 @@ class BooksCheck:
 
 async def check_books(client: ApiClient, wallet_ids: set[str], expected_supply_minor: int) -> BooksCheck:
     report = await client.get_json(
-        client.ledger_url + "/v1/reconciliation", {"verify_postings": "true"}, timeout_s=RECONCILIATION_TIMEOUT_S
+        client.ledger_url + "/v1/reconciliation",
+        {"verify_postings": "true"},
+        timeout_s=RECONCILIATION_TIMEOUT_S,
+        as_operator=True,
     )
     balanced = (
         all(line["balanced"] for line in report["currencies"])
@@ -48,7 +51,7 @@ async def check_books(client: ApiClient, wallet_ids: set[str], expected_supply_m
     cursor: str | None = None
     while True:
         params = {"limit": str(WALLET_PAGE_SIZE)} | ({"cursor": cursor} if cursor else {})
-        page = await client.get_json(client.wallet_url + "/v1/wallets", params)
+        page = await client.get_json(client.wallet_url + "/v1/wallets", params, as_operator=True)
         for wallet in page["items"]:
             if wallet["id"] in wallet_ids:
                 supply += parse_amount(wallet["balance"], wallet["currency"], allow_negative=True)

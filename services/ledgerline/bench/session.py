@@ -25,15 +25,36 @@ class Target:
     ports: dict[str, int] = field(default_factory=dict)  # Processes whose CPU time is reported.
     description: str = ""
     payment_urls: tuple[str, ...] = ()  # Every payment instance, where there are several.
+    # Where the benchmark's customer registers, and the operator (admin) client that checks the books.
+    identity_url: str = "http://127.0.0.1:8005"
+    operator_credentials: tuple[str, str] = ("", "")
 
 
 def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
-def running_target(*, payment_url: str, wallet_url: str, ledger_url: str, pgbench_dsn: str) -> Target:
+def running_target(
+    *,
+    payment_url: str,
+    wallet_url: str,
+    ledger_url: str,
+    pgbench_dsn: str,
+    identity_url: str,
+    operator_credentials: tuple[str, str],
+) -> Target:
     ports = {"payment": _port(payment_url), "wallet": _port(wallet_url), "ledger": _port(ledger_url)}
-    return Target(payment_url, wallet_url, ledger_url, pgbench_dsn, None, ports, f"running platform at {payment_url}")
+    return Target(
+        payment_url,
+        wallet_url,
+        ledger_url,
+        pgbench_dsn,
+        None,
+        ports,
+        f"running platform at {payment_url}",
+        identity_url=identity_url,
+        operator_credentials=operator_credentials,
+    )
 
 
 @contextmanager
@@ -58,6 +79,8 @@ def local_platform(kafka_backend: str, replicas: int = 1) -> Iterator[Target]:
             ports,
             f"local platform, Kafka backend {kafka_backend}, {replicas} instance(s) of each service",
             tuple(platform.urls("payment")),
+            platform.url("identity"),
+            platform.operator_credentials,
         )
     finally:
         platform.stop()

@@ -262,16 +262,42 @@ def _print_status(state: dict[str, Any] | None) -> None:
     console.print(table)
 
 
+def _operator_credentials(data_dir: Path | None) -> tuple[str, str]:
+    """The admin client `ledgerline up` wrote to its data folder."""
+    import json
+
+    from ledgerline.infra.platform import OPERATOR_CREDENTIALS_FILE
+
+    path = (data_dir or default_data_dir()) / OPERATOR_CREDENTIALS_FILE
+    try:
+        fields = json.loads(path.read_text())
+    except (OSError, ValueError):
+        console.print(f"[red]no operator credentials at {path}:[/] is `ledgerline up` running with that data folder?")
+        raise typer.Exit(1) from None
+    return str(fields["client_id"]), str(fields["client_secret"])
+
+
 @app.command()
 def demo(
     payment_url: Annotated[str, typer.Option(help="Payment service")] = "http://127.0.0.1:8003",
     wallet_url: Annotated[str, typer.Option(help="Wallet service")] = "http://127.0.0.1:8001",
     ledger_url: Annotated[str, typer.Option(help="Ledger service")] = "http://127.0.0.1:8002",
+    identity_url: Annotated[str, typer.Option(help="Identity service")] = "http://127.0.0.1:8005",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data folder of `ledgerline up`, for the operator credentials")
+    ] = None,
 ) -> None:
-    """Move money through a running platform and show balances and ledger entries."""
+    """Register two customers, move money between them, and show balances, ledger entries and the reconciliation."""
     from ledgerline.cli.demo import run_demo
 
-    run_demo(console, payment_url=payment_url, wallet_url=wallet_url, ledger_url=ledger_url)
+    run_demo(
+        console,
+        payment_url=payment_url,
+        wallet_url=wallet_url,
+        ledger_url=ledger_url,
+        identity_url=identity_url,
+        operator_credentials=_operator_credentials(data_dir),
+    )
 
 
 @app.command()
@@ -285,6 +311,10 @@ def bench(
     ] = None,
     wallet_url: Annotated[str, typer.Option(help="With --url: the wallet service")] = "http://127.0.0.1:8001",
     ledger_url: Annotated[str, typer.Option(help="With --url: the ledger service")] = "http://127.0.0.1:8002",
+    identity_url: Annotated[str, typer.Option(help="With --url: the identity service")] = "http://127.0.0.1:8005",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="With --url: the data folder of its `ledgerline up` (operator credentials)")
+    ] = None,
     pgbench_dsn: Annotated[
         str | None, typer.Option(help="With --url: a scratch database on the platform's PostgreSQL, for pgbench")
     ] = None,
@@ -310,7 +340,14 @@ def bench(
     else:
         dsn = pgbench_dsn or f"postgresql://postgres@127.0.0.1:{Ports.fixed().postgres}/ledgerline_pgbench"
         target = nullcontext(
-            running_target(payment_url=url, wallet_url=wallet_url, ledger_url=ledger_url, pgbench_dsn=dsn)
+            running_target(
+                payment_url=url,
+                wallet_url=wallet_url,
+                ledger_url=ledger_url,
+                pgbench_dsn=dsn,
+                identity_url=identity_url,
+                operator_credentials=_operator_credentials(data_dir),
+            )
         )
     try:
         levels = tuple(int(level.replace("_", "")) for level in scale.split(",") if level.strip())

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
@@ -17,7 +18,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from ledgerline.core.access_tokens import ClientCredentials, service_auth
 from ledgerline.core.api_docs import install_api_docs
+from ledgerline.core.auth import install_token_verifier, verifier_from_settings
 from ledgerline.core.db import UnitOfWork, create_engine
 from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
 from ledgerline.core.outbox import OutboxRelay
@@ -62,6 +65,14 @@ class ServiceRuntime:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
+
+    def peer_client(self, base_url: str, timeout_s: float | None = None) -> httpx.AsyncClient:
+        """An HTTP client to another service that sends this service's token (client credentials)."""
+        if "service_auth" not in self.extras:
+            s = self.settings
+            self.extras["service_auth"] = service_auth(s.auth_identity_url, s.client_id, s.client_secret)
+        auth: ClientCredentials | None = self.extras["service_auth"]
+        return httpx.AsyncClient(base_url=base_url, timeout=timeout_s or self.settings.http_timeout_s, auth=auth)
 
     async def start(
         self,
@@ -199,6 +210,7 @@ def build_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]  # FastAPI's own protocol.
         await runtime.start(subscriptions, workers)
+        install_token_verifier(app, verifier_from_settings(settings, runtime.redis))
         try:
             yield
         finally:

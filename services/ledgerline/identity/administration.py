@@ -4,7 +4,7 @@ admin client has to come from somewhere that needs no token."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
@@ -38,3 +38,33 @@ def rotate_signing_key() -> SigningKey:
 
 def create_service_client(client_id: str, scopes: list[str]) -> str:
     return _run(lambda identity: identity.create_client(client_id, scopes))
+
+
+def provision_clients(database_url: str, redis_url: str, clients: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Each client created or given a fresh secret, for a launcher that starts services with them.
+
+    The secrets are random 256-bit values, so the cheapest argon2id cost protects them as well
+    as the password cost would, and a launcher does not wait seconds for hashing.
+    """
+
+    async def run() -> dict[str, str]:
+        settings = IdentitySettings(
+            database_url=database_url,
+            redis_url=redis_url,
+            argon2_time_cost=1,
+            argon2_memory_cost_kib=8 * 1024,
+            argon2_parallelism=1,
+        )
+        engine = create_engine(database_url, pool_size=1, pool_timeout_s=settings.database_pool_timeout_s)
+        redis = Redis.from_url(redis_url, socket_timeout=settings.http_timeout_s)
+        try:
+            identity = IdentityService(settings, engine, RevokedSessions(redis))
+            return {
+                client_id: await identity.provision_client(client_id, list(scopes))
+                for client_id, scopes in clients.items()
+            }
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    return asyncio.run(run())

@@ -181,6 +181,16 @@ class IdentityService:
             await uow.commit()
         return secret
 
+    async def provision_client(self, client_id: str, scopes: list[str]) -> str:
+        """Creates the client or gives it a new secret (a launcher re-provisioning its services)."""
+        chosen = domain.check_client_scopes(scopes, scopes_max=self.settings.scopes_per_client_max)
+        secret = new_client_secret(self.settings.client_secret_bytes)
+        secret_hash = await self.passwords.hash(secret)
+        async with self._uow() as uow:
+            await repository.put_service_client(uow.connection, ServiceClient(client_id, chosen), secret_hash)
+            await uow.commit()
+        return secret
+
     async def _add_refresh(
         self, connection: AsyncConnection, family: domain.RefreshFamily, now: datetime
     ) -> OpaqueRefreshToken:

@@ -1,4 +1,10 @@
-"""Ledger HTTP API: accounts, entries, history, balance as of a time, reconciliation."""
+"""Ledger HTTP API: accounts, entries, history, balance as of a time, reconciliation.
+
+A wallet's account is its owner's to read (the wallet service says who that is); another
+customer's account answers 404. An entry shows a customer only the postings of their own
+accounts, so it reveals nothing of the other side of a transfer. Listing accounts, settlement
+accounts, closing an account and the reconciliation need the `admin` scope.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import httpx
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from ledgerline.core.http import RuntimeDep, check_page_size
+from ledgerline.core.auth import AdminPrincipal, Principal, require_scopes
+from ledgerline.core.http import RuntimeDep, check_page_size, wallet_owners
 from ledgerline.core.money import format_amount
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
@@ -20,6 +27,7 @@ from ledgerline.ledger.domain import Account
 from ledgerline.ledger.settings import LedgerSettings
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
+LedgerReader = Annotated[Principal, Depends(require_scopes("ledger:read"))]
 PAGE_SIZE_DEFAULT = 50
 
 
@@ -102,7 +110,17 @@ def _posting_view(row: object, *, with_entry: bool = True) -> PostingView:
     )
 
 
-async def _account_or_404(runtime: ServiceRuntime, account_id: uuid.UUID) -> Account:
+async def _visible(runtime: ServiceRuntime, principal: Principal, account_id: uuid.UUID) -> bool:
+    """Admins see every account; anyone else only a wallet account whose wallet they may see."""
+    if principal.is_admin:
+        return True
+    return principal.may_see(await wallet_owners(runtime).owner_of(account_id))
+
+
+async def _account_or_404(runtime: ServiceRuntime, principal: Principal, account_id: uuid.UUID) -> Account:
+    # Ownership first: an account that is not the caller's answers exactly as a missing one.
+    if not await _visible(runtime, principal, account_id):
+        raise not_found("account", account_id)
     async with runtime.engine.connect() as connection:
         account = await repository.get_account(connection, account_id)
     if account is None:
@@ -110,9 +128,10 @@ async def _account_or_404(runtime: ServiceRuntime, account_id: uuid.UUID) -> Acc
     return account
 
 
-@router.get("/accounts", response_model=list[AccountView])
+@router.get("/accounts", response_model=list[AccountView], summary="Every account (admin)")
 async def list_accounts(
     runtime: RuntimeDep,
+    _: AdminPrincipal,
     kind: Annotated[Literal["wallet", "settlement"] | None, Query()] = None,
     cursor: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -123,12 +142,12 @@ async def list_accounts(
 
 
 @router.get("/accounts/{account_id}", response_model=AccountView)
-async def read_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountView:
-    return AccountView.of(await _account_or_404(runtime, account_id))
+async def read_account(account_id: uuid.UUID, runtime: RuntimeDep, principal: LedgerReader) -> AccountView:
+    return AccountView.of(await _account_or_404(runtime, principal, account_id))
 
 
-@router.post("/accounts/{account_id}/close", response_model=AccountView)
-async def close_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountView:
+@router.post("/accounts/{account_id}/close", response_model=AccountView, summary="Close an empty account (admin)")
+async def close_account(account_id: uuid.UUID, runtime: RuntimeDep, _: AdminPrincipal) -> AccountView:
     async with runtime.uow() as uow:
         account = await repository.get_account(uow.connection, account_id, for_update=True)
         if account is None:
@@ -164,11 +183,12 @@ def _decode_cursor(cursor: str) -> int:
 async def account_history(
     account_id: uuid.UUID,
     runtime: RuntimeDep,
+    principal: LedgerReader,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> PostingPage:
     check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
-    await _account_or_404(runtime, account_id)
+    await _account_or_404(runtime, principal, account_id)
     before = _decode_cursor(cursor) if cursor else None
     async with runtime.engine.connect() as connection:
         rows = await repository.account_postings(connection, account_id, before_sequence=before, limit=limit)
@@ -180,9 +200,10 @@ async def account_history(
 async def account_balance(
     account_id: uuid.UUID,
     runtime: RuntimeDep,
+    principal: LedgerReader,
     as_of: Annotated[datetime | None, Query(description="ISO 8601 time; default now")] = None,
 ) -> BalanceView:
-    account = await _account_or_404(runtime, account_id)
+    account = await _account_or_404(runtime, principal, account_id)
     if as_of is None:
         return BalanceView(
             account_id=account_id,
@@ -200,12 +221,15 @@ async def account_balance(
 
 
 @router.get("/entries/{entry_id}", response_model=EntryView)
-async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep) -> EntryView:
+async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep, principal: LedgerReader) -> EntryView:
     async with runtime.engine.connect() as connection:
         found = await repository.entry_with_postings(connection, entry_id)
     if found is None:
         raise not_found("entry", entry_id)
     entry, lines = found
+    lines = [line for line in lines if await _visible(runtime, principal, line.account_id)]
+    if not lines:
+        raise not_found("entry", entry_id)
     return EntryView(
         id=entry.id,
         payment_id=entry.payment_id,
@@ -215,9 +239,10 @@ async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep) -> EntryView:
     )
 
 
-@router.get("/reconciliation", response_model=ReconciliationView)
+@router.get("/reconciliation", response_model=ReconciliationView, summary="Wallets against the ledger (admin)")
 async def reconcile(
     runtime: RuntimeDep,
+    _: AdminPrincipal,
     verify_postings: Annotated[bool, Query(description="Also re-add every posting (slow audit)")] = False,
 ) -> ReconciliationView:
     settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
@@ -226,7 +251,7 @@ async def reconcile(
         report.currency_totals = await reconciliation.currency_totals(connection)
         if verify_postings:
             report.unbalanced_entries, report.drifted_accounts = await reconciliation.verify_postings(connection)
-        async with httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client:
+        async with runtime.peer_client(settings.wallet_url) as client:
             try:
                 await reconciliation.compare_wallets(
                     connection,
