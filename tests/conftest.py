@@ -28,6 +28,9 @@ TEST_OVERRIDES = {
     "banksim": _FAST_JWKS_REFRESH,
     "payment": {
         **_FAST_JWKS_REFRESH,
+        # Low enough that tests/e2e/test_rate_limits.py can outrun it; clients wait out a 429.
+        "LEDGERLINE_PAYMENT_RATE_LIMIT_CAPACITY": "60",
+        "LEDGERLINE_PAYMENT_RATE_LIMIT_REFILL_PER_S": "30",
         "LEDGERLINE_PAYMENT_STEP_TIMEOUT_S": "3",
         "LEDGERLINE_PAYMENT_STEP_TIMEOUT_MAX_S": "6",
         "LEDGERLINE_PAYMENT_SAGA_SCAN_INTERVAL_S": "0.5",
@@ -41,6 +44,9 @@ TEST_OVERRIDES = {
         "LEDGERLINE_IDENTITY_ARGON2_PARALLELISM": "1",
         # Rotated keys sign two seconds after they are published, so rotation tests wait briefly.
         "LEDGERLINE_IDENTITY_KEY_ACTIVATION_DELAY_S": "2",
+        # Every test logs in from 127.0.0.1: room for the suite's pace, not for guessing.
+        "LEDGERLINE_IDENTITY_ADDRESS_RATE_LIMIT_CAPACITY": "40",
+        "LEDGERLINE_IDENTITY_ADDRESS_RATE_LIMIT_REFILL_PER_S": "4",
     },
 }
 

@@ -1,6 +1,7 @@
 """A small async client for the platform's HTTP APIs (used by the demo, the benchmark and the tests).
 
-Every call carries an access token. A customer registers and logs in (`PasswordLogin`, which
+Every call carries an access token, and a call refused with 429 is sent again after its
+Retry-After. A customer registers and logs in (`PasswordLogin`, which
 renews the token with its refresh token before it expires); an operator uses client
 credentials. A client made with `operator=` sends the operator's token for what needs the
 `admin` scope (reconciliation, freezing) and the customer's for everything else.
@@ -28,6 +29,31 @@ REQUEST_TIMEOUT_S = 30.0
 
 
 CUSTOMER_PASSWORD_BYTES = 24
+RATE_LIMITED_RETRIES_MAX = 20
+RETRY_AFTER_MAX_S = 10.0
+
+
+class RateLimitedRetries(httpx.AsyncBaseTransport):
+    """Waits out a 429 as its Retry-After says and sends the request again, a bounded number of
+    times: a refused request did nothing, so this is how a polite client keeps within its limits."""
+
+    def __init__(self) -> None:
+        self._transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(RATE_LIMITED_RETRIES_MAX):
+            response = await self._transport.handle_async_request(request)
+            if response.status_code != 429:
+                return response
+            await response.aread()
+            await response.aclose()
+            await asyncio.sleep(min(float(response.headers.get("Retry-After", "1")), RETRY_AFTER_MAX_S))
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
 
 
 class PaymentTimeout(AssertionError):
@@ -42,16 +68,18 @@ class PasswordLogin(RenewingBearer):
         self.identity_url = identity_url.rstrip("/")
         self.email = email
         self.user_id = user_id
-        self._password = password
+        self.password = password
         self._refresh_token: str | None = None
 
     async def obtain(self) -> tuple[str, float]:
-        async with httpx.AsyncClient(base_url=self.identity_url, timeout=TOKEN_REQUEST_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(
+            base_url=self.identity_url, timeout=TOKEN_REQUEST_TIMEOUT_S, transport=RateLimitedRetries()
+        ) as http:
             response = None
             if self._refresh_token is not None:
                 response = await http.post("/v1/tokens/refresh", json={"refresh_token": self._refresh_token})
             if response is None or response.status_code != 200:
-                response = await http.post("/v1/sessions", json={"email": self.email, "password": self._password})
+                response = await http.post("/v1/sessions", json={"email": self.email, "password": self.password})
         response.raise_for_status()
         body = response.json()
         self._refresh_token = body.get("refresh_token")
@@ -62,7 +90,9 @@ async def register_customer(identity_url: str, email: str | None = None) -> Pass
     """A new customer with a random password, logged in; `user_id` is who their wallets belong to."""
     email = email or f"customer-{uuid.uuid4().hex[:12]}@example.com"
     password = secrets.token_urlsafe(CUSTOMER_PASSWORD_BYTES)
-    async with httpx.AsyncClient(base_url=identity_url, timeout=TOKEN_REQUEST_TIMEOUT_S) as http:
+    async with httpx.AsyncClient(
+        base_url=identity_url, timeout=TOKEN_REQUEST_TIMEOUT_S, transport=RateLimitedRetries()
+    ) as http:
         response = await http.post("/v1/registrations", json={"email": email, "password": password})
     response.raise_for_status()
     login = PasswordLogin(identity_url, email, password, user_id=str(response.json()["id"]))
@@ -85,11 +115,10 @@ class LedgerlineClient:
     operator: httpx.Auth | None = None
 
     def __post_init__(self) -> None:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        options: dict[str, Any] = {"timeout": REQUEST_TIMEOUT_S, "limits": limits, "auth": self.auth}
-        self.wallet = httpx.AsyncClient(base_url=self.wallet_url, **options)
-        self.ledger = httpx.AsyncClient(base_url=self.ledger_url, **options)
-        self.payment = httpx.AsyncClient(base_url=self.payment_url, **options)
+        options: dict[str, Any] = {"timeout": REQUEST_TIMEOUT_S, "auth": self.auth}
+        self.wallet = httpx.AsyncClient(base_url=self.wallet_url, transport=RateLimitedRetries(), **options)
+        self.ledger = httpx.AsyncClient(base_url=self.ledger_url, transport=RateLimitedRetries(), **options)
+        self.payment = httpx.AsyncClient(base_url=self.payment_url, transport=RateLimitedRetries(), **options)
 
     @property
     def user_id(self) -> str | None:

@@ -169,16 +169,21 @@ class ApiClient:
         as_operator: bool = False,
     ) -> Any:
         longer = {"timeout": aiohttp.ClientTimeout(total=timeout_s)} if timeout_s else {}
-        status, body, _ = await self._send("GET", url, params=params, as_operator=as_operator, **longer)
-        if status != 200:
-            raise RuntimeError(f"GET {url} answered {status}: {body}")
-        return body
+        return await self._within_limits("GET", url, params=params, as_operator=as_operator, **longer)
 
     async def post_json(self, url: str, body: dict[str, Any]) -> Any:
-        async with self._session.post(url, json=body, headers=await self._bearer(False)) as response:
-            if response.status >= 300:
-                raise RuntimeError(f"POST {url} answered {response.status}: {await response.text()}")
-            return await response.json()
+        return await self._within_limits("POST", url, json=body)
+
+    async def _within_limits(self, method: str, url: str, **options: Any) -> Any:
+        """The JSON answer of a setup or read request, waiting out 429s as Retry-After says."""
+        for _ in range(SHED_RETRIES_MAX):
+            status, body, retry_after = await self._send(method, url, **options)
+            if status != 429:
+                break
+            await asyncio.sleep(min(float(retry_after or 1), RETRY_AFTER_MAX_S))
+        if status >= 300:
+            raise RuntimeError(f"{method} {url} answered {status}: {body}")
+        return body
 
     def next_payment_url(self) -> str:
         return next(self._payment_turns)

@@ -13,6 +13,16 @@ from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
 from ledgerline.infra.platform import Platform
 
 PGBENCH_DATABASE = "ledgerline_pgbench"
+# The benchmark is one customer sending as fast as the platform answers: on its own platform
+# the per-principal limits are lifted, so it measures the platform rather than one allowance.
+UNLIMITED = "1000000"
+BENCH_OVERRIDES = {
+    service: {
+        f"LEDGERLINE_{service.upper()}_RATE_LIMIT_CAPACITY": UNLIMITED,
+        f"LEDGERLINE_{service.upper()}_RATE_LIMIT_REFILL_PER_S": UNLIMITED,
+    }
+    for service in ("wallet", "ledger", "payment")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +73,7 @@ def local_platform(kafka_backend: str, replicas: int = 1) -> Iterator[Target]:
     data_dir = Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the bench runs as root.
     infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=Ports.free())
-    platform = Platform.on_free_ports(infra, replicas=replicas)
+    platform = Platform.on_free_ports(infra, replicas=replicas, overrides=BENCH_OVERRIDES)
     try:
         infra.start(databases=(*SERVICE_DATABASES, "pgbench"))
         platform.start()

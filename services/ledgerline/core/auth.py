@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from ledgerline.core import scopes
 from ledgerline.core.problems import Problem
+from ledgerline.core.rate_limits import Bucket, RateLimiter
 from ledgerline.core.settings import TokenSettings
 
 ALGORITHMS = ("EdDSA", "ES256")
@@ -251,6 +252,13 @@ def install_token_verifier(app: FastAPI, verifier: TokenVerifier) -> None:
     app.state.token_verifier = verifier
 
 
+def install_principal_rate_limit(app: FastAPI, limiter: RateLimiter, bucket: Bucket) -> None:
+    """Every verified principal gets `bucket` per route; the platform's own services are exempt,
+    as their load follows from what customers are allowed to send."""
+    app.state.rate_limiter = limiter
+    app.state.principal_bucket = bucket
+
+
 def verifier_from_settings(settings: TokenSettings, redis: Redis | None) -> TokenVerifier:
     """The identity service's JWKS over HTTP; revocations from Redis where the service has it."""
     return TokenVerifier(
@@ -281,9 +289,21 @@ async def get_principal(
         raise _unauthorized("send an access token as `Authorization: Bearer <token>`", error=None)
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return await verifier.verify(credentials.credentials.strip())
+        principal = await verifier.verify(credentials.credentials.strip())
     except TokenRejected as rejected:
         raise _unauthorized(rejected.reason) from None
+    await _limit(request, principal)
+    return principal
+
+
+async def _limit(request: Request, principal: Principal) -> None:
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None or scopes.WALLETS_READ_ANY in principal.scopes:
+        return
+    # The route's template, not the URL: one bucket per route, whatever ids a caller cycles through.
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    key = f"principal:{principal.subject}:{request.method} {route}"
+    request.state.rate_limit = await limiter.enforce(key, request.app.state.principal_bucket)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -20,12 +20,13 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from ledgerline.core.access_tokens import ClientCredentials, service_auth
 from ledgerline.core.api_docs import install_api_docs
-from ledgerline.core.auth import install_token_verifier, verifier_from_settings
+from ledgerline.core.auth import install_principal_rate_limit, install_token_verifier, verifier_from_settings
 from ledgerline.core.db import UnitOfWork, create_engine
 from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
 from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
+from ledgerline.core.rate_limits import Bucket, RateLimiter, RateLimitHeaders
 from ledgerline.core.settings import ServiceSettings
 from ledgerline.core.telemetry import configure_logging, configure_tracing, install_http_telemetry
 
@@ -211,6 +212,9 @@ def build_service_app(
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]  # FastAPI's own protocol.
         await runtime.start(subscriptions, workers)
         install_token_verifier(app, verifier_from_settings(settings, runtime.redis))
+        install_principal_rate_limit(
+            app, RateLimiter(runtime.redis), Bucket(settings.rate_limit_capacity, settings.rate_limit_refill_per_s)
+        )
         try:
             yield
         finally:
@@ -223,6 +227,7 @@ def build_service_app(
     app.state.runtime = runtime
     install_api_docs(app)
     install_problem_handlers(app)
+    app.add_middleware(RateLimitHeaders)
     install_http_telemetry(app, runtime.name)
 
     @app.get("/healthz", include_in_schema=False)

@@ -48,6 +48,10 @@ class ServiceSettings(TokenSettings):
     # This service's own client credentials, for the calls it makes to other services.
     client_id: str | None = Field(None, max_length=64)
     client_secret: str | None = Field(None, max_length=256)
+    # Each principal may send a burst of `rate_limit_capacity` requests to one route, then
+    # `rate_limit_refill_per_s` a second (a token bucket in Redis, shared by every instance).
+    rate_limit_capacity: int = Field(200, ge=1, le=1_000_000)
+    rate_limit_refill_per_s: float = Field(100.0, gt=0, le=1_000_000)
 
     environment: Environment = Field("development", validation_alias=_shared("environment"))
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=_shared("kafka_bootstrap_servers"))

@@ -16,6 +16,7 @@ from pydantic import BaseModel, EmailStr, Field, ValidationError
 
 from ledgerline.core.auth import CurrentPrincipal, Principal, require_scopes
 from ledgerline.core.problems import Problem
+from ledgerline.core.rate_limits import Bucket, RateLimiter
 from ledgerline.identity import domain
 from ledgerline.identity.credentials import REFRESH_TOKEN_LENGTH_MAX
 from ledgerline.identity.service import IdentityService, IssuedTokens
@@ -26,6 +27,19 @@ PASSWORD_CHARS_MAX = 1024
 CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,62}$"
 FORM_FIELDS_MAX = 10
 AdminPrincipal = Annotated[Principal, Depends(require_scopes(domain.ADMIN_SCOPE))]
+
+
+async def limit_by_address(request: Request) -> None:
+    """One bucket per client address and route: password guessing from one place gets 429."""
+    identity: IdentityService = request.app.state.identity
+    limiter: RateLimiter = request.app.state.rate_limiter
+    bucket = Bucket(identity.settings.address_rate_limit_capacity, identity.settings.address_rate_limit_refill_per_s)
+    address = request.client.host if request.client else "unknown"
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    request.state.rate_limit = await limiter.enforce(f"address:{address}:{route}", bucket)
+
+
+AddressLimited = Depends(limit_by_address)
 
 
 async def get_identity(request: Request) -> IdentityService:
@@ -117,7 +131,7 @@ def _refusal(error: domain.IdentityError, *, status: int = 400, code: str | None
     return Problem(status, code or error.code, "Request refused", str(error))
 
 
-@router.post("/v1/registrations", status_code=201, response_model=UserView)
+@router.post("/v1/registrations", status_code=201, response_model=UserView, dependencies=[AddressLimited])
 async def register(body: Credentials, identity: IdentityDep, response: Response) -> UserView:
     if len(body.email) > identity.settings.email_length_max:
         raise Problem(422, "email_too_long", "Request refused", f"at most {identity.settings.email_length_max}")
@@ -131,7 +145,7 @@ async def register(body: Credentials, identity: IdentityDep, response: Response)
     return UserView(id=user.id, email=user.email, scopes=list(user.scopes))
 
 
-@router.post("/v1/sessions", status_code=201, response_model=TokenView, summary="Log in")
+@router.post("/v1/sessions", status_code=201, response_model=TokenView, summary="Log in", dependencies=[AddressLimited])
 async def login(body: Credentials, identity: IdentityDep, response: Response) -> TokenView:
     try:
         issued = await identity.login(body.email, body.password)
