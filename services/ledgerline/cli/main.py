@@ -71,7 +71,15 @@ def serve(
 
 
 @app.command()
-def migrate(service: MigratedService) -> None:
+def migrate(
+    service: MigratedService,
+    service_clients: Annotated[
+        bool,
+        typer.Option(
+            help="Then give each service's client the secret in LEDGERLINE_<SERVICE>_CLIENT_SECRET (a deployment's job)"
+        ),
+    ] = False,
+) -> None:
     """Apply database migrations for one service or all (reads LEDGERLINE_<SERVICE>_DATABASE_URL)."""
     from ledgerline.core.migrations import upgrade_to_head
     from ledgerline.identity.settings import IdentitySettings
@@ -91,6 +99,28 @@ def migrate(service: MigratedService) -> None:
     for name in names:
         upgrade_to_head(f"ledgerline.{name}", settings[name]().database_url)
         console.print(f"[green]migrated[/] {name}")
+    if service_clients:
+        _provision_service_clients()
+
+
+def _provision_service_clients() -> None:
+    """The platform's service clients, with the secrets their Deployments read from one Secret."""
+    from ledgerline.identity.administration import SERVICE_CLIENT_SCOPES, provision_clients, service_client_id
+    from ledgerline.identity.settings import IdentitySettings
+
+    secrets = {
+        service_client_id(name): os.environ[f"LEDGERLINE_{name.upper()}_CLIENT_SECRET"]
+        for name in SERVICE_CLIENT_SCOPES
+        if os.environ.get(f"LEDGERLINE_{name.upper()}_CLIENT_SECRET")
+    }
+    wanted = {service_client_id(name): scopes for name, scopes in SERVICE_CLIENT_SCOPES.items()}
+    missing = sorted(set(wanted) - set(secrets))
+    if missing:
+        console.print(f"[red]no secret for {', '.join(missing)}[/] (LEDGERLINE_<SERVICE>_CLIENT_SECRET)")
+        raise typer.Exit(1)
+    identity = IdentitySettings()
+    provision_clients(identity.database_url, identity.redis_url, wanted, secrets)
+    console.print(f"[green]service clients ready[/] {', '.join(sorted(wanted))}")
 
 
 DEFAULT_ENV_FILE = Path(".env")

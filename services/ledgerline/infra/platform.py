@@ -15,6 +15,8 @@ from pathlib import Path
 
 from ledgerline.core.kafka import ensure_topics
 from ledgerline.core.migrations import upgrade_to_head
+from ledgerline.identity import administration as identity_administration
+from ledgerline.identity.administration import SERVICE_CLIENT_SCOPES, service_client_id
 from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
 from ledgerline.infra.service_settings import passthrough
@@ -36,13 +38,7 @@ DEFAULT_PORTS = {
 # always runs once: a second copy would not know the first one's charges.
 SINGLE_INSTANCE = ("banksim",)
 SERVICE_READY_TIMEOUT_S = 60.0
-# What each service's own client may do when it calls another service; a service that calls
-# none has no client. The operator client is the platform's admin, for `demo`, `bench` and tests.
-SERVICE_CLIENT_SCOPES = {
-    "payment": ("wallets:read", "wallets:read-any", "bank:write"),
-    "ledger": ("wallets:read", "wallets:read-any"),
-    "notification": ("wallets:read", "wallets:read-any"),
-}
+# The platform's admin client, for `demo`, `bench` and the tests.
 OPERATOR_CLIENT_ID = "ledgerline-operator"
 OPERATOR_CREDENTIALS_FILE = "operator-client.json"
 HTTP_PROBE_TIMEOUT_S = 2.0
@@ -129,7 +125,7 @@ class Platform:
         }
 
     def _client_env(self, service: str) -> dict[str, str]:
-        client_id = f"{service}-service"
+        client_id = service_client_id(service)
         if client_id not in self.client_secrets:
             return {}
         prefix = f"LEDGERLINE_{service.upper()}_"
@@ -147,15 +143,15 @@ class Platform:
     def provision_clients(self) -> None:
         """Every service's client and the operator's, each with a fresh secret; the operator's is
         also written (readable by this user only) for `ledgerline demo` and `bench --url`."""
-        from ledgerline.identity.administration import provision_clients
-
         wanted: dict[str, tuple[str, ...]] = {
-            f"{service}-service": scopes
+            service_client_id(service): scopes
             for service, scopes in SERVICE_CLIENT_SCOPES.items()
             if service in self.services
         }
         wanted[OPERATOR_CLIENT_ID] = ("admin",)
-        self.client_secrets = provision_clients(self.infra.database_url("identity"), self.infra.redis.url, wanted)
+        self.client_secrets = identity_administration.provision_clients(
+            self.infra.database_url("identity"), self.infra.redis.url, wanted
+        )
         path = self.operator_credentials_path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600, exist_ok=True)
