@@ -323,72 +323,92 @@ async def bad_tokens(platform: Platform, owner_id: str) -> dict[str, str | None]
 
 # --- the books -----------------------------------------------------------------------------------
 
-
-async def _rows(platform: Platform, service: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    dsn = platform.infra.database_url(service).replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(dsn)
-    try:
-        return [tuple(row) for row in await connection.fetch(sql, *args)]
-    finally:
-        await connection.close()
+BOOKS_DATABASES = ("wallet", "ledger", "payment", "notification")
 
 
-async def snapshot(platform: Platform, world: World) -> dict[str, Any]:
+@dataclass
+class Actors:
+    owner: LedgerlineClient  # With the operator's token for admin calls.
+    auth: dict[str, httpx.Auth | None]  # owner, other, admin
+    http: dict[str, httpx.AsyncClient]  # One per service, no auth of its own.
+    databases: dict[str, asyncpg.Connection]
+
+
+async def snapshot(actors: Actors, world: World) -> dict[str, Any]:
     """Balances and holds of the wallets involved, the ledger, and how many payments, wallets and
     subscriptions exist: what a refused request must leave exactly as it was."""
     ids = [uuid.UUID(w) for w in (world.wallet, world.second_wallet, world.others_wallet)]
+    db = actors.databases
     return {
-        "wallets": await _rows(
-            platform,
-            "wallet",
-            "SELECT id, balance_minor, held_minor, status FROM wallets WHERE id = ANY($1) ORDER BY id",
-            ids,
-        ),
-        "wallet_count": await _rows(platform, "wallet", "SELECT count(*) FROM wallets"),
-        "accounts": await _rows(
-            platform, "ledger", "SELECT id, balance_minor, status FROM accounts WHERE id = ANY($1) ORDER BY id", ids
-        ),
-        "postings": await _rows(platform, "ledger", "SELECT count(*), coalesce(sum(amount_minor), 0) FROM postings"),
-        "payments": await _rows(platform, "payment", "SELECT count(*) FROM payments"),
-        "subscriptions": await _rows(platform, "notification", "SELECT count(*) FROM subscriptions"),
+        "wallets": [
+            tuple(r)
+            for r in await db["wallet"].fetch(
+                "SELECT id, balance_minor, held_minor, status FROM wallets WHERE id = ANY($1) ORDER BY id", ids
+            )
+        ],
+        "wallet_count": await db["wallet"].fetchval("SELECT count(*) FROM wallets"),
+        "accounts": [
+            tuple(r)
+            for r in await db["ledger"].fetch(
+                "SELECT id, balance_minor, status FROM accounts WHERE id = ANY($1) ORDER BY id", ids
+            )
+        ],
+        "postings": tuple(await db["ledger"].fetchrow("SELECT count(*), coalesce(sum(amount_minor), 0) FROM postings")),
+        "payments": await db["payment"].fetchval("SELECT count(*) FROM payments"),
+        "subscriptions": await db["notification"].fetchval("SELECT count(*) FROM subscriptions"),
     }
 
 
 # --- the matrix ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def world(platform: Platform, client: LedgerlineClient, notifications: httpx.AsyncClient) -> World:
-    wallet = await funded_wallet(client, "owner", "50.00")
-    second = (await client.open_wallet("owner-second"))["id"]
-    subscribed = await notifications.post(
-        "/v1/email-subscriptions", json={"wallet_id": wallet, "address": "o@example.com"}
+@pytest.fixture(scope="module")
+async def actors(platform: Platform) -> AsyncIterator[Actors]:
+    owner = platform_client(platform, await register_customer(platform.url("identity")))
+    other = await register_customer(platform.url("identity"))
+    http = {service: httpx.AsyncClient(base_url=platform.url(service), timeout=60) for service in APPS}
+    databases = {
+        service: await asyncpg.connect(platform.infra.database_url(service).replace("+asyncpg", ""))
+        for service in BOOKS_DATABASES
+    }
+    yield Actors(owner, {"owner": owner.auth, "other": other, "admin": operator_auth(platform)}, http, databases)
+    for connection in databases.values():
+        await connection.close()
+    for client in http.values():
+        await client.aclose()
+    await owner.aclose()
+
+
+@pytest.fixture(scope="module")
+async def world(platform: Platform, actors: Actors) -> World:
+    owner = actors.owner
+    wallet = await funded_wallet(owner, "owner", "50.00")
+    second = (await owner.open_wallet("owner-second"))["id"]
+    subscription = {"wallet_id": wallet, "address": "o@example.com"}
+    subscribed = await actors.http["notification"].post(
+        "/v1/email-subscriptions", json=subscription, auth=actors.auth["owner"]
     )
     assert subscribed.status_code == 201, subscribed.text
-    transfer = await client.transfer(wallet, second, "10.00")
+    transfer = await owner.transfer(wallet, second, "10.00")
     assert transfer["status"] == "COMPLETED", transfer
-    other = platform_client(platform, await register_customer(platform.url("identity")))
+    other = platform_client(platform, actors.auth["other"])  # type: ignore[arg-type]
     try:
         others_wallet = (await other.open_wallet("other"))["id"]
     finally:
         await other.aclose()
-    entries = await client.entries(wallet)
+    entries = await owner.entries(wallet)
     entry = next(item["entry_id"] for item in entries["items"] if item["payment_id"] == transfer["id"])
 
     async def first_notification() -> str | None:
-        listed = await notifications.get("/v1/notifications", params={"wallet": wallet})
+        listed = await actors.http["notification"].get(
+            "/v1/notifications", params={"wallet": wallet}, auth=actors.auth["owner"]
+        )
         return listed.json()[0]["id"] if listed.status_code == 200 and listed.json() else None
 
     notification = await eventually(first_notification, timeout_s=60)
     assert notification, "the transfer's notification was never recorded"
-    assert client.user_id is not None
-    return World(client.user_id, wallet, second, others_wallet, transfer["id"], entry, str(notification))
-
-
-@pytest.fixture
-async def principals(platform: Platform, client: LedgerlineClient) -> AsyncIterator[dict[str, httpx.Auth | None]]:
-    other = await register_customer(platform.url("identity"))
-    yield {"owner": client.auth, "other": other, "admin": operator_auth(platform)}
+    assert owner.user_id is not None
+    return World(owner.user_id, wallet, second, others_wallet, transfer["id"], entry, str(notification))
 
 
 def _path(call: Call, world: World) -> str:
@@ -402,19 +422,19 @@ def _path(call: Call, world: World) -> str:
 
 
 async def send(
-    platform: Platform, service: str, call: Call, world: World, auth: httpx.Auth | None, token: str | None = None
+    actors: Actors, service: str, call: Call, world: World, who: str, token: str | None
 ) -> tuple[int, httpx.Response]:
     headers = {"Idempotency-Key": _key()}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    async with httpx.AsyncClient(base_url=platform.url(service), timeout=60, auth=auth) as http:
-        response = await http.request(
-            call.method,
-            _path(call, world),
-            json=call.body(world) if call.body else None,
-            params=call.params(world) if call.params else None,
-            headers=headers,
-        )
+    response = await actors.http[service].request(
+        call.method,
+        _path(call, world),
+        json=call.body(world) if call.body else None,
+        params=call.params(world) if call.params else None,
+        headers=headers,
+        auth=actors.auth.get(who),
+    )
     if call.batch_item and response.status_code == 200:
         return int(response.json()["results"][0]["status"]), response
     return response.status_code, response
@@ -431,40 +451,44 @@ def assert_refusal(response: httpx.Response, status: int) -> None:
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), response.headers
 
 
-async def test_the_ownership_matrix(
-    platform: Platform, world: World, principals: dict[str, httpx.Auth | None], client: LedgerlineClient
-) -> None:
-    tokens = await bad_tokens(platform, world.owner_id)
-    refused: list[tuple[tuple[str, str, str], str, int]] = []
-    allowed: list[tuple[tuple[str, str, str], str, int]] = []
+def cells(
+    service: str,
+) -> tuple[list[tuple[tuple[str, str, str], str, int]], list[tuple[tuple[str, str, str], str, int]]]:
+    """The service's refused cells (including every bad token) and its allowed ones."""
+    refused, allowed = [], []
     for route, (_, expect) in MATRIX.items():
+        if route[0] != service:
+            continue
         for who in ("owner", "other", "admin"):
             status = getattr(expect, who)
             (allowed if status < 300 else refused).append((route, who, status))
         refused += [(route, bad, 401) for bad in BAD_TOKENS]
+    # Rotations last: they only add a key, but nothing else should meet it mid-way.
+    allowed.sort(key=lambda cell: cell[0][2].endswith("/rotations"))
+    return refused, allowed
 
+
+@pytest.mark.parametrize("service", list(APPS))
+async def test_the_ownership_matrix(platform: Platform, actors: Actors, world: World, service: str) -> None:
+    tokens = await bad_tokens(platform, world.owner_id)
+    refused, allowed = cells(service)
     # Refusals first, each against the books as they stand: nothing any of them does may show.
-    before = await snapshot(platform, world)
+    before = await snapshot(actors, world)
     for route, who, status in refused:
-        service, call = route[0], MATRIX[route][0]
-        auth = principals.get(who)
-        got, response = await send(platform, service, call, world, auth, tokens.get(who) if who in tokens else None)
+        got, response = await send(actors, service, MATRIX[route][0], world, who, tokens.get(who))
         assert got == status, f"{who} on {route}: {got} {response.text}"
         assert_refusal(response, status)
-        assert await snapshot(platform, world) == before, f"{who} on {route} changed something"
-
-    # Then what each principal may do, rotations last (they only add a key).
-    allowed.sort(key=lambda cell: cell[0][2].endswith("/rotations"))
+        assert await snapshot(actors, world) == before, f"{who} on {route} changed something"
+    # Then what each principal may do.
     payments = []
     for route, who, status in allowed:
-        service, call = route[0], MATRIX[route][0]
-        got, response = await send(platform, service, call, world, principals[who])
+        call = MATRIX[route][0]
+        got, response = await send(actors, service, call, world, who, None)
         assert got == status, f"{who} on {route}: {got} {response.text}"
         if got == 202:
-            payments.append(
-                response.json()["id"] if not call.batch_item else response.json()["results"][0]["payment"]["id"]
-            )
-    await client.unfreeze(world.wallet)
-    finished = [await client.settle(payment_id) for payment_id in payments]
-    assert all(p["status"] in {"COMPLETED", "FAILED"} for p in finished), finished
-    await assert_books_balance(client)
+            answer = response.json()
+            payments.append(answer["results"][0]["payment"]["id"] if call.batch_item else answer["id"])
+    await actors.owner.unfreeze(world.wallet)
+    finished = [await actors.owner.settle(payment_id) for payment_id in payments]
+    assert all(p["status"] == "COMPLETED" for p in finished), finished
+    await assert_books_balance(actors.owner)
