@@ -34,9 +34,9 @@ from tests.conftest import TEST_OVERRIDES, platform_client
 from tests.polling import eventually
 
 REPLICAS = 2
-# Banksim serves the deposits; notification and identity take no part in these journeys, and
-# leaving them out keeps the platform small enough to start quickly on a shared machine.
-SERVICES = ("wallet", "ledger", "payment", "banksim")
+# Banksim serves the deposits and identity the tokens; notification takes no part in these
+# journeys, and leaving it out keeps the platform small enough to start quickly on a shared machine.
+SERVICES = ("wallet", "ledger", "payment", "banksim", "identity")
 # Topics have six partitions: 0 and 5 belong to different members of a two-member group under
 # both the range and the round-robin assignor.
 PARTITIONS_APART = (0, 5)
