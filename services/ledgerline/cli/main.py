@@ -221,6 +221,11 @@ def _print_endpoints(platform: object, infra: Infrastructure) -> None:
     )
     console.print(f"Emails land in {platform.mail_dir} (a local SMTP server on port {platform.ports['smtp']}).")
     console.print("Each service also serves ReDoc at /redoc; both docs pages work offline.")
+    if platform.client_secrets:
+        console.print(
+            f"Every API takes a token from the identity service (see the README); the admin client's "
+            f"credentials are in {platform.operator_credentials_path} (readable by you only)."
+        )
     # `make demo` works from the repository root without an activated virtualenv.
     console.print(
         f"Logs in {infra.data_dir / 'logs'}. Try [bold]make demo[/] in another terminal; Ctrl-C stops everything."
