@@ -12,23 +12,34 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledgerline.client import LedgerlineClient
+from ledgerline.client import LedgerlineClient, PasswordLogin, register_customer
+from ledgerline.core.access_tokens import ClientCredentials
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
 from tests.books import track_databases
 from tests.fakes.webhook_receiver import WebhookReceiver
 
+# Signing keys rotate during the suite and sign two seconds after they are published: every
+# verifier may fetch the new key set a second after its last fetch, not ten.
+_FAST_JWKS_REFRESH = {"LEDGERLINE_AUTH_JWKS_REFRESH_INTERVAL_MIN_S": "1"}
 # Short saga timeouts so the timeout paths run in seconds; retries are harmless by design.
 TEST_OVERRIDES = {
+    "wallet": _FAST_JWKS_REFRESH,
+    "banksim": _FAST_JWKS_REFRESH,
     "payment": {
+        **_FAST_JWKS_REFRESH,
+        # Low enough that tests/e2e/test_rate_limits.py can outrun it; clients wait out a 429.
+        "LEDGERLINE_PAYMENT_RATE_LIMIT_CAPACITY": "60",
+        "LEDGERLINE_PAYMENT_RATE_LIMIT_REFILL_PER_S": "30",
         "LEDGERLINE_PAYMENT_STEP_TIMEOUT_S": "3",
         "LEDGERLINE_PAYMENT_STEP_TIMEOUT_MAX_S": "6",
         "LEDGERLINE_PAYMENT_SAGA_SCAN_INTERVAL_S": "0.5",
         "LEDGERLINE_PAYMENT_BANK_BREAKER_RESET_S": "2",
     },
-    "notification": {"LEDGERLINE_NOTIFICATION_RETRY_DELAYS_S": "1,2"},
+    "notification": {**_FAST_JWKS_REFRESH, "LEDGERLINE_NOTIFICATION_RETRY_DELAYS_S": "1,2"},
     # Background reconciliation every few seconds, so a test sees a broken wallet reported quickly.
     "ledger": {
+        **_FAST_JWKS_REFRESH,
         "LEDGERLINE_LEDGER_RECONCILIATION_INTERVAL_S": "2",
         "LEDGERLINE_LEDGER_RECONCILIATION_RECHECK_DELAY_S": "1",
         # Small pages, so every check of the books in the suite reads many of them.
@@ -41,6 +52,9 @@ TEST_OVERRIDES = {
         "LEDGERLINE_IDENTITY_ARGON2_PARALLELISM": "1",
         # Rotated keys sign two seconds after they are published, so rotation tests wait briefly.
         "LEDGERLINE_IDENTITY_KEY_ACTIVATION_DELAY_S": "2",
+        # Every test logs in from 127.0.0.1: room for the suite's pace, not for guessing.
+        "LEDGERLINE_IDENTITY_ADDRESS_RATE_LIMIT_CAPACITY": "40",
+        "LEDGERLINE_IDENTITY_ADDRESS_RATE_LIMIT_REFILL_PER_S": "4",
     },
 }
 
@@ -109,28 +123,54 @@ def any_platform(request: pytest.FixtureRequest, stacks: dict[str, Stack]) -> Pl
     return stacks[request.param].ensure_platform()
 
 
-def _client(platform: Platform) -> LedgerlineClient:
-    return LedgerlineClient(platform.url("wallet"), platform.url("ledger"), platform.url("payment"))
+def operator_auth(platform: Platform) -> ClientCredentials:
+    """The platform's admin client (client credentials, `admin` scope)."""
+    return ClientCredentials(platform.url("identity"), *platform.operator_credentials)
+
+
+def platform_client(platform: Platform, auth: httpx.Auth) -> LedgerlineClient:
+    """A client acting as `auth`, with the operator's token for admin calls (reconciliation, freeze)."""
+    return LedgerlineClient(
+        platform.url("wallet"),
+        platform.url("ledger"),
+        platform.url("payment"),
+        auth=auth,
+        operator=operator_auth(platform),
+    )
 
 
 @pytest.fixture
-async def client(platform: Platform) -> AsyncIterator[LedgerlineClient]:
-    api = _client(platform)
+async def customer(platform: Platform) -> PasswordLogin:
+    """A customer registered for this test and logged in; `client` and `notifications` act as them."""
+    return await register_customer(platform.url("identity"))
+
+
+@pytest.fixture
+async def client(platform: Platform, customer: PasswordLogin) -> AsyncIterator[LedgerlineClient]:
+    api = platform_client(platform, customer)
     yield api
     await api.aclose()
 
 
 @pytest.fixture
 async def any_client(any_platform: Platform) -> AsyncIterator[LedgerlineClient]:
-    api = _client(any_platform)
+    api = platform_client(any_platform, await register_customer(any_platform.url("identity")))
     yield api
     await api.aclose()
 
 
 @pytest.fixture
-async def notifications(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
-    """The notification service's API on the embedded platform."""
-    async with httpx.AsyncClient(base_url=platform.url("notification"), timeout=30) as http:
+async def admin_client(platform: Platform) -> AsyncIterator[LedgerlineClient]:
+    """The operator: `admin` scope, owns no wallets."""
+    api = platform_client(platform, operator_auth(platform))
+    yield api
+    await api.aclose()
+
+
+@pytest.fixture
+async def notifications(platform: Platform, customer: PasswordLogin) -> AsyncIterator[httpx.AsyncClient]:
+    """The notification service's API on the embedded platform, as the `client` fixture's customer."""
+    async with httpx.AsyncClient(base_url=platform.url("notification"), timeout=30, auth=customer) as http:
         yield http
 
 

@@ -24,6 +24,8 @@ def test_quick_bench_moves_money_and_keeps_the_books(platform: Platform, tmp_pat
         wallet_url=platform.url("wallet"),
         ledger_url=platform.url("ledger"),
         pgbench_dsn=platform.infra.postgres.url(PGBENCH_DATABASE, driver="postgresql"),
+        identity_url=platform.url("identity"),
+        operator_credentials=platform.operator_credentials,
     )
     # A small scale step too: wallets seeded through the bulk API, transfers among all of them.
     scaled = QUICK.wallets + 150

@@ -24,7 +24,7 @@ async def test_ledger_rejection_releases_the_hold(client: LedgerlineClient) -> N
     alice = await funded_wallet(client, "alice", "40.00")
     closed = (await client.open_wallet("closed"))["id"]
     await ledger_account_opened(client, closed)
-    response = await client.ledger.post(f"/v1/accounts/{closed}/close")
+    response = await client.close_account(closed)
     assert response.status_code == 200 and response.json()["status"] == "closed"
     payment = await client.transfer(alice, closed, "15.00")
     assert (payment["status"], payment["failure_reason"]) == ("COMPENSATED", "ledger_rejected:account_closed")
@@ -36,7 +36,7 @@ async def test_ledger_rejection_releases_the_hold(client: LedgerlineClient) -> N
 
 async def test_an_account_with_money_cannot_close(client: LedgerlineClient) -> None:
     alice = await funded_wallet(client, "alice", "1.00")
-    response = await client.ledger.post(f"/v1/accounts/{alice}/close")
+    response = await client.close_account(alice)
     assert response.status_code == 409 and response.json()["code"] == "account_not_empty"
 
 
@@ -59,7 +59,7 @@ async def test_declined_card_fails_the_deposit(client: LedgerlineClient) -> None
 async def test_deposit_into_a_closed_account_refunds_the_charge(client: LedgerlineClient) -> None:
     wallet = (await client.open_wallet("frank"))["id"]
     await ledger_account_opened(client, wallet)
-    assert (await client.ledger.post(f"/v1/accounts/{wallet}/close")).status_code == 200
+    assert (await client.close_account(wallet)).status_code == 200
     payment = await client.deposit(wallet, "9.00")
     assert (payment["status"], payment["failure_reason"]) == ("COMPENSATED", "ledger_rejected:account_closed")
     assert "CHARGED" in [h["to_status"] for h in payment["history"]]
@@ -73,7 +73,7 @@ async def test_bank_outage_opens_the_circuit_and_the_deposit_fails_cleanly(
     import httpx
 
     wallet = (await client.open_wallet("gina"))["id"]
-    async with httpx.AsyncClient(base_url=platform.url("banksim")) as bank:
+    async with httpx.AsyncClient(base_url=platform.url("banksim"), auth=client.operator) as bank:
         await bank.put("/v1/admin/behaviour", json={"latency_ms": 0, "failure_rate_percent": 100})
         try:
             payment = await client.post_payment(

@@ -12,18 +12,16 @@ from tests.books import assert_books_balance, funded_wallet, minor, wallet_minor
 
 async def test_deposit_credits_the_wallet_and_debits_settlement(any_client: LedgerlineClient) -> None:
     settlement = str(settlement_account_id("EUR"))
-    before = (
-        (await any_client.account(settlement))["balance"]
-        if (await any_client.ledger.get(f"/v1/accounts/{settlement}")).status_code == 200
-        else "0.00"
-    )
+    # Settlement accounts are the operator's to read.
+    found = await any_client.ledger.get(f"/v1/accounts/{settlement}", auth=any_client.operator)
+    before = found.json()["balance"] if found.status_code == 200 else "0.00"
     wallet = await any_client.open_wallet("dep-" + uuid.uuid4().hex[:8])
     payment = await any_client.deposit(wallet["id"], "125.50")
     assert payment["status"] == "COMPLETED"
     assert await wallet_minor(any_client, wallet["id"]) == {"balance": 12550, "held": 0, "available": 12550}
     account = await any_client.account(wallet["id"])
     assert minor(account["balance"]) == 12550
-    after = (await any_client.account(settlement))["balance"]
+    after = (await any_client.account(settlement, as_operator=True))["balance"]
     assert minor(after) - minor(before) == -12550
     await assert_books_balance(any_client)
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ledgerline.client import operator_from_file
+from ledgerline.infra.platform import OPERATOR_CREDENTIALS_FILE
 from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.polling import eventually
 
@@ -86,12 +88,16 @@ def otlp() -> Iterator[OtlpReceiver]:
 
 async def test_a_set_setting_and_otel_variables_reach_the_service(otlp: OtlpReceiver) -> None:
     env = _user_env(OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint, OTEL_BSP_SCHEDULE_DELAY="100")
-    up = RunningUp(["--free-ports", "--service", "wallet", "--set", "wallet.page_size_max=7"], env)
+    # The identity service too: listing every wallet takes an operator's token.
+    up = RunningUp(
+        ["--free-ports", "--service", "wallet", "--service", "identity", "--set", "wallet.page_size_max=7"], env
+    )
     try:
         up.wait_running()
         assert "LEDGERLINE_WALLET_PAGE_SIZE_MAX=7" in up.output
         assert f"OTEL_EXPORTER_OTLP_ENDPOINT={otlp.endpoint}" in up.output
-        async with httpx.AsyncClient(base_url=up.url("wallet"), timeout=10) as wallet:
+        operator = operator_from_file(up.data_dir / OPERATOR_CREDENTIALS_FILE)
+        async with httpx.AsyncClient(base_url=up.url("wallet"), timeout=10, auth=operator) as wallet:
             refused = await wallet.get("/v1/wallets", params={"limit": 8})
             assert refused.status_code == 422, refused.text
             assert refused.json()["code"] == "page_too_large"

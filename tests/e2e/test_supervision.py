@@ -18,7 +18,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from ledgerline.client import LedgerlineClient, PaymentTimeout
+from ledgerline.client import LedgerlineClient, PaymentTimeout, operator_from_file, register_customer
+from ledgerline.infra.platform import OPERATOR_CREDENTIALS_FILE
 from ledgerline.infra.supervisor import STATE_FILE_NAME
 from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
 from tests.e2e.test_settings_passthrough import RunningUp
@@ -61,7 +62,9 @@ def up() -> Iterator[RunningUp]:
 
 @pytest.fixture
 async def api(up: RunningUp) -> AsyncIterator[LedgerlineClient]:
-    client = LedgerlineClient(up.url("wallet"), up.url("ledger"), up.url("payment"))
+    customer = await register_customer(up.url("identity"))
+    operator = operator_from_file(up.data_dir / OPERATOR_CREDENTIALS_FILE)
+    client = LedgerlineClient(up.url("wallet"), up.url("ledger"), up.url("payment"), auth=customer, operator=operator)
     postgres = re.search(r"PostgreSQL (postgresql://\S+)", up.output)
     assert postgres, up.output
     track_databases(up.url("ledger"), postgres.group(1))

@@ -79,8 +79,8 @@ async def test_batch_limits_are_enforced(client: LedgerlineClient) -> None:
 
 
 async def test_wallets_open_in_bulk_all_or_none(client: LedgerlineClient) -> None:
-    owner = f"bulk-{uuid.uuid4().hex[:8]}"
-    body = {"wallets": [{"owner_id": owner, "currency": "EUR"} for _ in range(3)]}
+    owner = client.user_id
+    body = {"wallets": [{"currency": "EUR"} for _ in range(3)]}
     opened = await client.wallet.post("/v1/wallets/batch", json=body)
     assert opened.status_code == 201, opened.text
     ids = [item["id"] for item in opened.json()["items"]]
@@ -93,7 +93,7 @@ async def test_wallets_open_in_bulk_all_or_none(client: LedgerlineClient) -> Non
         return all(answer.status_code == 200 for answer in answers)
 
     assert await eventually(ledger_has_accounts), "the ledger never opened the bulk wallets' accounts"
-    mixed = {"wallets": [{"owner_id": owner, "currency": "EUR"}, {"owner_id": owner, "currency": "XXX"}]}
+    mixed = {"wallets": [{"currency": "EUR"}, {"currency": "XXX"}]}
     refused = await client.wallet.post("/v1/wallets/batch", json=mixed)
     assert (refused.status_code, refused.json()["code"]) == (422, "unknown_currency")
     assert "wallets[1].currency" in refused.json()["detail"]

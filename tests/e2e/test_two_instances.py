@@ -23,20 +23,20 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledgerline.client import REQUEST_TIMEOUT_S, LedgerlineClient
+from ledgerline.client import REQUEST_TIMEOUT_S, LedgerlineClient, register_customer
 from ledgerline.core import contracts as c
 from ledgerline.core.events import OutgoingMessage, encode
 from ledgerline.core.kafka_clients import create_producer
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
-from tests.conftest import TEST_OVERRIDES
+from tests.conftest import TEST_OVERRIDES, platform_client
 from tests.polling import eventually
 
 REPLICAS = 2
-# Banksim serves the deposits; notification and identity take no part in these journeys, and
-# leaving them out keeps the platform small enough to start quickly on a shared machine.
-SERVICES = ("wallet", "ledger", "payment", "banksim")
+# Banksim serves the deposits and identity the tokens; notification takes no part in these
+# journeys, and leaving it out keeps the platform small enough to start quickly on a shared machine.
+SERVICES = ("wallet", "ledger", "payment", "banksim", "identity")
 # Topics have six partitions: 0 and 5 belong to different members of a two-member group under
 # both the range and the round-robin assignor.
 PARTITIONS_APART = (0, 5)
@@ -80,11 +80,14 @@ class RoundRobin(httpx.AsyncBaseTransport):
 
 async def spread_client(platform: Platform) -> LedgerlineClient:
     """The tests' usual client, its wallet, ledger and payment requests spread over the instances."""
-    client = LedgerlineClient(platform.url("wallet"), platform.url("ledger"), platform.url("payment"))
+    client = platform_client(platform, await register_customer(platform.url("identity")))
     for service in ("wallet", "ledger", "payment"):
         await getattr(client, service).aclose()
         spread = httpx.AsyncClient(
-            base_url=platform.url(service), timeout=REQUEST_TIMEOUT_S, transport=RoundRobin(platform.urls(service))
+            base_url=platform.url(service),
+            timeout=REQUEST_TIMEOUT_S,
+            transport=RoundRobin(platform.urls(service)),
+            auth=client.auth,
         )
         setattr(client, service, spread)
     return client

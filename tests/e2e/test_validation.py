@@ -49,7 +49,7 @@ async def test_wallet_problems_are_clear(client: LedgerlineClient) -> None:
     body["destination_wallet_id"] = alice
     assert_problem(await client.post_payment("/v1/transfers", body), 422, "self_transfer")
     other = await client.open_wallet("carol")
-    frozen = await client.wallet.post(f"/v1/wallets/{alice}/freeze")
+    frozen = await client.freeze(alice)
     assert frozen.json()["status"] == "frozen"
     body["destination_wallet_id"] = other["id"]
     # The wallet service refuses the hold: the payment fails as it does for insufficient funds.
@@ -57,12 +57,10 @@ async def test_wallet_problems_are_clear(client: LedgerlineClient) -> None:
     assert refused.status_code == 202, refused.text
     failed = await client.settle(refused.json()["id"])
     assert (failed["status"], failed["failure_reason"]) == ("FAILED", "wallet_frozen")
-    await client.wallet.post(f"/v1/wallets/{alice}/unfreeze")
+    await client.unfreeze(alice)
     assert await wallet_minor(client, alice) == {"balance": 1000, "held": 0, "available": 1000}
     assert_problem(await client.wallet.get(f"/v1/wallets/{uuid.uuid4()}"), 404, "wallet_not_found")
-    assert_problem(
-        await client.wallet.post("/v1/wallets", json={"owner_id": "x", "currency": "XXX"}), 422, "unknown_currency"
-    )
+    assert_problem(await client.wallet.post("/v1/wallets", json={"currency": "XXX"}), 422, "unknown_currency")
     await assert_books_balance(client)
 
 

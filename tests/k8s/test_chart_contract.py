@@ -27,6 +27,8 @@ RECOMMENDED = (
 )
 SERVICES = ("wallet", "ledger", "payment", "notification", "identity")
 COMPONENTS = (*SERVICES, "banksim")
+# The services that call other services, each with its own client credentials.
+CLIENT_SERVICES = ("payment", "ledger", "notification")
 TOPICS = (
     "ledgerline.wallet.commands.v1",
     "ledgerline.wallet.events.v1",
@@ -145,9 +147,31 @@ def test_migrations_hook_runs_migrate_all_with_every_database(app_by_name: dict[
         job = one(app_by_name[name], "Job", "ledgerline-migrations")
         assert job["metadata"]["annotations"]["helm.sh/hook"] == hooks
         container = job["spec"]["template"]["spec"]["containers"][0]
-        assert container["args"] == ["migrate", "all"]
+        assert container["args"] == ["migrate", "all", "--service-clients"]
         env = _env(container)
         assert {f"LEDGERLINE_{s.upper()}_DATABASE_URL" for s in SERVICES} <= set(env)
+        assert {f"LEDGERLINE_{s.upper()}_CLIENT_SECRET" for s in CLIENT_SERVICES} <= set(env)
+
+
+def test_services_verify_tokens_and_call_each_other_with_their_own_clients(
+    app_by_name: dict[str, list[charts.Manifest]],
+) -> None:
+    items = app_by_name["defaults"]
+    config = one(items, "ConfigMap", "ledgerline-env")["data"]
+    assert config["LEDGERLINE_AUTH_IDENTITY_URL"] == "http://ledgerline-identity:8080"
+    assert config["LEDGERLINE_AUTH_AUDIENCE"] == "ledgerline-api"
+    secret = one(items, "Secret", "ledgerline-service-clients")["stringData"]
+    assert set(secret) == set(CLIENT_SERVICES) and all(len(value) == 32 for value in secret.values())
+    for service in CLIENT_SERVICES:
+        env = _env(_container(items, "Deployment", f"ledgerline-{service}"))
+        upper = service.upper()
+        assert env[f"LEDGERLINE_{upper}_CLIENT_ID"]["value"] == f"{service}-service"
+        assert env[f"LEDGERLINE_{upper}_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"] == {
+            "name": "ledgerline-service-clients",
+            "key": service,
+        }
+    notification = _env(_container(items, "Deployment", "ledgerline-notification"))
+    assert notification["LEDGERLINE_NOTIFICATION_WALLET_URL"]["value"] == "http://ledgerline-wallet:8080"
 
 
 def test_postgres_cluster_has_one_database_and_role_per_service(app_by_name: dict[str, list[charts.Manifest]]) -> None:

@@ -120,6 +120,28 @@ migration Job needs it too: the identity settings refuse the development default
 {{- end -}}
 
 {{/*
+ledgerline.serviceClientsSecretName: the Secret with the services' client-credentials secrets.
+*/}}
+{{- define "ledgerline.serviceClientsSecretName" -}}
+{{- printf "%s-service-clients" (include "ledgerline.fullname" .) -}}
+{{- end -}}
+
+{{/*
+ledgerline.serviceClientEnv: one service's client id and secret, for the calls it makes to
+other services (client credentials at the identity service).
+Usage: include "ledgerline.serviceClientEnv" (dict "root" $ "service" "payment")
+*/}}
+{{- define "ledgerline.serviceClientEnv" }}
+- name: LEDGERLINE_{{ upper .service }}_CLIENT_ID
+  value: {{ printf "%s-service" .service | quote }}
+- name: LEDGERLINE_{{ upper .service }}_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ledgerline.serviceClientsSecretName" .root }}
+      key: {{ .service }}
+{{- end -}}
+
+{{/*
 ledgerline.image: one image reference for every component. A digest wins over a tag, so a
 pinned release cannot drift when a tag is re-pushed.
 */}}
@@ -321,6 +343,9 @@ Usage: include "ledgerline.componentEnv" (dict "root" $ "component" "payment")
 {{- include "ledgerline.databaseEnv" (dict "root" $root "service" $c) }}
 {{- include "ledgerline.redisEnv" $root }}
 {{- end }}
+{{- if has $c (list "payment" "ledger" "notification") }}
+{{- include "ledgerline.serviceClientEnv" (dict "root" $root "service" $c) }}
+{{- end }}
 {{- if eq $c "payment" }}
 - name: LEDGERLINE_PAYMENT_WALLET_URL
   value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "wallet")) | quote }}
@@ -330,6 +355,8 @@ Usage: include "ledgerline.componentEnv" (dict "root" $ "component" "payment")
 - name: LEDGERLINE_LEDGER_WALLET_URL
   value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "wallet")) | quote }}
 {{- else if eq $c "notification" }}
+- name: LEDGERLINE_NOTIFICATION_WALLET_URL
+  value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "wallet")) | quote }}
 - name: LEDGERLINE_NOTIFICATION_SMTP_HOST
   value: {{ $values.smtp.host | quote }}
 - name: LEDGERLINE_NOTIFICATION_SMTP_PORT

@@ -5,6 +5,9 @@ deduplicated by the caller's payment id (the same id always gets the same answer
 driven by the request: card token `tok_declined` is declined, a bank account containing `FAIL`
 fails. `failure_rate_percent` answers that share of requests with 503, to exercise the caller's
 retries and circuit breaker; `PUT /v1/admin/behaviour` changes latency and failures at run time.
+
+Like every Ledgerline service it checks access tokens: charges, payouts and refunds need the
+`bank:write` scope (the payment service's client), the behaviour and the operations log `admin`.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ import asyncio
 import random
 from typing import Any, Literal
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from ledgerline.core import scopes
 from ledgerline.core.api_docs import install_api_docs
+from ledgerline.core.auth import AdminPrincipal, install_token_verifier, require_scopes, verifier_from_settings
 from ledgerline.core.openapi import DeclaredProblem, install_problem_docs, problem_responses
-from ledgerline.core.problems import install_problem_handlers
+from ledgerline.core.problems import Problem, install_problem_handlers
+from ledgerline.core.settings import TokenSettings
 from ledgerline.core.telemetry import install_http_telemetry
 
 DECLINED_TOKEN = "tok_declined"
@@ -31,7 +37,7 @@ BANK_FULL = DeclaredProblem(507, "bank_full", "Simulator result store is full")
 CHARGE_NOT_FOUND = DeclaredProblem(404, "charge_not_found", "No approved charge with this id")
 
 
-class BankSimSettings(BaseSettings):
+class BankSimSettings(TokenSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGERLINE_BANKSIM_", extra="ignore")
 
     latency_ms: int = Field(0, ge=0, le=60_000)
@@ -77,6 +83,9 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_problem_docs(app)
     install_http_telemetry(app, "banksim")
+    # Only client-credentials tokens come here, and those name no session to revoke: no Redis.
+    install_token_verifier(app, verifier_from_settings(settings, None))
+    bank_caller = [Depends(require_scopes(scopes.BANK_WRITE))]
 
     async def simulate() -> None:
         if behaviour.latency_ms:
@@ -96,7 +105,7 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.put("/v1/admin/behaviour")
-    async def set_behaviour(body: Behaviour) -> Behaviour:
+    async def set_behaviour(body: Behaviour, _: AdminPrincipal) -> Behaviour:
         behaviour.latency_ms, behaviour.failure_rate_percent = body.latency_ms, body.failure_rate_percent
         return behaviour
 
@@ -105,6 +114,7 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         status_code=201,
         response_model=BankResult,
         responses=problem_responses(BANK_UNAVAILABLE, BANK_FULL),
+        dependencies=bank_caller,
     )
     async def charge(body: Charge) -> JSONResponse:
         await simulate()
@@ -125,6 +135,7 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         status_code=201,
         response_model=BankResult,
         responses=problem_responses(BANK_UNAVAILABLE, BANK_FULL),
+        dependencies=bank_caller,
     )
     async def payout(body: Payout) -> JSONResponse:
         await simulate()
@@ -145,6 +156,7 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         status_code=201,
         response_model=BankResult,
         responses=problem_responses(BANK_UNAVAILABLE, BANK_FULL, CHARGE_NOT_FOUND),
+        dependencies=bank_caller,
     )
     async def refund(charge_id: str) -> JSONResponse:
         await simulate()
@@ -154,7 +166,7 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         return remember(f"refund:{charge_id}", {"id": charge_id, "status": "refunded", "reason": None})
 
     @app.get("/v1/operations")
-    async def operations() -> dict[str, Any]:
+    async def operations(_: AdminPrincipal) -> dict[str, Any]:
         return {"count": len(results), "items": list(results.values())[-100:]}
 
     return app

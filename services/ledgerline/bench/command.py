@@ -19,6 +19,8 @@ from ledgerline.bench.processes import listening
 from ledgerline.bench.report import print_table, write_json, write_picture
 from ledgerline.bench.runner import BenchOptions, Run, drive, summary
 from ledgerline.bench.session import Target
+from ledgerline.client import register_customer
+from ledgerline.core.access_tokens import ClientCredentials
 
 CLIENT_CONNECTIONS_MAX = 256
 
@@ -53,12 +55,15 @@ def run_bench(
 
 
 async def _drive(target: Target, options: BenchOptions, pgbench_tps: float) -> list[dict[str, Any]]:
+    # One customer owns every wallet of the run and sends every payment; the operator checks the books.
     client = ApiClient(
         payment_url=target.payment_url,
         wallet_url=target.wallet_url,
         ledger_url=target.ledger_url,
         connections_max=CLIENT_CONNECTIONS_MAX,
         payment_urls=target.payment_urls,
+        customer=await register_customer(target.identity_url),
+        operator=ClientCredentials(target.identity_url, *target.operator_credentials),
     )
     try:
         return await drive(Run(client, options, pgbench_tps, listening(target.ports), target.databases))

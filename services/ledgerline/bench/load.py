@@ -19,6 +19,8 @@ from typing import Any
 
 import aiohttp
 
+from ledgerline.core.access_tokens import RenewingBearer
+
 REQUEST_TIMEOUT_S = 30.0
 SHED_RETRIES_MAX = 10
 RETRY_AFTER_MAX_S = 5.0
@@ -69,7 +71,8 @@ class ApiClient:
     """One aiohttp session per service (keep-alive connections, bounded).
 
     Payment requests go to each of `payment_urls` in turn (instance 1 is `payment_url`), as a
-    Kubernetes Service spreads them over a Deployment's replicas.
+    Kubernetes Service spreads them over a Deployment's replicas. Requests carry the customer's
+    access token, or the operator's where they need the `admin` scope (`as_operator`).
     """
 
     def __init__(
@@ -79,9 +82,12 @@ class ApiClient:
         wallet_url: str,
         ledger_url: str,
         connections_max: int,
+        customer: RenewingBearer,
+        operator: RenewingBearer,
         payment_urls: Sequence[str] = (),
     ) -> None:
         self.payment_url, self.wallet_url, self.ledger_url = payment_url, wallet_url, ledger_url
+        self._customer, self._operator = customer, operator
         self.payment_urls = list(payment_urls) or [payment_url]
         self._payment_turns = itertools.cycle(self.payment_urls)
         self._session = aiohttp.ClientSession(
@@ -131,11 +137,18 @@ class ApiClient:
             for r in answer["results"]
         ]
 
-    async def _send(self, method: str, url: str, **options: Any) -> tuple[int, Any, str | None]:
+    async def _bearer(self, as_operator: bool, headers: dict[str, str] | None = None) -> dict[str, str]:
+        token = await (self._operator if as_operator else self._customer).token()
+        return (headers or {}) | {"Authorization": f"Bearer {token}"}
+
+    async def _send(
+        self, method: str, url: str, *, as_operator: bool = False, headers: dict[str, str] | None = None, **options: Any
+    ) -> tuple[int, Any, str | None]:
         """Status, JSON body (None if not JSON) and Retry-After of an idempotent request."""
         for attempt in range(CONNECTION_RETRIES_MAX):
             try:
-                async with self._session.request(method, url, **options) as response:
+                sent_headers = await self._bearer(as_operator, headers)
+                async with self._session.request(method, url, headers=sent_headers, **options) as response:
                     text = await response.text()
                     try:
                         body = json.loads(text) if text else None
@@ -147,18 +160,30 @@ class ApiClient:
                     raise
         raise AssertionError("unreachable")
 
-    async def get_json(self, url: str, params: dict[str, str] | None = None, *, timeout_s: float | None = None) -> Any:
+    async def get_json(
+        self,
+        url: str,
+        params: dict[str, str] | None = None,
+        *,
+        timeout_s: float | None = None,
+        as_operator: bool = False,
+    ) -> Any:
         longer = {"timeout": aiohttp.ClientTimeout(total=timeout_s)} if timeout_s else {}
-        status, body, _ = await self._send("GET", url, params=params, **longer)
-        if status != 200:
-            raise RuntimeError(f"GET {url} answered {status}: {body}")
-        return body
+        return await self._within_limits("GET", url, params=params, as_operator=as_operator, **longer)
 
     async def post_json(self, url: str, body: dict[str, Any]) -> Any:
-        async with self._session.post(url, json=body) as response:
-            if response.status >= 300:
-                raise RuntimeError(f"POST {url} answered {response.status}: {await response.text()}")
-            return await response.json()
+        return await self._within_limits("POST", url, json=body)
+
+    async def _within_limits(self, method: str, url: str, **options: Any) -> Any:
+        """The JSON answer of a setup or read request, waiting out 429s as Retry-After says."""
+        for _ in range(SHED_RETRIES_MAX):
+            status, body, retry_after = await self._send(method, url, **options)
+            if status != 429:
+                break
+            await asyncio.sleep(min(float(retry_after or 1), RETRY_AFTER_MAX_S))
+        if status >= 300:
+            raise RuntimeError(f"{method} {url} answered {status}: {body}")
+        return body
 
     def next_payment_url(self) -> str:
         return next(self._payment_turns)

@@ -14,6 +14,16 @@ from ledgerline.infra.platform import Platform
 from ledgerline.verify.reading import Sources
 
 PGBENCH_DATABASE = "ledgerline_pgbench"
+# The benchmark is one customer sending as fast as the platform answers: on its own platform
+# the per-principal limits are lifted, so it measures the platform rather than one allowance.
+UNLIMITED = "1000000"
+BENCH_OVERRIDES = {
+    service: {
+        f"LEDGERLINE_{service.upper()}_RATE_LIMIT_CAPACITY": UNLIMITED,
+        f"LEDGERLINE_{service.upper()}_RATE_LIMIT_REFILL_PER_S": UNLIMITED,
+    }
+    for service in ("wallet", "ledger", "payment")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +37,24 @@ class Target:
     ports: dict[str, int] = field(default_factory=dict)  # Processes whose CPU time is reported.
     description: str = ""
     payment_urls: tuple[str, ...] = ()  # Every payment instance, where there are several.
+    # Where the benchmark's customer registers, and the operator (admin) client that checks the books.
+    identity_url: str = "http://127.0.0.1:8005"
+    operator_credentials: tuple[str, str] = ("", "")
 
 
 def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
-def running_target(*, payment_url: str, wallet_url: str, ledger_url: str, pgbench_dsn: str) -> Target:
+def running_target(
+    *,
+    payment_url: str,
+    wallet_url: str,
+    ledger_url: str,
+    pgbench_dsn: str,
+    identity_url: str,
+    operator_credentials: tuple[str, str],
+) -> Target:
     ports = {"payment": _port(payment_url), "wallet": _port(wallet_url), "ledger": _port(ledger_url)}
     return Target(
         payment_url,
@@ -44,6 +65,8 @@ def running_target(*, payment_url: str, wallet_url: str, ledger_url: str, pgbenc
         None,
         ports,
         f"running platform at {payment_url}",
+        identity_url=identity_url,
+        operator_credentials=operator_credentials,
     )
 
 
@@ -53,7 +76,7 @@ def local_platform(kafka_backend: str, replicas: int = 1) -> Iterator[Target]:
     data_dir = Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the bench runs as root.
     infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=Ports.free())
-    platform = Platform.on_free_ports(infra, replicas=replicas)
+    platform = Platform.on_free_ports(infra, replicas=replicas, overrides=BENCH_OVERRIDES)
     try:
         infra.start(databases=(*SERVICE_DATABASES, "pgbench"))
         platform.start()
@@ -70,6 +93,8 @@ def local_platform(kafka_backend: str, replicas: int = 1) -> Iterator[Target]:
             ports,
             f"local platform, Kafka backend {kafka_backend}, {replicas} instance(s) of each service",
             tuple(platform.urls("payment")),
+            platform.url("identity"),
+            platform.operator_credentials,
         )
     finally:
         platform.stop()

@@ -32,7 +32,7 @@ async def open_wallets(client: ApiClient, count: int) -> list[str]:
 
     async def one(index: int) -> str:
         async with semaphore:
-            body = {"owner_id": f"bench-{index}", "currency": CURRENCY}
+            body = {"currency": CURRENCY}
             return str((await client.post_json(client.wallet_url + "/v1/wallets", body))["id"])
 
     return list(await asyncio.gather(*(one(i) for i in range(count))))
@@ -48,7 +48,7 @@ async def seed_wallets(client: ApiClient, count: int, start: int) -> list[str]:
     semaphore = asyncio.Semaphore(SEED_CONCURRENCY)
 
     async def page(numbers: range) -> list[str]:
-        body = {"wallets": [{"owner_id": f"seed-{n}", "currency": CURRENCY} for n in numbers]}
+        body = {"wallets": [{"currency": CURRENCY} for _ in numbers]}
         async with semaphore:
             opened = await client.post_json(client.wallet_url + "/v1/wallets/batch", body)
         return [str(item["id"]) for item in opened["items"]]

@@ -1,55 +1,74 @@
-"""`ledgerline demo`: two customers, a deposit, a transfer, a partial refund and a withdrawal."""
+"""`ledgerline demo`: two customers register and log in, then a deposit, a transfer, a partial
+refund and a withdrawal, each made by the customer whose money moves; the operator (an admin
+client) runs the reconciliation."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from rich.console import Console
 from rich.table import Table
 
-from ledgerline.client import LedgerlineClient
+from ledgerline.client import LedgerlineClient, register_customer
+from ledgerline.core.access_tokens import ClientCredentials
 
 
-def run_demo(console: Console, *, payment_url: str, wallet_url: str, ledger_url: str) -> None:
-    asyncio.run(_demo(console, LedgerlineClient(wallet_url, ledger_url, payment_url)))
-
-
-async def _demo(console: Console, client: LedgerlineClient) -> None:
-    try:
-        run = uuid.uuid4().hex[:6]
-        alice = await client.open_wallet(f"alice-{run}")
-        bob = await client.open_wallet(f"bob-{run}")
-        console.print(f"opened wallets for alice ({alice['id']}) and bob ({bob['id']})")
-        steps = [
-            ("alice deposits 100.00 EUR by card", client.deposit(alice["id"], "100.00")),
-            ("alice sends bob 30.00 EUR", client.transfer(alice["id"], bob["id"], "30.00")),
+def run_demo(
+    console: Console,
+    *,
+    payment_url: str,
+    wallet_url: str,
+    ledger_url: str,
+    identity_url: str,
+    operator_credentials: tuple[str, str],
+) -> None:
+    async def demo() -> None:
+        operator = ClientCredentials(identity_url, *operator_credentials)
+        alice, bob = [
+            LedgerlineClient(wallet_url, ledger_url, payment_url, auth=customer, operator=operator)
+            for customer in (await register_customer(identity_url), await register_customer(identity_url))
         ]
-        payments = []
-        for label, step in steps:
-            payment = await step
-            payments.append(payment)
-            console.print(f"{label}: [bold]{payment['status']}[/]")
-        refund = await client.refund(payments[1]["id"], "5.00")
-        console.print(f"bob refunds 5.00 EUR of that transfer: [bold]{refund['status']}[/]")
-        withdrawal = await client.withdraw(bob["id"], "10.00")
-        console.print(f"bob withdraws 10.00 EUR to his bank: [bold]{withdrawal['status']}[/]")
-        overdraw = await client.transfer(bob["id"], alice["id"], "1000.00")
-        console.print(f"bob tries to send 1000.00 EUR: [bold]{overdraw['status']}[/] ({overdraw['failure_reason']})")
-        await _balances(console, client, {"alice": alice["id"], "bob": bob["id"]})
-        await _entries(console, client, "alice", alice["id"])
-        report = await client.reconciliation()
-        verdict = "[green]reconciled[/]" if report["ok"] else "[red]NOT reconciled[/]"
-        console.print(f"ledger totals {report['currencies']}; {report['wallets_checked']} wallets checked: {verdict}")
-    finally:
-        await client.aclose()
+        try:
+            await _demo(console, alice, bob)
+        finally:
+            await alice.aclose()
+            await bob.aclose()
+
+    asyncio.run(demo())
 
 
-async def _balances(console: Console, client: LedgerlineClient, wallets: dict[str, str]) -> None:
-    table = Table(title="Balances")
+async def _demo(console: Console, alice: LedgerlineClient, bob: LedgerlineClient) -> None:
+    console.print(f"registered and logged in alice ({alice.user_id}) and bob ({bob.user_id})")
+    alice_wallet = (await alice.open_wallet())["id"]
+    bob_wallet = (await bob.open_wallet())["id"]
+    console.print(f"each opened a wallet: alice {alice_wallet}, bob {bob_wallet}")
+    deposit = await alice.deposit(alice_wallet, "100.00")
+    console.print(f"alice deposits 100.00 EUR by card: [bold]{deposit['status']}[/]")
+    transfer = await alice.transfer(alice_wallet, bob_wallet, "30.00")
+    console.print(f"alice sends bob 30.00 EUR: [bold]{transfer['status']}[/]")
+    refund = await bob.refund(transfer["id"], "5.00")
+    console.print(f"bob refunds 5.00 EUR of that transfer: [bold]{refund['status']}[/]")
+    withdrawal = await bob.withdraw(bob_wallet, "10.00")
+    console.print(f"bob withdraws 10.00 EUR to his bank: [bold]{withdrawal['status']}[/]")
+    overdraw = await bob.transfer(bob_wallet, alice_wallet, "1000.00")
+    console.print(f"bob tries to send 1000.00 EUR: [bold]{overdraw['status']}[/] ({overdraw['failure_reason']})")
+    stolen = await bob.post_payment(
+        "/v1/transfers",
+        {"source_wallet_id": alice_wallet, "destination_wallet_id": bob_wallet, "amount": "1.00", "currency": "EUR"},
+    )
+    console.print(f"bob tries to take 1.00 EUR out of alice's wallet: [bold]{stolen.status_code}[/] (not his wallet)")
+    await _balances(console, {"alice": (alice, alice_wallet), "bob": (bob, bob_wallet)})
+    await _entries(console, alice, "alice", alice_wallet)
+    report = await alice.reconciliation()
+    verdict = "[green]reconciled[/]" if report["ok"] else "[red]NOT reconciled[/]"
+    console.print(f"ledger totals {report['currencies']}; {report['wallets_checked']} wallets checked: {verdict}")
+
+
+async def _balances(console: Console, wallets: dict[str, tuple[LedgerlineClient, str]]) -> None:
+    table = Table(title="Balances (each as its owner sees it)")
     for column in ("holder", "balance", "held", "available", "ledger account"):
         table.add_column(column, justify="right")
-    for holder, wallet_id in wallets.items():
+    for holder, (client, wallet_id) in wallets.items():
         wallet = await client.get_wallet(wallet_id)
         account = await client.account(wallet_id)
         table.add_row(holder, wallet["balance"], wallet["held"], wallet["available"], account["balance"])

@@ -71,7 +71,15 @@ def serve(
 
 
 @app.command()
-def migrate(service: MigratedService) -> None:
+def migrate(
+    service: MigratedService,
+    service_clients: Annotated[
+        bool,
+        typer.Option(
+            help="Then give each service's client the secret in LEDGERLINE_<SERVICE>_CLIENT_SECRET (a deployment's job)"
+        ),
+    ] = False,
+) -> None:
     """Apply database migrations for one service or all (reads LEDGERLINE_<SERVICE>_DATABASE_URL)."""
     from ledgerline.core.migrations import upgrade_to_head
     from ledgerline.identity.settings import IdentitySettings
@@ -91,6 +99,28 @@ def migrate(service: MigratedService) -> None:
     for name in names:
         upgrade_to_head(f"ledgerline.{name}", settings[name]().database_url)
         console.print(f"[green]migrated[/] {name}")
+    if service_clients:
+        _provision_service_clients()
+
+
+def _provision_service_clients() -> None:
+    """The platform's service clients, with the secrets their Deployments read from one Secret."""
+    from ledgerline.identity.administration import SERVICE_CLIENT_SCOPES, provision_clients, service_client_id
+    from ledgerline.identity.settings import IdentitySettings
+
+    secrets = {
+        service_client_id(name): os.environ[f"LEDGERLINE_{name.upper()}_CLIENT_SECRET"]
+        for name in SERVICE_CLIENT_SCOPES
+        if os.environ.get(f"LEDGERLINE_{name.upper()}_CLIENT_SECRET")
+    }
+    wanted = {service_client_id(name): scopes for name, scopes in SERVICE_CLIENT_SCOPES.items()}
+    missing = sorted(set(wanted) - set(secrets))
+    if missing:
+        console.print(f"[red]no secret for {', '.join(missing)}[/] (LEDGERLINE_<SERVICE>_CLIENT_SECRET)")
+        raise typer.Exit(1)
+    identity = IdentitySettings()
+    provision_clients(identity.database_url, identity.redis_url, wanted, secrets)
+    console.print(f"[green]service clients ready[/] {', '.join(sorted(wanted))}")
 
 
 DEFAULT_ENV_FILE = Path(".env")
@@ -188,6 +218,11 @@ def _print_endpoints(platform: Platform, infra: Infrastructure) -> None:
     )
     console.print(f"Emails land in {platform.mail_dir} (a local SMTP server on port {platform.ports['smtp']}).")
     console.print("Each service also serves ReDoc at /redoc; both docs pages work offline.")
+    if platform.client_secrets:
+        console.print(
+            f"Every API takes a token from the identity service (see the README); the admin client's "
+            f"credentials are in {platform.operator_credentials_path} (readable by you only)."
+        )
     # `make demo` works from the repository root without an activated virtualenv.
     console.print(
         f"Logs in {infra.data_dir / 'logs'}. Try [bold]make demo[/] in another terminal; Ctrl-C stops everything."
@@ -257,6 +292,21 @@ def _print_status(state: dict[str, Any] | None) -> None:
             "-" if exit_code is None else str(exit_code),
         )
     console.print(table)
+
+
+def _operator_credentials(data_dir: Path | None) -> tuple[str, str]:
+    """The admin client `ledgerline up` wrote to its data folder."""
+    import json
+
+    from ledgerline.infra.platform import OPERATOR_CREDENTIALS_FILE
+
+    path = (data_dir or default_data_dir()) / OPERATOR_CREDENTIALS_FILE
+    try:
+        fields = json.loads(path.read_text())
+    except (OSError, ValueError):
+        console.print(f"[red]no operator credentials at {path}:[/] is `ledgerline up` running with that data folder?")
+        raise typer.Exit(1) from None
+    return str(fields["client_id"]), str(fields["client_secret"])
 
 
 @app.command()
@@ -358,11 +408,22 @@ def demo(
     payment_url: Annotated[str, typer.Option(help="Payment service")] = "http://127.0.0.1:8003",
     wallet_url: Annotated[str, typer.Option(help="Wallet service")] = "http://127.0.0.1:8001",
     ledger_url: Annotated[str, typer.Option(help="Ledger service")] = "http://127.0.0.1:8002",
+    identity_url: Annotated[str, typer.Option(help="Identity service")] = "http://127.0.0.1:8005",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data folder of `ledgerline up`, for the operator credentials")
+    ] = None,
 ) -> None:
-    """Move money through a running platform and show balances and ledger entries."""
+    """Register two customers, move money between them, and show balances, ledger entries and the reconciliation."""
     from ledgerline.cli.demo import run_demo
 
-    run_demo(console, payment_url=payment_url, wallet_url=wallet_url, ledger_url=ledger_url)
+    run_demo(
+        console,
+        payment_url=payment_url,
+        wallet_url=wallet_url,
+        ledger_url=ledger_url,
+        identity_url=identity_url,
+        operator_credentials=_operator_credentials(data_dir),
+    )
 
 
 @app.command()
@@ -376,6 +437,10 @@ def bench(
     ] = None,
     wallet_url: Annotated[str, typer.Option(help="With --url: the wallet service")] = "http://127.0.0.1:8001",
     ledger_url: Annotated[str, typer.Option(help="With --url: the ledger service")] = "http://127.0.0.1:8002",
+    identity_url: Annotated[str, typer.Option(help="With --url: the identity service")] = "http://127.0.0.1:8005",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="With --url: the data folder of its `ledgerline up` (operator credentials)")
+    ] = None,
     pgbench_dsn: Annotated[
         str | None, typer.Option(help="With --url: a scratch database on the platform's PostgreSQL, for pgbench")
     ] = None,
@@ -401,7 +466,14 @@ def bench(
     else:
         dsn = pgbench_dsn or f"postgresql://postgres@127.0.0.1:{Ports.fixed().postgres}/ledgerline_pgbench"
         target = nullcontext(
-            running_target(payment_url=url, wallet_url=wallet_url, ledger_url=ledger_url, pgbench_dsn=dsn)
+            running_target(
+                payment_url=url,
+                wallet_url=wallet_url,
+                ledger_url=ledger_url,
+                pgbench_dsn=dsn,
+                identity_url=identity_url,
+                operator_credentials=_operator_credentials(data_dir),
+            )
         )
     try:
         levels = tuple(int(level.replace("_", "")) for level in scale.split(",") if level.strip())

@@ -2,8 +2,9 @@
 service's JWKS, kept in memory and fetched again only when a token names an unknown `kid`
 (at most once per `refresh_interval_min_s`) or the cached set is older than `cache_max_age_s`.
 
-Routes take `CurrentPrincipal` and, where a scope is needed, `Depends(require_scopes("admin"))`.
-A service installs its verifier once with `install_token_verifier(app, verifier)`.
+Routes take `CurrentPrincipal` and, where a scope is needed, `Depends(require_scopes("admin"))`;
+the `admin` scope passes every scope check. A service installs its verifier once with
+`install_token_verifier(app, verifier)`; `verifier_from_settings` builds the usual one.
 """
 
 from __future__ import annotations
@@ -18,18 +19,25 @@ from typing import Annotated, Any, Protocol
 
 import httpx
 import jwt
+from cachetools import TTLCache
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ledgerline.core import scopes
 from ledgerline.core.problems import Problem
+from ledgerline.core.rate_limits import Bucket, RateLimiter
+from ledgerline.core.settings import TokenSettings
 
 ALGORITHMS = ("EdDSA", "ES256")
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 TOKEN_LENGTH_MAX = 8 * 1024
 JWKS_KEYS_MAX = 100
 REVOKED_SESSION_PREFIX = "ledgerline:auth:revoked-session:"
+JWKS_PATH = "/.well-known/jwks.json"
+JWKS_FETCH_TIMEOUT_S = 5.0
+REVOCATION_CACHE_SESSIONS_MAX = 100_000
 _log = logging.getLogger(__name__)
 
 
@@ -45,6 +53,20 @@ class Principal:
 
     def has_scopes(self, *scopes: str) -> bool:
         return set(scopes) <= self.scopes
+
+    @property
+    def is_admin(self) -> bool:
+        return scopes.ADMIN in self.scopes
+
+    def may_see(self, owner_id: str | None) -> bool:
+        """Whether a resource of `owner_id` exists for this principal (`None`: no such resource)."""
+        if owner_id is None:
+            return False
+        return owner_id == self.subject or self.is_admin or scopes.WALLETS_READ_ANY in self.scopes
+
+    def owns(self, owner_id: str | None) -> bool:
+        """Money moves only by its owner: an operator freezes a wallet, it does not spend from it."""
+        return owner_id is not None and owner_id == self.subject
 
 
 class TokenRejected(Exception):
@@ -79,11 +101,15 @@ class RevokedSessions:
 
     The identity database is the record; this is the fast copy every service can consult. A
     Redis outage does not lock everyone out: lookups then answer "not revoked", and access
-    tokens stay short-lived.
+    tokens stay short-lived. With `cache_s`, a "not revoked" answer is reused that long, so a
+    busy session costs one Redis round trip per `cache_s`, not one per request.
     """
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, cache_s: float = 0.0) -> None:
         self._redis = redis
+        self._not_revoked: TTLCache[str, bool] | None = (
+            TTLCache(maxsize=REVOCATION_CACHE_SESSIONS_MAX, ttl=cache_s) if cache_s > 0 else None
+        )
 
     async def revoke(self, session_id: str, until: datetime) -> None:
         try:
@@ -92,11 +118,16 @@ class RevokedSessions:
             _log.warning("could not record revoked session %s in Redis; the database still refuses it", session_id)
 
     async def is_revoked(self, session_id: str) -> bool:
+        if self._not_revoked is not None and session_id in self._not_revoked:
+            return False
         try:
-            return bool(await self._redis.exists(REVOKED_SESSION_PREFIX + session_id))
+            revoked = bool(await self._redis.exists(REVOKED_SESSION_PREFIX + session_id))
         except RedisError:
             _log.warning("revocation lookup for session %s failed; relying on the token lifetime", session_id)
             return False
+        if not revoked and self._not_revoked is not None:
+            self._not_revoked[session_id] = False
+        return revoked
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +252,27 @@ def install_token_verifier(app: FastAPI, verifier: TokenVerifier) -> None:
     app.state.token_verifier = verifier
 
 
+def install_principal_rate_limit(app: FastAPI, limiter: RateLimiter, bucket: Bucket) -> None:
+    """Every verified principal gets `bucket` per route; the platform's own services are exempt,
+    as their load follows from what customers are allowed to send."""
+    app.state.rate_limiter = limiter
+    app.state.principal_bucket = bucket
+
+
+def verifier_from_settings(settings: TokenSettings, redis: Redis | None) -> TokenVerifier:
+    """The identity service's JWKS over HTTP; revocations from Redis where the service has it."""
+    return TokenVerifier(
+        HttpJwksSource(settings.auth_identity_url.rstrip("/") + JWKS_PATH, timeout_s=JWKS_FETCH_TIMEOUT_S),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        limits=VerifierLimits(
+            refresh_interval_min_s=settings.auth_jwks_refresh_interval_min_s,
+            cache_max_age_s=settings.auth_jwks_cache_max_age_s,
+        ),
+        revoked_sessions=RevokedSessions(redis, cache_s=settings.auth_revocation_cache_s) if redis else None,
+    )
+
+
 def _unauthorized(reason: str, error: str | None = "invalid_token") -> Problem:
     challenge = f'Bearer error="{error}"' if error else "Bearer"
     return Problem(401, "unauthorized", "Authentication required", reason, headers={"WWW-Authenticate": challenge})
@@ -237,20 +289,32 @@ async def get_principal(
         raise _unauthorized("send an access token as `Authorization: Bearer <token>`", error=None)
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
-        return await verifier.verify(credentials.credentials.strip())
+        principal = await verifier.verify(credentials.credentials.strip())
     except TokenRejected as rejected:
         raise _unauthorized(rejected.reason) from None
+    await _limit(request, principal)
+    return principal
+
+
+async def _limit(request: Request, principal: Principal) -> None:
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None or scopes.WALLETS_READ_ANY in principal.scopes:
+        return
+    # The route's template, not the URL: one bucket per route, whatever ids a caller cycles through.
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    key = f"principal:{principal.subject}:{request.method} {route}"
+    request.state.rate_limit = await limiter.enforce(key, request.app.state.principal_bucket)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
 def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that answers 403 `insufficient_scope` unless the token holds every scope."""
+    """A dependency that answers 403 `insufficient_scope` unless the token holds every scope (or `admin`)."""
     needed: Sequence[str] = tuple(scopes)
 
     async def check(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_scopes(*needed):
+        if not (principal.has_scopes(*needed) or principal.is_admin):
             raise Problem(
                 403,
                 "insufficient_scope",
@@ -261,3 +325,6 @@ def require_scopes(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
         return principal
 
     return check
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_scopes(scopes.ADMIN))]

@@ -1,5 +1,6 @@
 """What every service's routes share: the runtime as a FastAPI dependency, page limits and
-cursors, and the types of times and email addresses, with schemas as strict as their validation."""
+cursors, who owns a wallet, and the types of times and email addresses, with schemas as strict as
+their validation."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pydantic import BeforeValidator, EmailStr, WithJsonSchema
 
 from ledgerline.core.problems import Problem
 from ledgerline.core.runtime import ServiceRuntime
+from ledgerline.core.wallet_owners import WalletOwners
 
 
 async def get_runtime(request: Request) -> ServiceRuntime:
@@ -82,3 +84,12 @@ def decode_cursor(cursor: str, kind: str) -> str:
     if found != kind or not value:
         raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page")
     return value
+
+
+def wallet_owners(runtime: ServiceRuntime) -> WalletOwners:
+    """The service's view of who owns which wallet (its settings name the wallet service)."""
+    owners: WalletOwners | None = runtime.extras.get("wallet_owners")
+    if owners is None:
+        wallet_url: str = runtime.settings.wallet_url  # type: ignore[attr-defined]
+        owners = runtime.extras["wallet_owners"] = WalletOwners(runtime.peer_client(wallet_url))
+    return owners

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
@@ -17,8 +18,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from ledgerline.core.access_tokens import ClientCredentials, service_auth
 from ledgerline.core.api_docs import install_api_docs
 from ledgerline.core.body_limit import RequestBodyLimit
+from ledgerline.core.auth import install_principal_rate_limit, install_token_verifier, verifier_from_settings
 from ledgerline.core.db import UnitOfWork, create_engine
 from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits
 from ledgerline.core.kafka_clients import create_producer
@@ -26,6 +29,7 @@ from ledgerline.core.openapi import PROBLEM_RULES, ProblemRule, install_problem_
 from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
+from ledgerline.core.rate_limits import Bucket, RateLimiter, RateLimitHeaders
 from ledgerline.core.settings import ServiceSettings
 from ledgerline.core.telemetry import (
     configure_logging,
@@ -71,6 +75,14 @@ class ServiceRuntime:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
+
+    def peer_client(self, base_url: str, timeout_s: float | None = None) -> httpx.AsyncClient:
+        """An HTTP client to another service that sends this service's token (client credentials)."""
+        if "service_auth" not in self.extras:
+            s = self.settings
+            self.extras["service_auth"] = service_auth(s.auth_identity_url, s.client_id, s.client_secret)
+        auth: ClientCredentials | None = self.extras["service_auth"]
+        return httpx.AsyncClient(base_url=base_url, timeout=timeout_s or self.settings.http_timeout_s, auth=auth)
 
     async def start(
         self,
@@ -211,6 +223,10 @@ def build_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]  # FastAPI's own protocol.
         await runtime.start(subscriptions, workers)
+        install_token_verifier(app, verifier_from_settings(settings, runtime.redis))
+        install_principal_rate_limit(
+            app, RateLimiter(runtime.redis), Bucket(settings.rate_limit_capacity, settings.rate_limit_refill_per_s)
+        )
         try:
             yield
         finally:
@@ -227,6 +243,7 @@ def build_service_app(
     install_problem_docs(app, (*PROBLEM_RULES, *problem_rules), page_size_max=getattr(settings, "page_size_max", None))
     # Added before the telemetry middleware, which therefore wraps it and counts the 413s.
     app.add_middleware(RequestBodyLimit, bytes_max=settings.request_body_bytes_max)
+    app.add_middleware(RateLimitHeaders)
     install_http_telemetry(app, runtime.name)
     instrument_app(app)
 

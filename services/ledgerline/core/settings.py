@@ -24,8 +24,38 @@ def _shared(name: str) -> AliasChoices:
     return AliasChoices(f"LEDGERLINE_{name.upper()}", name)
 
 
-class ServiceSettings(BaseSettings):
+class TokenSettings(BaseSettings):
+    """Where access tokens come from and what they must claim: one set of variables for every
+    service, since the services form one API with one issuer and one audience."""
+
     model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", extra="ignore", populate_by_name=True)
+
+    auth_identity_url: str = Field("http://127.0.0.1:8005", validation_alias=_shared("auth_identity_url"))
+    auth_issuer: str = Field("https://identity.ledgerline.local", validation_alias=_shared("auth_issuer"))
+    auth_audience: str = Field("ledgerline-api", validation_alias=_shared("auth_audience"))
+    # A JWKS refresh for an unknown `kid` happens at most this often, so made-up kids cannot
+    # turn into a request stream to the identity service.
+    auth_jwks_refresh_interval_min_s: float = Field(
+        10.0, ge=0.1, le=3600, validation_alias=_shared("auth_jwks_refresh_interval_min_s")
+    )
+    auth_jwks_cache_max_age_s: float = Field(
+        300.0, ge=1, le=86_400, validation_alias=_shared("auth_jwks_cache_max_age_s")
+    )
+    # How long a "not revoked" answer about a session is trusted: the price of verifying a token
+    # without a Redis round trip on every request. A logout takes effect within this bound.
+    auth_revocation_cache_s: float = Field(2.0, ge=0, le=60, validation_alias=_shared("auth_revocation_cache_s"))
+
+
+class ServiceSettings(TokenSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", extra="ignore", populate_by_name=True)
+
+    # This service's own client credentials, for the calls it makes to other services.
+    client_id: str | None = Field(None, max_length=64)
+    client_secret: str | None = Field(None, max_length=256)
+    # Each principal may send a burst of `rate_limit_capacity` requests to one route, then
+    # `rate_limit_refill_per_s` a second (a token bucket in Redis, shared by every instance).
+    rate_limit_capacity: int = Field(200, ge=1, le=1_000_000)
+    rate_limit_refill_per_s: float = Field(100.0, gt=0, le=1_000_000)
 
     environment: Environment = Field("development", validation_alias=_shared("environment"))
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=_shared("kafka_bootstrap_servers"))

@@ -4,7 +4,7 @@ admin client has to come from somewhere that needs no token."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from redis.asyncio import Redis
@@ -16,6 +16,17 @@ from ledgerline.identity.service import IdentityService
 from ledgerline.identity.settings import IdentitySettings
 
 Result = TypeVar("Result")
+# What each platform service's own client may do when it calls another service; a service that
+# calls none has no client.
+SERVICE_CLIENT_SCOPES = {
+    "payment": ("wallets:read", "wallets:read-any", "bank:write"),
+    "ledger": ("wallets:read", "wallets:read-any"),
+    "notification": ("wallets:read", "wallets:read-any"),
+}
+
+
+def service_client_id(service: str) -> str:
+    return f"{service}-service"
 
 
 def _run(action: Callable[[IdentityService], Awaitable[Result]]) -> Result:
@@ -38,3 +49,40 @@ def rotate_signing_key() -> SigningKey:
 
 def create_service_client(client_id: str, scopes: list[str]) -> str:
     return _run(lambda identity: identity.create_client(client_id, scopes))
+
+
+def provision_clients(
+    database_url: str,
+    redis_url: str,
+    clients: Mapping[str, Sequence[str]],
+    secrets: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Each client created or given its secret from `secrets` (a fresh one where none is given),
+    for a launcher or a deployment that starts the services with them.
+
+    The secrets are random 256-bit values, so the cheapest argon2id cost protects them as well
+    as the password cost would, and a launcher does not wait seconds for hashing.
+    """
+
+    async def run() -> dict[str, str]:
+        settings = IdentitySettings(
+            database_url=database_url,
+            redis_url=redis_url,
+            argon2_time_cost=1,
+            argon2_memory_cost_kib=8 * 1024,
+            argon2_parallelism=1,
+        )
+        engine = create_engine(database_url, pool_size=1, pool_timeout_s=settings.database_pool_timeout_s)
+        redis = Redis.from_url(redis_url, socket_timeout=settings.http_timeout_s)
+        try:
+            identity = IdentityService(settings, engine, RevokedSessions(redis))
+            given = secrets or {}
+            return {
+                client_id: await identity.provision_client(client_id, list(scopes), given.get(client_id))
+                for client_id, scopes in clients.items()
+            }
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    return asyncio.run(run())

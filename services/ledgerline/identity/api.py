@@ -18,6 +18,7 @@ from ledgerline.core.auth import CurrentPrincipal, Principal, require_scopes
 from ledgerline.core.http import EmailAddress
 from ledgerline.core.openapi import DeclaredProblem, problem_responses
 from ledgerline.core.problems import Problem
+from ledgerline.core.rate_limits import Bucket, RateLimiter
 from ledgerline.identity import domain
 from ledgerline.identity.credentials import REFRESH_TOKEN_LENGTH_MAX
 from ledgerline.identity.service import IdentityService, IssuedTokens
@@ -44,6 +45,19 @@ INVALID_CLIENT = DeclaredProblem(401, "invalid_client", "Request refused", "clie
 BODY_TOO_LARGE = DeclaredProblem(413, "body_too_large", "Request body too large")
 UNKNOWN_SCOPE = DeclaredProblem(422, "unknown_scope", "Request refused")
 CLIENT_EXISTS = DeclaredProblem(409, "client_exists", "Request refused")
+
+
+async def limit_by_address(request: Request) -> None:
+    """One bucket per client address and route: password guessing from one place gets 429."""
+    identity: IdentityService = request.app.state.identity
+    limiter: RateLimiter = request.app.state.rate_limiter
+    bucket = Bucket(identity.settings.address_rate_limit_capacity, identity.settings.address_rate_limit_refill_per_s)
+    address = request.client.host if request.client else "unknown"
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    request.state.rate_limit = await limiter.enforce(f"address:{address}:{route}", bucket)
+
+
+AddressLimited = Depends(limit_by_address)
 
 
 async def get_identity(request: Request) -> IdentityService:
@@ -144,6 +158,7 @@ def _refusal(error: domain.IdentityError, *, status: int = 400, code: str | None
     status_code=201,
     response_model=UserView,
     responses=problem_responses(PASSWORD_REJECTED, EMAIL_TAKEN),
+    dependencies=[AddressLimited],
 )
 async def register(body: Registration, identity: IdentityDep, response: Response) -> UserView:
     if len(body.email) > identity.settings.email_length_max:
@@ -164,6 +179,7 @@ async def register(body: Registration, identity: IdentityDep, response: Response
     response_model=TokenView,
     summary="Log in",
     responses=problem_responses(INVALID_CREDENTIALS),
+    dependencies=[AddressLimited],
 )
 async def login(body: Credentials, identity: IdentityDep, response: Response) -> TokenView:
     try:

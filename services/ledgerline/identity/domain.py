@@ -13,7 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-ADMIN_SCOPE = "admin"
+from ledgerline.core import scopes
+
+ADMIN_SCOPE = scopes.ADMIN
 # Every scope a token can carry; a request for anything else is refused, never silently dropped.
 KNOWN_SCOPES = frozenset(
     {
@@ -25,6 +27,8 @@ KNOWN_SCOPES = frozenset(
         "notifications:read",
         "notifications:write",
         ADMIN_SCOPE,
+        scopes.WALLETS_READ_ANY,
+        scopes.BANK_WRITE,
     }
 )
 # What a registered customer may do with what they own; ownership itself is checked per route.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -175,6 +176,19 @@ async def add_service_client(connection: AsyncConnection, client: ServiceClient,
     except IntegrityError:
         return False
     return True
+
+
+async def put_service_client(connection: AsyncConnection, client: ServiceClient, secret_hash: str) -> None:
+    """Creates the client, or gives an existing one this secret and these scopes (and enables it)."""
+    statement = pg_insert(service_clients).values(
+        client_id=client.client_id, secret_hash=secret_hash, scopes=list(client.scopes)
+    )
+    await connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[service_clients.c.client_id],
+            set_={"secret_hash": secret_hash, "scopes": list(client.scopes), "disabled_at": None},
+        )
+    )
 
 
 async def find_service_client(connection: AsyncConnection, client_id: str) -> tuple[ServiceClient, str] | None:

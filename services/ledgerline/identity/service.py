@@ -181,6 +181,17 @@ class IdentityService:
             await uow.commit()
         return secret
 
+    async def provision_client(self, client_id: str, scopes: list[str], secret: str | None = None) -> str:
+        """Creates the client or gives it `secret` (a new one when None) and these scopes: what a
+        launcher or a deployment does for the platform's own services at every start."""
+        chosen = domain.check_client_scopes(scopes, scopes_max=self.settings.scopes_per_client_max)
+        secret = secret or new_client_secret(self.settings.client_secret_bytes)
+        secret_hash = await self.passwords.hash(secret)
+        async with self._uow() as uow:
+            await repository.put_service_client(uow.connection, ServiceClient(client_id, chosen), secret_hash)
+            await uow.commit()
+        return secret
+
     async def _add_refresh(
         self, connection: AsyncConnection, family: domain.RefreshFamily, now: datetime
     ) -> OpaqueRefreshToken:

@@ -41,6 +41,10 @@ class IdentitySettings(ServiceSettings):
     password_hash_concurrency_max: int = Field(4, ge=1, le=64)
     scopes_per_client_max: int = Field(16, ge=1, le=64)
     jwks_cache_max_age_s: int = Field(60, ge=0, le=3600)
+    # Logins and registrations per client address (a token bucket each): a burst of this many,
+    # then one more every 1 / refill seconds. Slows password guessing without locking accounts.
+    address_rate_limit_capacity: int = Field(10, ge=1, le=100_000)
+    address_rate_limit_refill_per_s: float = Field(0.2, gt=0, le=10_000)
 
     @model_validator(mode="after")
     def _check_limits(self) -> IdentitySettings:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from ledgerline.core.kafka_clients import ensure_topics
 from ledgerline.core.migrations import upgrade_to_head
+from ledgerline.identity import administration as identity_administration
+from ledgerline.identity.administration import SERVICE_CLIENT_SCOPES, service_client_id
 from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
 from ledgerline.infra.service_settings import passthrough
@@ -36,6 +38,9 @@ DEFAULT_PORTS = {
 # always runs once: a second copy would not know the first one's charges.
 SINGLE_INSTANCE = ("banksim",)
 SERVICE_READY_TIMEOUT_S = 60.0
+# The platform's admin client, for `demo`, `bench` and the tests.
+OPERATOR_CLIENT_ID = "ledgerline-operator"
+OPERATOR_CREDENTIALS_FILE = "operator-client.json"
 HTTP_PROBE_TIMEOUT_S = 2.0
 
 
@@ -65,6 +70,8 @@ class Platform:
 
     def __post_init__(self) -> None:
         self.processes: dict[str, ManagedProcess] = {}
+        # Client secrets, made afresh by every `prepare()`; a service gets its own in its environment.
+        self.client_secrets: dict[str, str] = {}
         for service in self.services:
             for name in self.instances(service)[1:]:
                 self.ports.setdefault(name, free_port())
@@ -110,10 +117,50 @@ class Platform:
             "LEDGERLINE_PAYMENT_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_PAYMENT_BANK_URL": self.url("banksim"),
             "LEDGERLINE_LEDGER_WALLET_URL": self.url("wallet"),
+            "LEDGERLINE_NOTIFICATION_WALLET_URL": self.url("wallet"),
+            "LEDGERLINE_AUTH_IDENTITY_URL": self.url("identity"),
+            **self._client_env(service),
             "LEDGERLINE_NOTIFICATION_SMTP_HOST": "127.0.0.1",
             "LEDGERLINE_NOTIFICATION_SMTP_PORT": str(self.ports["smtp"]),
             "PYTHONUNBUFFERED": "1",
         }
+
+    def _client_env(self, service: str) -> dict[str, str]:
+        client_id = service_client_id(service)
+        if client_id not in self.client_secrets:
+            return {}
+        prefix = f"LEDGERLINE_{service.upper()}_"
+        return {prefix + "CLIENT_ID": client_id, prefix + "CLIENT_SECRET": self.client_secrets[client_id]}
+
+    @property
+    def operator_credentials(self) -> tuple[str, str]:
+        """The admin client's id and secret (after `prepare()`)."""
+        return OPERATOR_CLIENT_ID, self.client_secrets[OPERATOR_CLIENT_ID]
+
+    @property
+    def operator_credentials_path(self) -> Path:
+        return self.infra.data_dir / OPERATOR_CREDENTIALS_FILE
+
+    def provision_clients(self) -> None:
+        """Every service's client and the operator's, each with a fresh secret; the operator's is
+        also written (readable by this user only) for `ledgerline demo` and `bench --url`."""
+        wanted: dict[str, tuple[str, ...]] = {
+            service_client_id(service): scopes
+            for service, scopes in SERVICE_CLIENT_SCOPES.items()
+            if service in self.services
+        }
+        wanted[OPERATOR_CLIENT_ID] = ("admin",)
+        self.client_secrets = identity_administration.provision_clients(
+            self.infra.database_url("identity"), self.infra.redis.url, wanted
+        )
+        path = self.operator_credentials_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        client_id, secret = self.operator_credentials
+        path.write_text(
+            json.dumps({"client_id": client_id, "client_secret": secret, "identity_url": self.url("identity")})
+        )
 
     def passed_settings(self) -> dict[str, dict[str, str]]:
         """Per service, the variables that differ from what the launcher alone would give."""
@@ -129,6 +176,8 @@ class Platform:
         for service in MIGRATED:
             if service in self.services:
                 upgrade_to_head(f"ledgerline.{service}", self.infra.database_url(service))
+        if "identity" in self.services:
+            self.provision_clients()
         asyncio.run(ensure_topics(self.infra.kafka.bootstrap_servers))
 
     @property

@@ -1,4 +1,10 @@
-"""Ledger HTTP API: accounts, entries, history, balance as of a time, reconciliation."""
+"""Ledger HTTP API: accounts, entries, history, balance as of a time, reconciliation.
+
+A wallet's account is its owner's to read (the wallet service says who that is); another
+customer's account answers 404. An entry shows a customer only the postings of their own
+accounts, so it reveals nothing of the other side of a transfer. Listing accounts, settlement
+accounts, closing an account and the reconciliation need the `admin` scope.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import httpx
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor
+from ledgerline.core.auth import AdminPrincipal, Principal, require_scopes
+from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor, wallet_owners
 from ledgerline.core.money import format_amount
 from ledgerline.core.openapi import DeclaredProblem, problem_responses
 from ledgerline.core.problems import not_found
@@ -20,6 +27,7 @@ from ledgerline.ledger.domain import Account
 from ledgerline.ledger.settings import LedgerSettings
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
+LedgerReader = Annotated[Principal, Depends(require_scopes("ledger:read"))]
 PAGE_SIZE_DEFAULT = 50
 
 CURSOR_LENGTH_MAX = 64  # base64 of "seq:" and an 18-digit sequence is 32 characters
@@ -108,7 +116,17 @@ def _posting_view(row: object, *, with_entry: bool = True) -> PostingView:
     )
 
 
-async def _account_or_404(runtime: ServiceRuntime, account_id: uuid.UUID) -> Account:
+async def _visible(runtime: ServiceRuntime, principal: Principal, account_id: uuid.UUID) -> bool:
+    """Admins see every account; anyone else only a wallet account whose wallet they may see."""
+    if principal.is_admin:
+        return True
+    return principal.may_see(await wallet_owners(runtime).owner_of(account_id))
+
+
+async def _account_or_404(runtime: ServiceRuntime, principal: Principal, account_id: uuid.UUID) -> Account:
+    # Ownership first: an account that is not the caller's answers exactly as a missing one.
+    if not await _visible(runtime, principal, account_id):
+        raise not_found("account", account_id)
     async with runtime.engine.connect() as connection:
         account = await repository.get_account(connection, account_id)
     if account is None:
@@ -116,9 +134,10 @@ async def _account_or_404(runtime: ServiceRuntime, account_id: uuid.UUID) -> Acc
     return account
 
 
-@router.get("/accounts", response_model=list[AccountView])
+@router.get("/accounts", response_model=list[AccountView], summary="Every account (admin)")
 async def list_accounts(
     runtime: RuntimeDep,
+    _: AdminPrincipal,
     kind: Annotated[Literal["wallet", "settlement"] | None, Query()] = None,
     cursor: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -129,12 +148,17 @@ async def list_accounts(
 
 
 @router.get("/accounts/{account_id}", response_model=AccountView)
-async def read_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountView:
-    return AccountView.of(await _account_or_404(runtime, account_id))
+async def read_account(account_id: uuid.UUID, runtime: RuntimeDep, principal: LedgerReader) -> AccountView:
+    return AccountView.of(await _account_or_404(runtime, principal, account_id))
 
 
-@router.post("/accounts/{account_id}/close", response_model=AccountView, responses=problem_responses(ACCOUNT_NOT_EMPTY))
-async def close_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountView:
+@router.post(
+    "/accounts/{account_id}/close",
+    response_model=AccountView,
+    summary="Close an empty account (admin)",
+    responses=problem_responses(ACCOUNT_NOT_EMPTY),
+)
+async def close_account(account_id: uuid.UUID, runtime: RuntimeDep, _: AdminPrincipal) -> AccountView:
     async with runtime.uow() as uow:
         account = await repository.get_account(uow.connection, account_id, for_update=True)
         if account is None:
@@ -167,6 +191,7 @@ def _sequence(cursor: str) -> int:
 async def account_history(
     account_id: uuid.UUID,
     runtime: RuntimeDep,
+    principal: LedgerReader,
     cursor: Annotated[
         str | None,
         Query(min_length=1, max_length=CURSOR_LENGTH_MAX, description="next_cursor of the previous page"),
@@ -174,7 +199,7 @@ async def account_history(
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> PostingPage:
     check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
-    await _account_or_404(runtime, account_id)
+    await _account_or_404(runtime, principal, account_id)
     before = _sequence(cursor) if cursor is not None else None
     async with runtime.engine.connect() as connection:
         rows = await repository.account_postings(connection, account_id, before_sequence=before, limit=limit)
@@ -186,9 +211,10 @@ async def account_history(
 async def account_balance(
     account_id: uuid.UUID,
     runtime: RuntimeDep,
+    principal: LedgerReader,
     as_of: Annotated[Rfc3339Time | None, Query(description="RFC 3339 time with an offset; default now")] = None,
 ) -> BalanceView:
-    account = await _account_or_404(runtime, account_id)
+    account = await _account_or_404(runtime, principal, account_id)
     if as_of is None:
         return BalanceView(
             account_id=account_id,
@@ -206,12 +232,15 @@ async def account_balance(
 
 
 @router.get("/entries/{entry_id}", response_model=EntryView)
-async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep) -> EntryView:
+async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep, principal: LedgerReader) -> EntryView:
     async with runtime.engine.connect() as connection:
         found = await repository.entry_with_postings(connection, entry_id)
     if found is None:
         raise not_found("entry", entry_id)
     entry, lines = found
+    lines = [line for line in lines if await _visible(runtime, principal, line.account_id)]
+    if not lines:
+        raise not_found("entry", entry_id)
     return EntryView(
         id=entry.id,
         payment_id=entry.payment_id,
@@ -222,16 +251,20 @@ async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep) -> EntryView:
 
 
 @router.get(
-    "/reconciliation", response_model=ReconciliationView, responses=problem_responses(WALLET_SERVICE_UNAVAILABLE)
+    "/reconciliation",
+    response_model=ReconciliationView,
+    summary="Wallets against the ledger (admin)",
+    responses=problem_responses(WALLET_SERVICE_UNAVAILABLE),
 )
 async def reconcile(
     runtime: RuntimeDep,
+    _: AdminPrincipal,
     verify_postings: Annotated[bool, Query(description="Also re-add every posting (slow audit)")] = False,
 ) -> ReconciliationView:
     settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
     async with (
         reconciliation.snapshot(runtime.engine) as connection,
-        httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client,
+        runtime.peer_client(settings.wallet_url) as client,
     ):
         try:
             report = await reconciliation.run_pass(

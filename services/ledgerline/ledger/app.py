@@ -16,7 +16,10 @@ def _workers(runtime: ServiceRuntime) -> Sequence[Callable[[], Awaitable[None]]]
     settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
     if not settings.reconciliation_enabled:
         return []
-    return [Reconciler(engine=runtime.engine, settings=settings).run]
+    reconciler = Reconciler(
+        engine=runtime.engine, settings=settings, wallet_client=lambda: runtime.peer_client(settings.wallet_url)
+    )
+    return [reconciler.run]
 
 
 def create_app(settings: LedgerSettings | None = None) -> FastAPI:

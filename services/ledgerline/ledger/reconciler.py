@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 from prometheus_client import Counter, Gauge
@@ -62,16 +62,19 @@ def still_mismatched(first: Mismatch, wallet_minor: int | None, ledger_minor: in
 
 
 class Reconciler:
-    def __init__(self, *, engine: AsyncEngine, settings: LedgerSettings) -> None:
+    def __init__(
+        self, *, engine: AsyncEngine, settings: LedgerSettings, wallet_client: Callable[[], httpx.AsyncClient]
+    ) -> None:
         self._engine = engine
         self._settings = settings
+        self._wallet_client = wallet_client  # Carries the service's own token: listing wallets is admin-only.
         for outcome in PASS_OUTCOMES:
             PASSES.labels(outcome)
         LAST_CLEAN.set(time.time())
 
     async def run(self) -> None:
         s = self._settings
-        async with httpx.AsyncClient(base_url=s.wallet_url, timeout=s.http_timeout_s) as client:
+        async with self._wallet_client() as client:
             while True:
                 await self.run_once(client)
                 await asyncio.sleep(s.reconciliation_interval_s)

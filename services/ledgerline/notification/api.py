@@ -1,4 +1,8 @@
-"""Notification HTTP API: subscribe a wallet to webhooks or email, read the delivery log."""
+"""Notification HTTP API: subscribe a wallet to webhooks or email, read the delivery log.
+
+Only a wallet's owner (or an admin) subscribes to it and reads its notifications; another
+customer's wallet answers 404, like one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
 
-from ledgerline.core.http import EmailAddress, RuntimeDep, check_page_size
+from ledgerline.core.auth import Principal, require_scopes
+from ledgerline.core.http import EmailAddress, RuntimeDep, check_page_size, wallet_owners
 from ledgerline.core.openapi import DeclaredProblem, problem_responses
-from ledgerline.core.problems import not_found
+from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.notification import repository
 from ledgerline.notification.channels import new_webhook_secret
@@ -19,6 +24,8 @@ from ledgerline.notification.domain import Channel, Notification, Subscription
 from ledgerline.notification.settings import NotificationSettings
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
+NotificationReader = Annotated[Principal, Depends(require_scopes("notifications:read"))]
+NotificationWriter = Annotated[Principal, Depends(require_scopes("notifications:write"))]
 PAGE_SIZE_DEFAULT = 50
 TOO_MANY_SUBSCRIPTIONS = DeclaredProblem(422, "too_many_subscriptions", "Too many subscriptions for this wallet")
 
@@ -62,7 +69,13 @@ class NotificationView(BaseModel):
     payload: dict[str, Any]
 
 
-async def _subscribe(runtime: ServiceRuntime, subscription: Subscription) -> Subscription:
+async def _require_visible(runtime: ServiceRuntime, principal: Principal, wallet_id: uuid.UUID) -> None:
+    if not principal.may_see(await wallet_owners(runtime).owner_of(wallet_id)):
+        raise Problem(404, "unknown_wallet", "Unknown wallet", f"wallet {wallet_id} is not one of yours")
+
+
+async def _subscribe(runtime: ServiceRuntime, principal: Principal, subscription: Subscription) -> Subscription:
+    await _require_visible(runtime, principal, subscription.wallet_id)
     settings: NotificationSettings = runtime.settings  # type: ignore[assignment]
     async with runtime.uow() as uow:
         if (
@@ -92,9 +105,11 @@ def _view(s: Subscription, *, with_secret: bool) -> SubscriptionView:
     summary="Subscribe a URL to the wallet's payment events (HMAC-signed, Standard Webhooks)",
     responses=problem_responses(TOO_MANY_SUBSCRIPTIONS),
 )
-async def subscribe_webhook(body: WebhookRequest, runtime: RuntimeDep, response: Response) -> SubscriptionView:
+async def subscribe_webhook(
+    body: WebhookRequest, runtime: RuntimeDep, response: Response, principal: NotificationWriter
+) -> SubscriptionView:
     subscription = Subscription(uuid.uuid4(), body.wallet_id, Channel.WEBHOOK, str(body.url), new_webhook_secret())
-    await _subscribe(runtime, subscription)
+    await _subscribe(runtime, principal, subscription)
     response.headers["Location"] = f"/v1/subscriptions/{subscription.id}"
     return _view(subscription, with_secret=True)
 
@@ -105,13 +120,16 @@ async def subscribe_webhook(body: WebhookRequest, runtime: RuntimeDep, response:
     response_model=SubscriptionView,
     responses=problem_responses(TOO_MANY_SUBSCRIPTIONS),
 )
-async def subscribe_email(body: EmailRequest, runtime: RuntimeDep) -> SubscriptionView:
+async def subscribe_email(body: EmailRequest, runtime: RuntimeDep, principal: NotificationWriter) -> SubscriptionView:
     subscription = Subscription(uuid.uuid4(), body.wallet_id, Channel.EMAIL, str(body.address))
-    return _view(await _subscribe(runtime, subscription), with_secret=False)
+    return _view(await _subscribe(runtime, principal, subscription), with_secret=False)
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionView])
-async def list_subscriptions(wallet_id: uuid.UUID, runtime: RuntimeDep) -> list[SubscriptionView]:
+async def list_subscriptions(
+    wallet_id: uuid.UUID, runtime: RuntimeDep, principal: NotificationReader
+) -> list[SubscriptionView]:
+    await _require_visible(runtime, principal, wallet_id)
     async with runtime.engine.connect() as connection:
         found = await repository.subscriptions_for(connection, [wallet_id])
     return [_view(s, with_secret=False) for s in found]
@@ -144,20 +162,24 @@ def _notification_view(n: Notification, attempts: list[Any]) -> NotificationView
 @router.get("/notifications", response_model=list[NotificationView], summary="A wallet's notifications, newest first")
 async def list_notifications(
     runtime: RuntimeDep,
+    principal: NotificationReader,
     wallet: Annotated[uuid.UUID, Query(description="Wallet id")],
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> list[NotificationView]:
     check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
+    await _require_visible(runtime, principal, wallet)
     async with runtime.engine.connect() as connection:
         found = await repository.list_for_wallet(connection, wallet, limit=limit)
     return [_notification_view(n, attempts) for n, attempts in found]
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationView)
-async def read_notification(notification_id: uuid.UUID, runtime: RuntimeDep) -> NotificationView:
+async def read_notification(
+    notification_id: uuid.UUID, runtime: RuntimeDep, principal: NotificationReader
+) -> NotificationView:
     async with runtime.engine.connect() as connection:
         notification = await repository.get_notification(connection, notification_id)
-        if notification is None:
+        if notification is None or not principal.may_see(await wallet_owners(runtime).owner_of(notification.wallet_id)):
             raise not_found("notification", notification_id)
         attempts = await repository.attempts_of(connection, notification_id)
     return _notification_view(notification, attempts)

@@ -12,6 +12,8 @@ from ledgerline.core.topics import NOTIFICATION_RETRY_DELAYS_S
 class NotificationSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGERLINE_NOTIFICATION_", extra="ignore", populate_by_name=True)
 
+    # Asked who owns a wallet before its notifications are shown or subscribed to.
+    wallet_url: str = "http://127.0.0.1:8001"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_from: str = "Ledgerline <notifications@ledgerline.local>"

@@ -3,6 +3,11 @@
 Every POST that moves money needs an `Idempotency-Key`. The payment row, its first command
 and the stored response commit in one transaction; the saga then runs over Kafka, and the
 client follows it with `GET /v1/payments/{id}`.
+
+Money leaves (or, for a deposit, arrives in) only the caller's own wallet; any other answers
+404 `unknown_wallet` like a missing one. A transfer may go to anyone's wallet. A payment is
+read by the owner of the wallet it moved money for, or with the `admin` scope; an idempotency
+key is bound to the principal that used it first.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledgerline.core.auth import Principal, require_scopes
 from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.idempotency import (
     IDEMPOTENCY_HEADER,
@@ -44,6 +50,8 @@ from ledgerline.payment.wallets import WalletDirectory
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 _AMOUNT_IN_CURRENCY = ConfigDict(json_schema_extra=amounts_in_currency("amount"))
+PaymentWriter = Annotated[Principal, Depends(require_scopes("payments:write"))]
+PaymentReader = Annotated[Principal, Depends(require_scopes("payments:read"))]
 
 
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description="Required; at most 255 characters")]
@@ -145,8 +153,20 @@ def _wallets(runtime: ServiceRuntime) -> WalletDirectory:
     return directory
 
 
+def _requested(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """What an idempotency key's fingerprint covers: the body and who sent it, so another
+    principal presenting the same key is refused (422) rather than shown the first answer."""
+    return body | {"requested_by": principal.subject}
+
+
 async def _create(
-    request: Request, runtime: RuntimeDep, key: str | None, body: BaseModel, build: Any, check: Any = None
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel,
+    build: Any,
+    check: Any = None,
 ) -> JSONResponse:
     """Run `build()` (validation, returns the saga start) once per idempotency key.
 
@@ -154,7 +174,7 @@ async def _create(
     rules that need row locks (the refund limit).
     """
     key = validate_key(key)
-    fp = fingerprint(request.method, request.url.path, body.model_dump(mode="json"))
+    fp = fingerprint(request.method, request.url.path, _requested(body.model_dump(mode="json"), principal))
     store = _store(runtime)
     stored = await store.begin(key, fp)
     if stored is not None:
@@ -185,12 +205,20 @@ def _replay(stored: StoredResponse) -> JSONResponse:
     responses={409: {"description": "Idempotency key in flight"}, 422: {"description": "Invalid"}},
 )
 async def create_transfer(
-    request: Request, body: TransferRequest, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+    request: Request,
+    body: TransferRequest,
+    runtime: RuntimeDep,
+    principal: PaymentWriter,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _create(request, runtime, idempotency_key, body, lambda: _start_transfer(runtime, body))
+    return await _create(
+        request, runtime, principal, idempotency_key, body, lambda: _start_transfer(runtime, principal, body)
+    )
 
 
-async def _start_transfer(runtime: ServiceRuntime, body: TransferRequest) -> tuple[Payment, list[d.Command]]:
+async def _start_transfer(
+    runtime: ServiceRuntime, principal: Principal, body: TransferRequest
+) -> tuple[Payment, list[d.Command]]:
     amount = _amount(body.amount, body.currency)
     if body.source_wallet_id == body.destination_wallet_id:
         raise Problem(
@@ -199,7 +227,7 @@ async def _start_transfer(runtime: ServiceRuntime, body: TransferRequest) -> tup
             "Source and destination are the same wallet",
             "a transfer needs two different wallets",
         )
-    await _wallets(runtime).require(body.source_wallet_id, body.currency, role="source")
+    await _wallets(runtime).require_own(body.source_wallet_id, body.currency, principal, role="source")
     await _wallets(runtime).require(body.destination_wallet_id, body.currency, role="destination")
     return d.start(
         uuid.uuid4(),
@@ -242,12 +270,16 @@ class TransferBatchView(BaseModel):
     summary=f"Up to {TRANSFER_BATCH_MAX} transfers, each accepted or refused on its own",
     responses={503: {"description": "At capacity; retry after Retry-After"}},
 )
-async def create_transfer_batch(body: TransferBatchRequest, runtime: RuntimeDep) -> dict[str, Any]:
+async def create_transfer_batch(
+    body: TransferBatchRequest, runtime: RuntimeDep, principal: PaymentWriter
+) -> dict[str, Any]:
     items = [
         BatchItem(
             transfer.id,
-            TransferRequest.model_validate(transfer.model_dump(exclude={"id"})).model_dump(mode="json"),
-            partial(_start_transfer, runtime, transfer),
+            _requested(
+                TransferRequest.model_validate(transfer.model_dump(exclude={"id"})).model_dump(mode="json"), principal
+            ),
+            partial(_start_transfer, runtime, principal, transfer),
         )
         for transfer in body.transfers
     ]
@@ -257,11 +289,15 @@ async def create_transfer_batch(body: TransferBatchRequest, runtime: RuntimeDep)
 
 @router.post("/deposits", status_code=202, response_model=PaymentView)
 async def create_deposit(
-    request: Request, body: DepositRequest, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+    request: Request,
+    body: DepositRequest,
+    runtime: RuntimeDep,
+    principal: PaymentWriter,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         amount = _amount(body.amount, body.currency)
-        await _wallets(runtime).require(body.wallet_id, body.currency, role="destination")
+        await _wallets(runtime).require_own(body.wallet_id, body.currency, principal, role="destination")
         return d.start(
             uuid.uuid4(),
             PaymentType.DEPOSIT,
@@ -271,16 +307,20 @@ async def create_deposit(
             external_reference=body.card_token,
         )
 
-    return await _create(request, runtime, idempotency_key, body, build)
+    return await _create(request, runtime, principal, idempotency_key, body, build)
 
 
 @router.post("/withdrawals", status_code=202, response_model=PaymentView)
 async def create_withdrawal(
-    request: Request, body: WithdrawalRequest, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None
+    request: Request,
+    body: WithdrawalRequest,
+    runtime: RuntimeDep,
+    principal: PaymentWriter,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         amount = _amount(body.amount, body.currency)
-        await _wallets(runtime).require(body.wallet_id, body.currency, role="source")
+        await _wallets(runtime).require_own(body.wallet_id, body.currency, principal, role="source")
         return d.start(
             uuid.uuid4(),
             PaymentType.WITHDRAWAL,
@@ -290,7 +330,7 @@ async def create_withdrawal(
             external_reference=body.bank_account,
         )
 
-    return await _create(request, runtime, idempotency_key, body, build)
+    return await _create(request, runtime, principal, idempotency_key, body, build)
 
 
 @router.post(
@@ -304,6 +344,7 @@ async def create_refund(
     payment_id: uuid.UUID,
     body: RefundRequest,
     runtime: RuntimeDep,
+    principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
@@ -311,6 +352,11 @@ async def create_refund(
             original = await repository.get(connection, payment_id)
         if original is None:
             raise not_found("payment", payment_id)
+        # A refund gives money back out of the wallet the transfer paid into: its owner's call.
+        if not principal.owns(await _wallets(runtime).owner_of(original.destination_wallet_id)):
+            if not await _may_read(runtime, principal, original):
+                raise not_found("payment", payment_id)
+            raise Problem(403, "not_payee", "Only the payee refunds", "the refund comes out of the receiving wallet")
         if original.type is not PaymentType.TRANSFER or original.status is not Status.COMPLETED:
             raise Problem(
                 409,
@@ -343,7 +389,15 @@ async def create_refund(
                 f"at most {remaining} {original.currency} can still be refunded",
             )
 
-    return await _create(request, runtime, idempotency_key, body, build, check)
+    return await _create(request, runtime, principal, idempotency_key, body, build, check)
+
+
+async def _may_read(runtime: ServiceRuntime, principal: Principal, payment: Payment) -> bool:
+    """Admins read every payment; a customer those that moved money for a wallet of theirs."""
+    if principal.is_admin:
+        return True
+    own_wallet = payment.destination_wallet_id if payment.type is PaymentType.DEPOSIT else payment.source_wallet_id
+    return principal.owns(await _wallets(runtime).owner_of(own_wallet))
 
 
 PAGE_SIZE_DEFAULT = 50
@@ -364,14 +418,30 @@ def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page") from None
 
 
+async def _may_list(runtime: ServiceRuntime, principal: Principal, wallet_id: uuid.UUID | None) -> None:
+    """A holder lists the payments of a wallet of theirs (another's is not found); only an admin
+    lists every payment."""
+    if wallet_id is None:
+        if not principal.is_admin:
+            raise Problem(422, "wallet_id_required", "Name a wallet", "list the payments of one of your wallets")
+        return
+    if not principal.may_see(await _wallets(runtime).owner_of(wallet_id)):
+        raise not_found("wallet", wallet_id)
+
+
 @router.get(
     "/payments",
     response_model=PaymentPage,
     summary="Payment history, newest first (keyset pagination)",
-    description="Filters narrow the list together. `created_from` is inclusive, `created_to` exclusive.",
+    description=(
+        "A holder lists the payments from or to one of their wallets (`wallet_id`); an admin may leave it"
+        " out to list every payment. Filters narrow the list together. `created_from` is inclusive,"
+        " `created_to` exclusive."
+    ),
 )
 async def list_payments(
     runtime: RuntimeDep,
+    principal: PaymentReader,
     wallet_id: Annotated[uuid.UUID | None, Query(description="Payments from or to this wallet")] = None,
     type: Annotated[PaymentType | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
@@ -381,6 +451,7 @@ async def list_payments(
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
     check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
+    await _may_list(runtime, principal, wallet_id)
     query = repository.PaymentQuery(
         wallet_id, type, status, _aware("created_from", created_from), _aware("created_to", created_to)
     )
@@ -404,10 +475,10 @@ async def list_payments(
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentView)
-async def read_payment(payment_id: uuid.UUID, runtime: RuntimeDep) -> dict[str, Any]:
+async def read_payment(payment_id: uuid.UUID, runtime: RuntimeDep, principal: PaymentReader) -> dict[str, Any]:
     async with runtime.engine.connect() as connection:
         payment = await repository.get(connection, payment_id)
-        if payment is None:
+        if payment is None or not await _may_read(runtime, principal, payment):
             raise not_found("payment", payment_id)
         times = await repository.created_at(connection, payment_id)
         history = await repository.history(connection, payment_id)

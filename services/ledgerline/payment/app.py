@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-import httpx
 from fastapi import FastAPI
 
 from ledgerline.core import contracts as c
@@ -30,14 +29,14 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
     clock = saga.StepClock(settings)
 
     def bank_step(runtime: ServiceRuntime, group: str) -> Callable[..., Awaitable[None]]:
-        client = httpx.AsyncClient(base_url=settings.bank_url, timeout=settings.bank_timeout_s)
+        client = runtime.peer_client(settings.bank_url, timeout_s=settings.bank_timeout_s)
         runtime.extras["bank_http"] = client
         bank = BankClient(client, settings)
         step = BankStep(consumer=group, bank=bank, make_uow=runtime.uow, settings=settings, clock=clock)
         return step.handle_batch
 
     def workers(runtime: ServiceRuntime) -> Sequence[Callable[[], Awaitable[None]]]:
-        wallet_client = httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s)
+        wallet_client = runtime.peer_client(settings.wallet_url)
         runtime.extras["wallets"] = WalletDirectory(wallet_client, runtime.engine)
         store = IdempotencyStore(
             redis=runtime.redis, engine=runtime.engine, table=idempotency_keys, namespace="payment"

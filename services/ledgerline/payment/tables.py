@@ -66,4 +66,5 @@ known_wallets = Table(
     Column("id", Uuid, primary_key=True),
     Column("currency", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("owner_id", Text),
 )

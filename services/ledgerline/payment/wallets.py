@@ -2,9 +2,11 @@
 
 A wallet's id and currency never change and wallets are never deleted, so the payment service
 keeps a copy: `wallet.opened` events fill the `known_wallets` table, a wallet it has not heard
-of yet (opened a moment ago) is asked of the wallet service once and remembered, and recent
-answers stay in memory (bounded, least recently used first out). Whether a wallet is frozen is
-not decided here: the wallet service refuses the hold, and the payment fails with
+of yet (opened a moment ago) is asked of the wallet service once (with this service's token)
+and remembered, and recent answers stay in memory (bounded, least recently used first out).
+The copy holds each wallet's owner too: money leaves a wallet only at its owner's request, and
+a wallet that is not the caller's answers exactly as one that does not exist. Whether a wallet
+is frozen is not decided here: the wallet service refuses the hold, and the payment fails with
 `wallet_frozen`, like `insufficient_funds`.
 """
 
@@ -20,6 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerline.core import contracts as c
+from ledgerline.core.auth import Principal
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope
 from ledgerline.core.problems import Problem
@@ -27,8 +30,9 @@ from ledgerline.payment.tables import known_wallets
 
 KNOWN_WALLETS_IN_MEMORY_MAX = 200_000
 _REMEMBER = text(
-    "INSERT INTO known_wallets (id, currency) SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:currencies AS text[])) "
-    "ON CONFLICT DO NOTHING"
+    "INSERT INTO known_wallets (id, currency, owner_id) "
+    "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:currencies AS text[]), CAST(:owners AS text[])) "
+    "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id WHERE known_wallets.owner_id IS NULL"
 )
 
 
@@ -36,19 +40,25 @@ _REMEMBER = text(
 class WalletInfo:
     id: uuid.UUID
     currency: str
+    owner_id: str
 
 
 async def remember(connection: AsyncConnection, wallets: Sequence[WalletInfo]) -> None:
     if wallets:
         await connection.execute(
-            _REMEMBER, {"ids": [w.id for w in wallets], "currencies": [w.currency for w in wallets]}
+            _REMEMBER,
+            {
+                "ids": [w.id for w in wallets],
+                "currencies": [w.currency for w in wallets],
+                "owners": [w.owner_id for w in wallets],
+            },
         )
 
 
 async def remember_opened(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
     """`wallet.opened` events, a consumed batch at a time."""
     events = [c.WalletOpened.model_validate(e.data) for e in envelopes]
-    await remember(uow.connection, [WalletInfo(e.wallet_id, e.currency) for e in events])
+    await remember(uow.connection, [WalletInfo(e.wallet_id, e.currency, e.owner_id) for e in events])
 
 
 class WalletDirectory:
@@ -68,7 +78,8 @@ class WalletDirectory:
     async def _known(self, wallet_id: uuid.UUID) -> WalletInfo | None:
         async with self._engine.connect() as connection:
             row = (await connection.execute(select(known_wallets).where(known_wallets.c.id == wallet_id))).first()
-        return WalletInfo(row.id, row.currency) if row else None
+        # A row from before owners were recorded is asked about again, once.
+        return WalletInfo(row.id, row.currency, row.owner_id) if row and row.owner_id else None
 
     async def _ask(self, wallet_id: uuid.UUID) -> WalletInfo | None:
         try:
@@ -82,10 +93,29 @@ class WalletDirectory:
                 502, "wallet_service_error", "Wallet service error", f"wallet service answered {response.status_code}"
             )
         body = response.json()
-        info = WalletInfo(uuid.UUID(body["id"]), body["currency"])
+        info = WalletInfo(uuid.UUID(body["id"]), body["currency"], body["owner_id"])
         async with self._engine.begin() as connection:
             await remember(connection, [info])
         return info
+
+    async def require_own(self, wallet_id: uuid.UUID, currency: str, principal: Principal, *, role: str) -> WalletInfo:
+        """The caller's own wallet for a payment of `currency`: 404 when it is missing or someone else's."""
+        wallet = await self.get(wallet_id)
+        if wallet is None or not principal.owns(wallet.owner_id):
+            raise Problem(
+                404,
+                "unknown_wallet",
+                "Unknown wallet",
+                f"{role} wallet {wallet_id} is not one of yours",
+                wallet_id=str(wallet_id),
+            )
+        return self._check_currency(wallet, currency, role)
+
+    async def owner_of(self, wallet_id: uuid.UUID | None) -> str | None:
+        if wallet_id is None:
+            return None
+        wallet = await self.get(wallet_id)
+        return wallet.owner_id if wallet else None
 
     async def require(self, wallet_id: uuid.UUID, currency: str, *, role: str) -> WalletInfo:
         """The wallet, checked for use in a payment of `currency`; a 422 problem otherwise."""
@@ -98,11 +128,16 @@ class WalletDirectory:
                 f"{role} wallet {wallet_id} does not exist",
                 wallet_id=str(wallet_id),
             )
+        return self._check_currency(wallet, currency, role)
+
+    @staticmethod
+    def _check_currency(wallet: WalletInfo, currency: str, role: str) -> WalletInfo:
         if wallet.currency != currency:
+            # Names no currency: the destination may be anyone's, and its currency is theirs.
             raise Problem(
                 422,
                 "currency_mismatch",
                 "Currency does not match the wallet",
-                f"{role} wallet {wallet_id} holds {wallet.currency}, not {currency}",
+                f"{role} wallet {wallet.id} does not hold {currency}",
             )
         return wallet

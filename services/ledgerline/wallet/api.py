@@ -1,14 +1,21 @@
-"""Wallet HTTP API: open, read, list, freeze. Money moves only through the payment service."""
+"""Wallet HTTP API: open, read, list, freeze. Money moves only through the payment service.
+
+A customer opens wallets for themselves and sees only their own; another customer's wallet
+answers 404 like one that does not exist. Listing every wallet, freezing and unfreezing need
+the `admin` scope; services read any wallet with `wallets:read-any`.
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerline.core import contracts as c
+from ledgerline.core import scopes
+from ledgerline.core.auth import AdminPrincipal, Principal, require_scopes
 from ledgerline.core.http import RuntimeDep, check_page_size
 from ledgerline.core.money import MoneyError, currency_exponent, format_amount, parse_amount
 from ledgerline.core.money_schemas import Currency, amount_field, amounts_in_currency
@@ -18,6 +25,8 @@ from ledgerline.wallet import domain, repository
 from ledgerline.wallet.domain import Wallet, WalletStatus
 
 router = APIRouter(prefix="/v1", tags=["wallets"])
+WalletReader = Annotated[Principal, Depends(require_scopes("wallets:read"))]
+WalletWriter = Annotated[Principal, Depends(require_scopes("wallets:write"))]
 PAGE_SIZE_DEFAULT = 100
 WALLET_BATCH_MAX = 1000
 
@@ -25,7 +34,13 @@ WALLET_BATCH_MAX = 1000
 class OpenWallet(BaseModel):
     model_config = ConfigDict(json_schema_extra=amounts_in_currency("overdraft_limit", zero_allowed=True))
 
-    owner_id: str = Field(min_length=1, max_length=200, examples=["user-42"])
+    owner_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        examples=["user-42"],
+        description="Who owns the wallet: the caller when left out; only an admin names someone else",
+    )
     currency: Currency
     overdraft_limit: str = amount_field(
         "0", zero_allowed=True, description="Decimal string; how far available may go below zero"
@@ -76,14 +91,28 @@ class WalletList(BaseModel):
     items: list[WalletView]
 
 
-def _new_wallet(body: OpenWallet, field_prefix: str = "") -> Wallet:
+def _owner(body: OpenWallet, principal: Principal, field_prefix: str) -> str:
+    if body.owner_id is None or body.owner_id == principal.subject:
+        return principal.subject
+    if not principal.is_admin:
+        raise Problem(
+            403,
+            "owner_not_allowed",
+            "A wallet belongs to whoever opens it",
+            f"{field_prefix}owner_id: only an admin opens a wallet for someone else",
+        )
+    return body.owner_id
+
+
+def _new_wallet(body: OpenWallet, principal: Principal, field_prefix: str = "") -> Wallet:
+    owner_id = _owner(body, principal, field_prefix)
     try:
         currency_exponent(body.currency)
         overdraft = parse_amount(body.overdraft_limit, body.currency)
     except MoneyError as error:
         field = "overdraft_limit" if error.code != "unknown_currency" else "currency"
         raise money_problem(error, field_prefix + field) from None
-    return domain.open_wallet(uuid.uuid4(), body.owner_id, body.currency, overdraft)
+    return domain.open_wallet(uuid.uuid4(), owner_id, body.currency, overdraft)
 
 
 async def _open(runtime: ServiceRuntime, opened: list[Wallet]) -> None:
@@ -97,8 +126,8 @@ async def _open(runtime: ServiceRuntime, opened: list[Wallet]) -> None:
 
 
 @router.post("/wallets", status_code=201, response_model=WalletView)
-async def open_wallet(body: OpenWallet, runtime: RuntimeDep, response: Response) -> WalletView:
-    wallet = _new_wallet(body)
+async def open_wallet(body: OpenWallet, runtime: RuntimeDep, response: Response, principal: WalletWriter) -> WalletView:
+    wallet = _new_wallet(body, principal)
     await _open(runtime, [wallet])
     response.headers["Location"] = f"/v1/wallets/{wallet.id}"
     return WalletView.of(wallet)
@@ -110,25 +139,26 @@ async def open_wallet(body: OpenWallet, runtime: RuntimeDep, response: Response)
     response_model=WalletList,
     summary=f"Open up to {WALLET_BATCH_MAX} wallets at once, all or none (bulk loading)",
 )
-async def open_wallets(body: OpenWallets, runtime: RuntimeDep) -> WalletList:
-    opened = [_new_wallet(wallet, f"wallets[{index}].") for index, wallet in enumerate(body.wallets)]
+async def open_wallets(body: OpenWallets, runtime: RuntimeDep, principal: WalletWriter) -> WalletList:
+    opened = [_new_wallet(wallet, principal, f"wallets[{index}].") for index, wallet in enumerate(body.wallets)]
     await _open(runtime, opened)
     return WalletList(items=[WalletView.of(w) for w in opened])
 
 
 # `:uuid`, so that `/wallets/batch` is never read as a wallet id (a GET there is 405, not 422).
 @router.get("/wallets/{wallet_id:uuid}", response_model=WalletView)
-async def read_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep) -> WalletView:
+async def read_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep, principal: WalletReader) -> WalletView:
     async with runtime.engine.connect() as connection:
         wallet = await repository.get_wallet(connection, wallet_id)
-    if wallet is None:
+    if wallet is None or not principal.may_see(wallet.owner_id):
         raise not_found("wallet", wallet_id)
     return WalletView.of(wallet)
 
 
-@router.get("/wallets", response_model=WalletPage, summary="All wallets, in id order (keyset pages)")
+@router.get("/wallets", response_model=WalletPage, summary="All wallets, in id order (keyset pages; admin)")
 async def list_all_wallets(
     runtime: RuntimeDep,
+    _: Annotated[Principal, Depends(require_scopes(scopes.WALLETS_READ_ANY))],
     cursor: Annotated[uuid.UUID | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> WalletPage:
@@ -139,9 +169,12 @@ async def list_all_wallets(
 async def list_user_wallets(
     owner_id: str,
     runtime: RuntimeDep,
+    principal: WalletReader,
     cursor: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> WalletPage:
+    if not principal.may_see(owner_id):
+        raise not_found("user", owner_id)
     return await _page(runtime, owner_id=owner_id, cursor=cursor, limit=limit)
 
 
@@ -153,13 +186,13 @@ async def _page(runtime: ServiceRuntime, *, owner_id: str | None, cursor: uuid.U
     return WalletPage(items=[WalletView.of(w) for w in wallets], next_cursor=next_cursor)
 
 
-@router.post("/wallets/{wallet_id}/freeze", response_model=WalletView)
-async def freeze_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep) -> WalletView:
+@router.post("/wallets/{wallet_id}/freeze", response_model=WalletView, summary="Freeze (admin)")
+async def freeze_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep, _: AdminPrincipal) -> WalletView:
     return await _set_status(runtime, wallet_id, WalletStatus.FROZEN)
 
 
-@router.post("/wallets/{wallet_id}/unfreeze", response_model=WalletView)
-async def unfreeze_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep) -> WalletView:
+@router.post("/wallets/{wallet_id}/unfreeze", response_model=WalletView, summary="Unfreeze (admin)")
+async def unfreeze_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep, _: AdminPrincipal) -> WalletView:
     return await _set_status(runtime, wallet_id, WalletStatus.ACTIVE)
 
 
