@@ -25,7 +25,7 @@ from ledgerline.core import scopes
 from ledgerline.core.api_docs import install_api_docs
 from ledgerline.core.auth import AdminPrincipal, install_token_verifier, require_scopes, verifier_from_settings
 from ledgerline.core.openapi import DeclaredProblem, install_problem_docs, problem_responses
-from ledgerline.core.problems import Problem, install_problem_handlers
+from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.settings import TokenSettings
 from ledgerline.core.telemetry import install_http_telemetry
 

@@ -20,8 +20,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from ledgerline.core.access_tokens import ClientCredentials, service_auth
 from ledgerline.core.api_docs import install_api_docs
-from ledgerline.core.body_limit import RequestBodyLimit
 from ledgerline.core.auth import install_principal_rate_limit, install_token_verifier, verifier_from_settings
+from ledgerline.core.body_limit import RequestBodyLimit
 from ledgerline.core.db import UnitOfWork, create_engine
 from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits
 from ledgerline.core.kafka_clients import create_producer
