@@ -188,6 +188,10 @@ MATRIX: dict[tuple[str, str, str], tuple[Call, Expect]] = {
         Call("GET", "/v1/payments/{transfer}"),
         Expect(owner=200, other=404, admin=200),
     ),
+    ("payment", "GET", "/v1/payments"): (
+        Call("GET", "/v1/payments", params=lambda w: {"wallet_id": w.wallet}),
+        Expect(owner=200, other=404, admin=200),
+    ),
     ("notification", "POST", "/v1/webhooks"): (
         Call("POST", "/v1/webhooks", body=lambda w: {"wallet_id": w.wallet, "url": "http://127.0.0.1:9/hook"}),
         Expect(owner=201, other=404, admin=201),

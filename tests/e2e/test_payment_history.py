@@ -76,14 +76,27 @@ async def test_history_of_a_wallet_in_pages_with_filters_and_refunds(client: Led
 
 
 async def test_history_refuses_bad_pages_clearly(client: LedgerlineClient) -> None:
+    wallet = (await client.open_wallet("dora"))["id"]
     for params, status, code in (
-        ({"cursor": "not-a-cursor"}, 400, "invalid_cursor"),
-        ({"limit": "100000"}, 422, "page_too_large"),
-        ({"created_from": "2026-01-01T00:00:00"}, 422, "naive_time"),
-        ({"status": "LOST"}, 422, None),
+        ({"wallet_id": wallet, "cursor": "not-a-cursor"}, 400, "invalid_cursor"),
+        ({"wallet_id": wallet, "limit": "100000"}, 422, "page_too_large"),
+        ({"wallet_id": wallet, "created_from": "2026-01-01T00:00:00"}, 422, "naive_time"),
+        ({"wallet_id": wallet, "created_to": "0.5"}, 422, None),
+        ({"wallet_id": wallet, "status": "LOST"}, 422, None),
+        ({}, 422, "wallet_id_required"),  # Only an admin lists every payment.
     ):
         response = await client.payment.get("/v1/payments", params=params)
         assert response.status_code == status, (params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         if code:
             assert response.json()["code"] == code
+
+
+async def test_an_admin_lists_every_payment(client: LedgerlineClient, admin_client: LedgerlineClient) -> None:
+    started = datetime.now(UTC)
+    alice = await funded_wallet(client, "alice", "3.00")
+    bob = await funded_wallet(client, "bob", "0")
+    transfer = await client.transfer(alice, bob, "2.00")
+    everything, _ = await _all_pages(admin_client, created_from=started.isoformat(), limit="1")
+    assert transfer["id"] in {p["id"] for p in everything}
+    assert {p["type"] for p in everything} >= {"deposit", "transfer"}
