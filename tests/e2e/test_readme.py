@@ -6,7 +6,8 @@ Blocks fenced as `sh` are examples to run against a running platform. Blocks tha
 the platform itself (`make run`, `make test`) are fenced `sh platform`: they are how a reader gets
 a platform, so this test checks they are only `make` commands. The README's addresses are those of
 `make run` (ports 8001...8009, PostgreSQL on 15432); the test replaces each `localhost:PORT` and
-`127.0.0.1:PORT` with the address of the same part of the test platform, and nothing else.
+`127.0.0.1:PORT` with the address of the same part of the test platform, and the data folder of
+`make run` (`.ledgerline/`, where the operator's credentials are) with the test platform's.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ RUNNABLE_INFO = "sh"
 PLATFORM_INFO = "sh platform"
 PLATFORM_COMMAND = re.compile(r"^(\S+=\S+ |echo .* >> \.env && )?make ")
 ADDRESS = re.compile(r"\b(localhost|127\.0\.0\.1):(?P<port>\d{4,5})\b")
+LOCAL_DATA_DIR = ".ledgerline/"
 RUN_TIMEOUT_S = 300
 # What the README moves: 100.00 EUR deposited to Alice, 25.50 of it transferred to Bob.
 ALICE_EXPECTED_MINOR = 7_450
@@ -50,14 +52,15 @@ def local_addresses(platform: Platform, infra: Infrastructure) -> dict[int, int]
     return mapping
 
 
-def for_test_platform(script: str, ports: dict[int, int]) -> str:
+def for_test_platform(script: str, ports: dict[int, int], data_dir: Path | None = None) -> str:
     def replace(match: re.Match[str]) -> str:
         port = int(match["port"])
         if port not in ports:
             raise AssertionError(f"README names {match[0]}, which is no part of the platform")
         return f"{match[1]}:{ports[port]}"
 
-    return ADDRESS.sub(replace, script)
+    script = ADDRESS.sub(replace, script)
+    return script.replace(LOCAL_DATA_DIR, f"{data_dir}/") if data_dir else script
 
 
 def test_platform_blocks_only_start_or_tune_the_platform() -> None:
@@ -72,17 +75,19 @@ def test_platform_blocks_only_start_or_tune_the_platform() -> None:
 
 
 async def test_every_readme_example_runs_as_written(
-    platform: Platform, infra: Infrastructure, client: LedgerlineClient, tmp_path: Path
+    platform: Platform, infra: Infrastructure, admin_client: LedgerlineClient, tmp_path: Path
 ) -> None:
     examples = [body for info, body in readme_blocks(README.read_text()) if info == RUNNABLE_INFO]
-    script = for_test_platform("\n".join(examples), local_addresses(platform, infra))
+    script = for_test_platform("\n".join(examples), local_addresses(platform, infra), infra.data_dir)
     # curl reads $CURL_HOME/.curlrc: an HTTP error fails the command (and so the run), body shown.
     (tmp_path / ".curlrc").write_text("fail-with-body\nshow-error\n")
     for _ in range(2):  # the second run proves the examples run again against the same data
         wallets = run_readme(script, tmp_path)
-        balances = await eventually(lambda w=wallets: settled_balances(client, w["ALICE"], w["BOB"]), SETTLE_TIMEOUT_S)
+        balances = await eventually(
+            lambda w=wallets: settled_balances(admin_client, w["ALICE"], w["BOB"]), SETTLE_TIMEOUT_S
+        )
         assert balances == (ALICE_EXPECTED_MINOR, BOB_EXPECTED_MINOR), balances
-    await assert_books_balance(client)
+    await assert_books_balance(admin_client)
 
 
 def run_readme(script: str, home: Path) -> dict[str, str]:
