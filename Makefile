@@ -4,7 +4,7 @@ PYTEST_ARGS ?=
 # Options for `ledgerline up`, for example ARGS="--set payment.step_timeout_s=300".
 ARGS ?=
 
-.PHONY: help bootstrap run demo bench bench-scale bench-quick test test-fast lint clean
+.PHONY: help bootstrap run top demo bench bench-scale bench-quick test test-fast lint clean
 
 # The first target, so `make` alone lists the others; each says what it does after `## `.
 help:  ## List these targets with what each does.
@@ -15,6 +15,9 @@ bootstrap:  ## Install what the rest needs: the virtualenv with pinned dependenc
 
 run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-C.
 	@$(VENV)/bin/ledgerline up $(ARGS)
+
+top: bootstrap  ## A live terminal dashboard of the running platform, read from its local Prometheus.
+	@$(VENV)/bin/ledgerline top $(ARGS)
 
 demo: bootstrap  ## Move money through a running platform (start `make run` first).
 	@$(VENV)/bin/ledgerline demo
