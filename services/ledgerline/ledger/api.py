@@ -221,13 +221,10 @@ async def reconcile(
     verify_postings: Annotated[bool, Query(description="Also re-add every posting (slow audit)")] = False,
 ) -> ReconciliationView:
     settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
-    async with (
-        reconciliation.snapshot(runtime.engine) as connection,
-        httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client,
-    ):
+    async with httpx.AsyncClient(base_url=settings.wallet_url, timeout=settings.http_timeout_s) as client:
         try:
             report = await reconciliation.run_pass(
-                connection,
+                runtime.engine,
                 client,
                 page_size=settings.reconciliation_page_size,
                 listed_max=settings.reconciliation_mismatches_listed_max,
