@@ -52,4 +52,10 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   apt_install prometheus ||
     log "Prometheus and promtool are missing and could not be installed (needs apt-get as root or sudo): make run starts no Prometheus and tests/observability fail"
 fi
+# The browser test renders the API docs in a real headless Chromium; Debian packages it, and
+# Playwright (in the dev extra) drives it without downloading a browser of its own.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  apt_install chromium ||
+    log "Chromium is missing and could not be installed (needs apt-get as root or sudo): the browser test is skipped"
+fi
 log "ready: $VENV"

@@ -15,6 +15,7 @@ import pytest
 from ledgerline.client import LedgerlineClient
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
+from tests.books import track_databases
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 # Short saga timeouts so the timeout paths run in seconds; retries are harmless by design.
@@ -66,6 +67,7 @@ class Stack:
         if not self.platform_started:
             self.platform.start()
             self.platform_started = True
+            track_databases(self.platform.url("ledger"), self.infra.database_url("ledger"))
         return self.platform
 
     def stop(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from ledgerline.core.kafka import REQUEST_TIMEOUT_MS, create_producer
+from ledgerline.core.kafka_clients import REQUEST_TIMEOUT_MS, create_producer
 from ledgerline_operator.kafka_errors import CONNECT_TIMEOUT_S, BrokerUnavailable, guarded
 from ledgerline_operator.topic_admin import TopicAdmin
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledgerline.core.kafka import (
+from ledgerline.core.dead_letters import (
     DLQ_ATTEMPT_COUNT,
     DLQ_ERROR,
     DLQ_FIRST_FAILURE_TIME,

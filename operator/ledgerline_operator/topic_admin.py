@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
-from ledgerline.core.kafka import REQUEST_TIMEOUT_MS
+from ledgerline.core.kafka_clients import REQUEST_TIMEOUT_MS
 from ledgerline_operator.kafka_errors import CONNECT_TIMEOUT_S, check_code, guarded
 from ledgerline_operator.topic_plan import ActualTopic, TopicPlan
 

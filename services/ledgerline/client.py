@@ -87,6 +87,12 @@ class LedgerlineClient:
         response.raise_for_status()
         return dict(response.json())
 
+    async def payments(self, **params: Any) -> dict[str, Any]:
+        """One page of payment history (filters and `cursor` as query parameters)."""
+        response = await self.payment.get("/v1/payments", params=params)
+        response.raise_for_status()
+        return dict(response.json())
+
     async def settle(self, payment_id: str, timeout_s: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
         """Poll until the payment is terminal; returns its final view."""
         deadline = time.monotonic() + timeout_s

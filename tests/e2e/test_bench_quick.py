@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -24,7 +25,10 @@ def test_quick_bench_moves_money_and_keeps_the_books(platform: Platform, tmp_pat
         ledger_url=platform.url("ledger"),
         pgbench_dsn=platform.infra.postgres.url(PGBENCH_DATABASE, driver="postgresql"),
     )
-    result = run_bench(Console(width=160), QUICK, nullcontext(target), tmp_path)
+    # A small scale step too: wallets seeded through the bulk API, transfers among all of them.
+    scaled = QUICK.wallets + 150
+    options = replace(QUICK, scale_wallets=(scaled,))
+    result = run_bench(Console(width=160), options, nullcontext(target), tmp_path)
 
     assert result["pgbench"]["tps"] > 0
     names = [w["workload"] for w in result["workloads"]]
@@ -35,17 +39,24 @@ def test_quick_bench_moves_money_and_keeps_the_books(platform: Platform, tmp_pat
         "mix (transfers, refunds, withdrawals)",
         "hot wallet (one source)",
         "bulk transfers (POST /v1/transfers/batch)",
+        f"transfers among {scaled:,} wallets",
     ]
     for workload in result["workloads"]:
         assert workload["all_terminal"], workload
         assert workload["books"]["ok"], workload["books"]
-        assert workload["accepted"] == workload["requests"] > 0, workload
+        said = {k: workload.get(k) for k in ("workload", "requests", "accepted", "rejected", "shed", "statuses")}
+        assert workload["accepted"] == workload["requests"] > 0, said
         assert workload["statuses"].get("COMPLETED", 0) == workload["accepted"], workload["statuses"]
         assert workload["saga_latency"]["count"] == workload["accepted"]
         assert 0 < workload["saga_latency"]["p50_ms"] <= workload["saga_latency"]["p99_ms"]
+    # The busiest wallets' history pages were read after the scale step.
+    assert result["workloads"][-1]["history_page_latency"]["count"] == QUICK.wallets
     mix = result["workloads"][3]
-    # Deposits and withdrawals changed the supply by exactly what completed: the books say so.
-    assert mix["books"]["money_supply_minor"] == mix["books"]["expected_supply_minor"]
+    # Deposits and withdrawals changed the supply by exactly what completed: the books say so,
+    # having read every wallet the benchmark opened.
+    assert mix["books"]["found"]["money_supply"] == 0, mix["books"]
+    assert mix["books"]["checked"]["wallets_reconciled"] > QUICK.wallets, mix["books"]
+    assert mix["books"]["checked"]["entry_once_per_payment"] >= sum(w["accepted"] for w in result["workloads"][:4])
     written = json.loads((tmp_path / "latest-quick.json").read_text())
     assert written["workloads"] == result["workloads"]
     assert (tmp_path / "latest-quick.png").stat().st_size > 10_000

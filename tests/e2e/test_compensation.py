@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from ledgerline.client import LedgerlineClient
+from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 from tests.polling import eventually
 
@@ -66,7 +67,9 @@ async def test_deposit_into_a_closed_account_refunds_the_charge(client: Ledgerli
     await assert_books_balance(client)
 
 
-async def test_bank_outage_opens_the_circuit_and_the_deposit_fails_cleanly(client: LedgerlineClient, platform) -> None:  # type: ignore[no-untyped-def]
+async def test_bank_outage_opens_the_circuit_and_the_deposit_fails_cleanly(
+    client: LedgerlineClient, platform: Platform
+) -> None:
     import httpx
 
     wallet = (await client.open_wallet("gina"))["id"]

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 from ledgerline.client import LedgerlineClient
+from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 
 
@@ -45,7 +46,9 @@ async def test_concurrent_identical_requests_make_one_payment(client: Ledgerline
     await assert_books_balance(client)
 
 
-async def test_the_database_guarantees_one_payment_when_redis_forgets(client: LedgerlineClient, platform) -> None:  # type: ignore[no-untyped-def]
+async def test_the_database_guarantees_one_payment_when_redis_forgets(
+    client: LedgerlineClient, platform: Platform
+) -> None:
     import redis.asyncio as aioredis
 
     wallet = await client.open_wallet("r")

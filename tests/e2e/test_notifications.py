@@ -13,7 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from ledgerline.client import LedgerlineClient
-from ledgerline.core import kafka as k
+from ledgerline.core import dead_letters as k
 from ledgerline.core import topics
 from ledgerline.infra.platform import Platform
 from ledgerline.infra.process import log_tail
@@ -165,7 +165,7 @@ async def test_redelivered_event_and_task_notify_once(
 ) -> None:
     from ledgerline.core import contracts as c
     from ledgerline.core.events import encode
-    from ledgerline.core.kafka import create_producer
+    from ledgerline.core.kafka_clients import create_producer
 
     alice = await funded_wallet(client, "alice", "10.00")
     bob = await funded_wallet(client, "bob", "0")

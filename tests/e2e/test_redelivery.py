@@ -16,7 +16,7 @@ from ledgerline.client import LedgerlineClient
 from ledgerline.core import contracts as c
 from ledgerline.core import topics
 from ledgerline.core.events import OutgoingMessage, decode, encode, expand
-from ledgerline.core.kafka import create_producer
+from ledgerline.core.kafka_clients import create_producer
 from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 from tests.polling import eventually

@@ -20,7 +20,7 @@ import pytest
 
 from ledgerline.client import LedgerlineClient, PaymentTimeout
 from ledgerline.infra.supervisor import STATE_FILE_NAME
-from tests.books import assert_books_balance, funded_wallet, wallet_minor
+from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
 from tests.e2e.test_settings_passthrough import RunningUp
 from tests.polling import eventually
 
@@ -41,7 +41,7 @@ CRASH_LINES_SHOWN_MAX = 40
 DURABILITY_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
 
 # Apache Kafka, whose log survives a SIGKILL. The embedded broker of `make run` keeps messages
-# in memory: after its SIGKILL a payment can stay POSTED for good (issue 10, section 5).
+# in memory: after its SIGKILL a payment can stay POSTED for good.
 pytestmark = pytest.mark.apache
 
 
@@ -62,6 +62,9 @@ def up() -> Iterator[RunningUp]:
 @pytest.fixture
 async def api(up: RunningUp) -> AsyncIterator[LedgerlineClient]:
     client = LedgerlineClient(up.url("wallet"), up.url("ledger"), up.url("payment"))
+    postgres = re.search(r"PostgreSQL (postgresql://\S+)", up.output)
+    assert postgres, up.output
+    track_databases(up.url("ledger"), postgres.group(1))
     yield client
     await client.aclose()
 

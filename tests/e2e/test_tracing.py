@@ -17,7 +17,7 @@ from ledgerline.client import LedgerlineClient
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
 from ledgerline.infra.process import free_port
-from tests.books import assert_books_balance, funded_wallet, wallet_minor
+from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
 from tests.conftest import TEST_OVERRIDES
 from tests.conftest import _client as platform_client
 from tests.fakes.otlp_receiver import OtlpReceiver
@@ -49,6 +49,7 @@ def traced_platform(otlp: OtlpReceiver) -> Iterator[Platform]:
     infra.start()
     try:
         platform.start()
+        track_databases(platform.url("ledger"), infra.database_url("ledger"))
         yield platform
     finally:
         platform.stop()

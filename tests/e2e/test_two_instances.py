@@ -26,10 +26,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from ledgerline.client import REQUEST_TIMEOUT_S, LedgerlineClient
 from ledgerline.core import contracts as c
 from ledgerline.core.events import OutgoingMessage, encode
-from ledgerline.core.kafka import create_producer
+from ledgerline.core.kafka_clients import create_producer
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
-from tests.books import assert_books_balance, funded_wallet, wallet_minor
+from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
 from tests.conftest import TEST_OVERRIDES
 from tests.polling import eventually
 
@@ -101,6 +101,7 @@ def replicated() -> Iterator[Platform]:
     try:
         infra.start()
         platform.start()
+        track_databases(platform.url("ledger"), infra.database_url("ledger"))
         yield platform
     finally:
         platform.stop()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 
 from ledgerline.client import LedgerlineClient
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 
 
-def assert_problem(response, status: int, code: str) -> None:  # type: ignore[no-untyped-def]
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()

@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from ledgerline.core.dead_letters import DLQ_ATTEMPT_COUNT
 from ledgerline.core.events import Envelope, OutgoingMessage, decode, encode, encode_batch
-from ledgerline.core.kafka import DLQ_ATTEMPT_COUNT, BatchConsumer, ConsumerLimits, create_producer
+from ledgerline.core.kafka import BatchConsumer, ConsumerLimits
+from ledgerline.core.kafka_clients import create_producer
 from ledgerline.core.topics import dead_letter_topic
 from ledgerline.core.transient import is_transient
 from ledgerline.infra.launcher import Infrastructure

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ledgerline.core.kafka import create_producer, ensure_topics
+from ledgerline.core.kafka_clients import create_producer, ensure_topics
 from ledgerline.core.topics import TopicSpec
 from ledgerline.infra.kafka_apache import ApacheKafka
 from ledgerline.infra.process import free_port

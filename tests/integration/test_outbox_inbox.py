@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgerline.core.db import UnitOfWork
-from ledgerline.core.events import OutgoingMessage, decode
+from ledgerline.core.events import Envelope, OutgoingMessage, decode
 from ledgerline.core.inbox import claim_new
-from ledgerline.core.kafka import create_producer
+from ledgerline.core.kafka_clients import create_producer
 from ledgerline.core.messaging_tables import outbox_table
 from ledgerline.core.outbox import OutboxRelay, outbox_rows
 from ledgerline.infra.launcher import Infrastructure
@@ -33,12 +33,12 @@ async def _topic(bootstrap: str) -> str:
     return name
 
 
-async def _read(bootstrap: str, topic: str, count: int) -> list[OutgoingMessage | object]:
+async def _read(bootstrap: str, topic: str, count: int) -> list[Envelope]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
-    found = []
+    found: list[Envelope] = []
     try:
         while len(found) < count:
             batch = await consumer.getmany(timeout_ms=5000)
@@ -79,8 +79,8 @@ async def test_relay_publishes_committed_rows_in_order_and_empties_the_outbox(
     await producer.stop()
     assert published == [10, 10, 5, 0]
     received = await _read(bootstrap, topic, 25)
-    assert [e.data["n"] for e in received] == list(range(25))  # type: ignore[attr-defined]
-    assert [e.id for e in received] == [m.id for m in sent]  # type: ignore[attr-defined]
+    assert [e.data["n"] for e in received] == list(range(25))
+    assert [e.id for e in received] == [m.id for m in sent]
     async with engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(outbox_table)) == 0
 
@@ -141,7 +141,7 @@ async def test_relay_keeps_a_row_that_committed_after_its_select(engine: AsyncEn
         assert not late_transaction.is_active  # The hook ran: the late row committed mid-batch.
         async with engine.connect() as connection:
             waiting = set((await connection.execute(select(outbox_table.c.event_id))).scalars())
-        published = {e.id for e in await _read(bootstrap, topic, 1)}  # type: ignore[attr-defined]
+        published = {e.id for e in await _read(bootstrap, topic, 1)}
         lost = {late.id, early.id} - waiting - published
         assert not lost, f"deleted from the outbox without being published: {sorted(lost)}"
         assert _backlog(service) == 1  # The late row, counted in the relay's own transaction.
@@ -151,7 +151,7 @@ async def test_relay_keeps_a_row_that_committed_after_its_select(engine: AsyncEn
         await producer.stop()
         await late_connection.close()  # Already closed unless the relay failed before the hook.
     received = await _read(bootstrap, topic, 2)
-    assert sorted(e.id for e in received) == sorted([late.id, early.id])  # type: ignore[attr-defined]
+    assert sorted(e.id for e in received) == sorted([late.id, early.id])
 
 
 async def test_backlog_gauge_counts_what_waits_up_to_its_bound(engine: AsyncEngine, infra: Infrastructure) -> None:

@@ -156,8 +156,8 @@ def test_postgres_cluster_has_one_database_and_role_per_service(app_by_name: dic
     assert cluster["bootstrap"]["initdb"] == {"database": "wallet", "owner": "wallet"}
     assert cluster["enableSuperuserAccess"] is False
     roles = {r["name"]: r for r in cluster["managed"]["roles"]}
-    assert set(roles) == {"ledger", "payment", "notification", "identity"}
-    for service in roles:
+    assert set(roles) == {"ledger", "payment", "notification", "identity", "verifier"}
+    for service in sorted(set(roles) - {"verifier"}):
         secret = one(items, "Secret", f"ledgerline-db-{service}")
         assert secret["type"] == "kubernetes.io/basic-auth"
         assert secret["stringData"]["username"] == service
@@ -327,6 +327,63 @@ def test_helm_test_pod_checks_every_readyz(app_by_name: dict[str, list[charts.Ma
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     urls = pod["spec"]["containers"][0]["args"][1:]
     assert urls == [f"http://ledgerline-{c}:8080/readyz" for c in COMPONENTS]
+
+
+VERIFIED_DATABASES = ("wallet", "ledger", "payment")
+
+
+def _verify_job(items: list[charts.Manifest]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    job = one(items, "Job", "ledgerline-test-verify")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    return job, _env(container)
+
+
+def test_helm_test_job_moves_money_then_verifies_with_a_read_only_role(
+    app_by_name: dict[str, list[charts.Manifest]],
+) -> None:
+    items = app_by_name["defaults"]
+    job, env = _verify_job(items)
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert job["spec"]["backoffLimit"] == 0
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["ledgerline"]
+    assert container["args"][:2] == ["verify", "--move-money"]
+    for service in VERIFIED_DATABASES:
+        assert env[f"LEDGERLINE_VERIFY_{service.upper()}_URL"]["value"] == f"http://ledgerline-{service}:8080"
+        url = env[f"LEDGERLINE_{service.upper()}_DATABASE_URL"]["value"]
+        assert url == f"postgresql://$(PG_VERIFIER_USER):$(PG_VERIFIER_PASSWORD)@ledgerline-pg-rw:5432/{service}"
+    assert env["PG_VERIFIER_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "ledgerline-db-verifier"
+    roles = {r["name"]: r for r in one(items, "Cluster", "ledgerline-pg")["spec"]["managed"]["roles"]}
+    assert roles["verifier"]["inRoles"] == ["pg_read_all_data"]
+    assert roles["verifier"]["passwordSecret"]["name"] == "ledgerline-db-verifier"
+    assert one(items, "Secret", "ledgerline-db-verifier")["stringData"]["username"] == "verifier"
+
+
+def test_helm_test_job_reads_a_given_read_only_secret_or_the_services_own_urls(
+    app_by_name: dict[str, list[charts.Manifest]],
+) -> None:
+    _, external = _verify_job(app_by_name["external"])
+    for service in VERIFIED_DATABASES:
+        ref = external[f"LEDGERLINE_{service.upper()}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": f"{service}-db", "key": "uri"}
+    given = charts.manifests(charts.render(charts.APP_CHART, {"tests": {"verify": {"existingSecret": "verify-ro"}}}))
+    _, env = _verify_job(given)
+    for service in VERIFIED_DATABASES:
+        ref = env[f"LEDGERLINE_{service.upper()}_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "verify-ro", "key": f"{service}-database-url"}
+    roles = {r["name"] for r in one(given, "Cluster", "ledgerline-pg")["spec"]["managed"]["roles"]}
+    assert "verifier" not in roles and not find(given, "Secret", "ledgerline-db-verifier")
+    off = charts.manifests(charts.render(charts.APP_CHART, {"tests": {"verify": {"enabled": False}}}))
+    assert not find(off, "Job", "ledgerline-test-verify")
+
+
+def test_helm_test_job_may_reach_the_services_and_postgres_only(
+    app_by_name: dict[str, list[charts.Manifest]],
+) -> None:
+    policy = one(app_by_name["all-optional"], "NetworkPolicy", "ledgerline-test-verify")["spec"]
+    assert policy["podSelector"]["matchLabels"]["ledgerline.io/helm-test"] == "verify"
+    assert policy["ingress"] == []
+    assert {p["port"] for rule in policy["egress"] for p in rule["ports"]} == {53, 8080, 5432}
 
 
 def test_redis_is_persistent_and_password_protected(app_by_name: dict[str, list[charts.Manifest]]) -> None:

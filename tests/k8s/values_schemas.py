@@ -339,7 +339,20 @@ def ledgerline_schema() -> Schema:
             },
             ["enabled"],
         ),
-        "tests": OBJ({"enabled": BOOL}),
+        "tests": OBJ(
+            {
+                "enabled": BOOL,
+                "verify": OBJ(
+                    {
+                        "enabled": BOOL,
+                        "staleAfterS": INT(1, 86400),
+                        "existingSecret": STR,
+                        "activeDeadlineSeconds": INT(60),
+                        "resources": REF("resources"),
+                    }
+                ),
+            }
+        ),
     }
     return _document("Values of the ledgerline chart", props, definitions, CHARTS / "ledgerline")
 

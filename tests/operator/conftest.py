@@ -16,8 +16,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from ledgerline.core.dead_letters import dead_letter_headers
 from ledgerline.core.events import OutgoingMessage, encode
-from ledgerline.core.kafka import create_producer, dead_letter_headers, ensure_topics
+from ledgerline.core.kafka_clients import create_producer, ensure_topics
 from ledgerline.core.topics import TopicSpec, dead_letter_topic
 from ledgerline.infra.launcher import Infrastructure
 from tests.conftest import Stack

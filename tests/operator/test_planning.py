@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ledgerline.core.kafka import dead_letter_headers
+from ledgerline.core.dead_letters import dead_letter_headers
 from ledgerline_operator.pacing import RateLimiter
 from ledgerline_operator.replay_spec import (
     MAX_MESSAGES_MAX,

@@ -98,7 +98,7 @@ def test_unknown_currency_and_float_amounts_are_refused() -> None:
     with pytest.raises(MoneyError):
         parse_amount("1.00", "XXX")
     with pytest.raises(TypeError):
-        format_amount(1.5, "EUR")  # type: ignore[arg-type]
+        format_amount(1.5, "EUR")  # type: ignore[arg-type]  # A float on purpose: it must be refused.
     with pytest.raises(TypeError):
-        Money(1.5, "EUR")  # type: ignore[arg-type]
+        Money(1.5, "EUR")  # type: ignore[arg-type]  # A float on purpose: it must be refused.
     assert str(Money(1234, "EUR")) == "12.34 EUR"

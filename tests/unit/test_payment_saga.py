@@ -1,4 +1,4 @@
-"""Each saga walks its states of DESIGN.md, compensates on rejection, and ignores stale replies."""
+"""Each saga walks its states of docs/design.md, compensates on rejection, and ignores stale replies."""
 
 import uuid
 
@@ -17,7 +17,7 @@ def started(type_: PaymentType, **kw: object) -> tuple[d.Payment, list[d.Command
         PaymentType.DEPOSIT: {"destination": B},
         PaymentType.WITHDRAWAL: {"source": A},
     }[type_]
-    return d.start(uuid.uuid4(), type_, 500, "EUR", **wallets, **kw)  # type: ignore[arg-type]
+    return d.start(uuid.uuid4(), type_, 500, "EUR", **wallets, **kw)  # type: ignore[arg-type]  # Keywords of start.
 
 
 def test_transfer_happy_path() -> None:

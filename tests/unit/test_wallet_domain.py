@@ -24,7 +24,8 @@ W = uuid.uuid4()
 
 
 def wallet(balance: int = 1000, held: int = 0, overdraft: int = 0, **kw: object) -> Wallet:
-    return Wallet(W, "u", "EUR", balance_minor=balance, held_minor=held, overdraft_limit_minor=overdraft, **kw)  # type: ignore[arg-type]
+    fields = {"balance_minor": balance, "held_minor": held, "overdraft_limit_minor": overdraft, **kw}
+    return Wallet(W, "u", "EUR", **fields)  # type: ignore[arg-type]  # Wallet fields by name, of their types.
 
 
 @given(

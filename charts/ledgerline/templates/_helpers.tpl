@@ -185,6 +185,16 @@ Usage: include "ledgerline.pgRoleSecretName" (dict "root" $ "service" "ledger")
 {{- end -}}
 
 {{/*
+ledgerline.verifierRole: "true" when the chart asks CloudNativePG for the read-only `verifier`
+role of the verify helm test (a CNPG cluster of this release, and no user-made read-only Secret).
+*/}}
+{{- define "ledgerline.verifierRole" -}}
+{{- if and .Values.postgres.create .Values.tests.enabled .Values.tests.verify.enabled (not .Values.tests.verify.existingSecret) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
 ledgerline.externalSecretName: the chart Secret holding URLs the user passed as plain values
 (external databases and Redis), so they never appear in a ConfigMap or a pod spec.
 */}}

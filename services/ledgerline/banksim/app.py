@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -19,12 +19,16 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledgerline.core.api_docs import install_api_docs
-from ledgerline.core.problems import Problem, install_problem_handlers
+from ledgerline.core.openapi import DeclaredProblem, install_problem_docs, problem_responses
+from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.telemetry import install_http_telemetry
 
 DECLINED_TOKEN = "tok_declined"
 FAILING_ACCOUNT_MARKER = "FAIL"
 RESULTS_MAX = 1_000_000
+BANK_UNAVAILABLE = DeclaredProblem(503, "bank_unavailable", "Simulated bank outage", headers=("Retry-After",))
+BANK_FULL = DeclaredProblem(507, "bank_full", "Simulator result store is full")
+CHARGE_NOT_FOUND = DeclaredProblem(404, "charge_not_found", "No approved charge with this id")
 
 
 class BankSimSettings(BaseSettings):
@@ -46,6 +50,16 @@ class Charge(BaseModel):
     card_token: str = Field(min_length=1, max_length=200)
 
 
+class BankResult(BaseModel):
+    """What the bank answers, the first time and every time after for the same id."""
+
+    id: str
+    amount_minor: int | None = None
+    currency: str | None = None
+    status: Literal["approved", "declined", "paid", "failed", "refunded"]
+    reason: str | None
+
+
 class Payout(BaseModel):
     id: str = Field(min_length=1, max_length=100)
     amount_minor: int = Field(gt=0)
@@ -61,17 +75,18 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
     app = FastAPI(title="Ledgerline bank simulator", description=__doc__, docs_url=None, redoc_url=None)
     install_api_docs(app)
     install_problem_handlers(app)
+    install_problem_docs(app)
     install_http_telemetry(app, "banksim")
 
     async def simulate() -> None:
         if behaviour.latency_ms:
             await asyncio.sleep(behaviour.latency_ms / 1000)
         if behaviour.failure_rate_percent and random.randrange(100) < behaviour.failure_rate_percent:
-            raise Problem(503, "bank_unavailable", "Simulated bank outage")
+            raise BANK_UNAVAILABLE.problem()
 
     def remember(key: str, result: dict[str, Any]) -> JSONResponse:
         if len(results) >= RESULTS_MAX:
-            raise Problem(507, "bank_full", "Simulator result store is full")
+            raise BANK_FULL.problem()
         stored = results.setdefault(key, result)
         return JSONResponse(stored, status_code=201)
 
@@ -85,7 +100,12 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         behaviour.latency_ms, behaviour.failure_rate_percent = body.latency_ms, body.failure_rate_percent
         return behaviour
 
-    @app.post("/v1/charges")
+    @app.post(
+        "/v1/charges",
+        status_code=201,
+        response_model=BankResult,
+        responses=problem_responses(BANK_UNAVAILABLE, BANK_FULL),
+    )
     async def charge(body: Charge) -> JSONResponse:
         await simulate()
         declined = body.card_token == DECLINED_TOKEN
@@ -100,7 +120,12 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
             },
         )
 
-    @app.post("/v1/payouts")
+    @app.post(
+        "/v1/payouts",
+        status_code=201,
+        response_model=BankResult,
+        responses=problem_responses(BANK_UNAVAILABLE, BANK_FULL),
+    )
     async def payout(body: Payout) -> JSONResponse:
         await simulate()
         failed = FAILING_ACCOUNT_MARKER in body.bank_account.upper()
@@ -115,12 +140,17 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
             },
         )
 
-    @app.post("/v1/charges/{charge_id}/refund")
+    @app.post(
+        "/v1/charges/{charge_id}/refund",
+        status_code=201,
+        response_model=BankResult,
+        responses=problem_responses(BANK_UNAVAILABLE, BANK_FULL, CHARGE_NOT_FOUND),
+    )
     async def refund(charge_id: str) -> JSONResponse:
         await simulate()
         original = results.get(f"charge:{charge_id}")
         if original is None or original["status"] != "approved":
-            raise Problem(404, "charge_not_found", "No approved charge with this id")
+            raise CHARGE_NOT_FOUND.problem()
         return remember(f"refund:{charge_id}", {"id": charge_id, "status": "refunded", "reason": None})
 
     @app.get("/v1/operations")

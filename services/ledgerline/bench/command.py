@@ -61,7 +61,7 @@ async def _drive(target: Target, options: BenchOptions, pgbench_tps: float) -> l
         payment_urls=target.payment_urls,
     )
     try:
-        return await drive(Run(client, options, pgbench_tps, listening(target.ports)))
+        return await drive(Run(client, options, pgbench_tps, listening(target.ports), target.databases))
     finally:
         await client.close()
 

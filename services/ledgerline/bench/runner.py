@@ -7,16 +7,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from ledgerline.bench import workloads as w
-from ledgerline.bench.books import check_books
 from ledgerline.bench.load import ApiClient, LoadResult, Request, bulk_loop, closed_loop, open_loop
 from ledgerline.bench.processes import Watched, cpu_seconds
 from ledgerline.bench.stats import Latency, SagaTiming, completed_per_s, saga_latency
-from ledgerline.core.money import parse_amount
+from ledgerline.verify.reading import Limits, Sources, verify
 
 OUTCOMES_METRIC = "ledgerline_saga_outcomes_total"
 OUTCOME_POLL_S = 0.2
@@ -53,16 +53,21 @@ BULK_CONCURRENCY = 2
 
 @dataclass
 class Run:
-    """What a workload run accumulates: the wallets, the books the benchmark expects."""
+    """What a workload run accumulates: the wallets, the figures; `databases` are read for the books."""
 
     client: ApiClient
     options: BenchOptions
     pgbench_tps: float
     watched: list[Watched]
+    databases: Sources
     wallets: w.Wallets | None = None
-    expected_supply_minor: int = 0
     completed_transfers: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+
+    def opened_wallets(self) -> w.Wallets:
+        if self.wallets is None:
+            raise RuntimeError("the benchmark's wallets are not open yet: `setup` opens them")
+        return self.wallets
 
 
 async def outcomes_total(client: ApiClient) -> float:
@@ -106,17 +111,6 @@ def timing(detail: dict[str, Any]) -> SagaTiming:
     )
 
 
-def supply_change_minor(details: Sequence[dict[str, Any]]) -> int:
-    """Money that entered (deposits) or left (withdrawals) the benchmark's wallets."""
-    change = 0
-    for d in details:
-        if d["status"] != "COMPLETED":
-            continue
-        amount = parse_amount(d["amount"], d["currency"])
-        change += amount if d["type"] == "deposit" else -amount if d["type"] == "withdrawal" else 0
-    return change
-
-
 async def measured(
     run: Run, name: str, load: Callable[[], Any], parameters: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -128,7 +122,6 @@ async def measured(
     settled = await wait_for_outcomes(run.client, before_outcomes + len(accepted), run.options.settle_timeout_s)
     cpu_after = cpu_seconds(run.watched)
     details = await payment_details(run.client, accepted)
-    run.expected_supply_minor += supply_change_minor(details)
     timings = [timing(d) for d in details]
     statuses: dict[str, int] = {}
     for d in details:
@@ -157,11 +150,15 @@ async def measured(
     return figures, details
 
 
-async def finish(run: Run, figures: dict[str, Any], population: Sequence[str] = ()) -> None:
-    assert run.wallets is not None
-    watched = {*run.wallets.ids, run.wallets.hot, *population}
-    books = await check_books(run.client, watched, run.expected_supply_minor)
-    figures["books"] = books.as_dict()
+async def finish(run: Run, figures: dict[str, Any]) -> None:
+    """The books after a workload: every check of `ledgerline verify` on the platform's databases."""
+    report = await verify(run.databases, Limits(stale_after_s=run.options.settle_timeout_s))
+    figures["books"] = {
+        "ok": report.ok,
+        "found": {t.check: t.found for t in report.tallies.values()},
+        "checked": {t.check: t.checked for t in report.tallies.values()},
+        "summary": report.summary(),
+    }
     run.results.append(figures)
 
 
@@ -187,16 +184,19 @@ async def closed(run: Run, name: str, requests: list[Request]) -> list[dict[str,
 async def drive(run: Run) -> list[dict[str, Any]]:
     o = run.options
     await setup(run)
-    assert run.wallets is not None
-    wallets = run.wallets
+    wallets = run.opened_wallets()
     details = await closed(run, "transfers", w.transfers(wallets, o.transfers))
     run.completed_transfers = [d["id"] for d in details if d["status"] == "COMPLETED" and d["type"] == "transfer"]
     for rate in o.rates_per_s:
         figures, _ = await measured(
             run,
             "transfers (open loop)",
-            lambda rate=rate: open_loop(  # type: ignore[misc]
-                run.client, lambda _: w.transfer(*wallets.pair()), rate_per_s=rate, duration_s=o.rate_duration_s
+            partial(
+                open_loop,
+                run.client,
+                lambda _: w.transfer(*wallets.pair()),
+                rate_per_s=rate,
+                duration_s=o.rate_duration_s,
             ),
             {"rate_per_s": rate, "duration_s": o.rate_duration_s},
         )
@@ -231,20 +231,41 @@ async def ledger_caught_up(client: ApiClient, last_wallet_id: str, timeout_s: fl
 
 async def scale(run: Run) -> None:
     """Transfers at each wallet count: throughput and latency should not depend on it."""
-    assert run.wallets is not None
-    population: list[str] = [*run.wallets.ids, run.wallets.hot]
+    wallets = run.opened_wallets()
+    population: list[str] = [*wallets.ids, wallets.hot]
     for target in run.options.scale_wallets:
         if target > len(population):
             population += await w.seed_wallets(run.client, target - len(population), len(population))
             await ledger_caught_up(run.client, population[-1], run.options.settle_timeout_s)
-        requests = w.spread_transfers(run.wallets, population, run.options.transfers)
+        requests = w.spread_transfers(wallets, population, run.options.transfers)
         figures, _ = await measured(
             run,
             f"transfers among {target:,} wallets",
-            lambda requests=requests: closed_loop(run.client, requests, run.options.concurrency),  # type: ignore[misc]
+            partial(closed_loop, run.client, requests, run.options.concurrency),
             {"concurrency": run.options.concurrency, "wallets": target},
         )
-        await finish(run, figures, population)
+        figures["history_page_latency"] = (await history_pages(run.client, run.wallets.ids)).as_dict()
+        await finish(run, figures)
+
+
+HISTORY_PAGE_SIZE = 50
+HISTORY_CONCURRENCY = 8
+
+
+async def history_pages(client: ApiClient, wallet_ids: Sequence[str]) -> Latency:
+    """The first history page of each of the busiest wallets: its latency should not grow with
+    the number of wallets or payments."""
+    semaphore = asyncio.Semaphore(HISTORY_CONCURRENCY)
+
+    async def one(wallet_id: str) -> float:
+        async with semaphore:
+            started = time.perf_counter()
+            await client.get_json(
+                f"{client.payment_url}/v1/payments", {"wallet_id": wallet_id, "limit": str(HISTORY_PAGE_SIZE)}
+            )
+            return time.perf_counter() - started
+
+    return Latency.of(await asyncio.gather(*(one(wallet_id) for wallet_id in wallet_ids)))
 
 
 def summary(pgbench: Any, options: BenchOptions, results: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
 from ledgerline.infra.platform import Platform
+from ledgerline.verify.reading import Sources
 
 PGBENCH_DATABASE = "ledgerline_pgbench"
 
@@ -21,6 +22,7 @@ class Target:
     wallet_url: str
     ledger_url: str
     pgbench_dsn: str
+    databases: Sources  # Where the books are read after every workload.
     pgbench_bindir: Path | None = None
     ports: dict[str, int] = field(default_factory=dict)  # Processes whose CPU time is reported.
     description: str = ""
@@ -33,7 +35,16 @@ def _port(url: str) -> int:
 
 def running_target(*, payment_url: str, wallet_url: str, ledger_url: str, pgbench_dsn: str) -> Target:
     ports = {"payment": _port(payment_url), "wallet": _port(wallet_url), "ledger": _port(ledger_url)}
-    return Target(payment_url, wallet_url, ledger_url, pgbench_dsn, None, ports, f"running platform at {payment_url}")
+    return Target(
+        payment_url,
+        wallet_url,
+        ledger_url,
+        pgbench_dsn,
+        Sources.on_server(pgbench_dsn),
+        None,
+        ports,
+        f"running platform at {payment_url}",
+    )
 
 
 @contextmanager
@@ -54,6 +65,7 @@ def local_platform(kafka_backend: str, replicas: int = 1) -> Iterator[Target]:
             platform.url("wallet"),
             platform.url("ledger"),
             infra.postgres.url(PGBENCH_DATABASE, driver="postgresql"),
+            Sources.on_server(infra.database_url("wallet")),
             infra.postgres.bindir,
             ports,
             f"local platform, Kafka backend {kafka_backend}, {replicas} instance(s) of each service",

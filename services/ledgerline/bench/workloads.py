@@ -57,8 +57,13 @@ async def seed_wallets(client: ApiClient, count: int, start: int) -> list[str]:
 
 
 def spread_transfers(wallets: Wallets, population: Sequence[str], count: int) -> list[Request]:
-    """From funded wallets to any wallet of `population`: every transfer may touch a new wallet."""
-    return [transfer(wallets.rng.choice(wallets.ids), wallets.rng.choice(population)) for _ in range(count)]
+    """From funded wallets to any other wallet of `population`: every transfer may touch a new wallet."""
+    requests = []
+    while len(requests) < count:
+        source, destination = wallets.rng.choice(wallets.ids), wallets.rng.choice(population)
+        if source != destination:
+            requests.append(transfer(source, destination))
+    return requests
 
 
 def transfer(source: str, destination: str, amount: str = AMOUNT) -> Request:

@@ -1,4 +1,4 @@
-"""The `ledgerline` command: run the platform, serve one service, migrate, and a demo."""
+"""The `ledgerline` command: run the platform, serve one service, migrate, verify the books, chaos, and a demo."""
 
 from __future__ import annotations
 
@@ -176,10 +176,7 @@ def _print_passed_settings(platform: Platform) -> None:
         console.print(f"settings for {name}: " + " ".join(shown(k, v) for k, v in sorted(variables.items())))
 
 
-def _print_endpoints(platform: object, infra: Infrastructure) -> None:
-    from ledgerline.infra.platform import Platform
-
-    assert isinstance(platform, Platform)
+def _print_endpoints(platform: Platform, infra: Infrastructure) -> None:
     table = Table(title="Ledgerline is running")
     for column in ("service", "API docs", "metrics"):
         table.add_column(column)
@@ -279,6 +276,100 @@ def _print_status(state: dict[str, Any] | None) -> None:
             "-" if exit_code is None else str(exit_code),
         )
     console.print(table)
+
+
+@app.command()
+def chaos(
+    seeds: Annotated[int, typer.Option(min=1, max=1000, help="How many seeds to run, one after the other")] = 5,
+    seed: Annotated[int | None, typer.Option(help="Run only this seed (replay a failing one)")] = None,
+    first_seed: Annotated[int | None, typer.Option(help="First of --seeds consecutive seeds [default: random]")] = None,
+    load_s: Annotated[float, typer.Option(min=1, max=3600, help="Seconds of load (and faults) per seed")] = 30.0,
+    faults: Annotated[int, typer.Option(min=1, max=20, help="Faults per seed")] = 5,
+    settle_bound_s: Annotated[
+        float, typer.Option(min=1, max=3600, help="Every accepted payment must be terminal this long after healing")
+    ] = 120.0,
+    kafka: Annotated[str, typer.Option(help=f"Kafka backend: {' or '.join(KAFKA_BACKENDS)}")] = "apache",
+) -> None:
+    """Fault-injection bank test: load, seeded faults, then every check on the books (exit 1 on a violation)."""
+    import secrets
+
+    from ledgerline.chaos.command import run_chaos
+    from ledgerline.chaos.run import ChaosOptions
+
+    if seed is not None:
+        chosen = [seed]
+    else:
+        start = first_seed if first_seed is not None else secrets.randbelow(1_000_000)
+        chosen = list(range(start, start + seeds))
+    options = ChaosOptions(load_s=load_s, faults=faults, settle_bound_s=settle_bound_s)
+    console.print(f"seeds: {', '.join(map(str, chosen))}")
+    results = run_chaos(console, chosen, options, kafka)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _local_database_url(service: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:{Ports.fixed().postgres}/ledgerline_{service}"
+
+
+@app.command()
+def verify(
+    wallet_database_url: Annotated[
+        str, typer.Option(envvar="LEDGERLINE_WALLET_DATABASE_URL", help="Wallet database [default: make run's]")
+    ] = _local_database_url("wallet"),
+    ledger_database_url: Annotated[
+        str, typer.Option(envvar="LEDGERLINE_LEDGER_DATABASE_URL", help="Ledger database [default: make run's]")
+    ] = _local_database_url("ledger"),
+    payment_database_url: Annotated[
+        str, typer.Option(envvar="LEDGERLINE_PAYMENT_DATABASE_URL", help="Payment database [default: make run's]")
+    ] = _local_database_url("payment"),
+    stale_after_s: Annotated[
+        float, typer.Option(min=0.001, help="Report every payment still in flight after this many seconds")
+    ] = 600.0,
+    page_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows read per query")] = 1_000,
+    findings_max: Annotated[
+        int, typer.Option(min=0, max=10_000, help="Findings listed per check (all are counted)")
+    ] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    move_money: Annotated[
+        bool, typer.Option(help="First deposit into and transfer between two new test wallets through the API")
+    ] = False,
+    wallet_url: Annotated[str, typer.Option(envvar="LEDGERLINE_VERIFY_WALLET_URL")] = "http://127.0.0.1:8001",
+    ledger_url: Annotated[str, typer.Option(envvar="LEDGERLINE_VERIFY_LEDGER_URL")] = "http://127.0.0.1:8002",
+    payment_url: Annotated[str, typer.Option(envvar="LEDGERLINE_VERIFY_PAYMENT_URL")] = "http://127.0.0.1:8003",
+) -> None:
+    """Check the books of a live installation from its databases, read-only (exit code 1 if wrong)."""
+    import asyncio
+    import json
+
+    from ledgerline.client import LedgerlineClient
+    from ledgerline.verify.exercise import Exercise
+    from ledgerline.verify.exercise import move_money as exercise
+    from ledgerline.verify.reading import Limits, Sources
+    from ledgerline.verify.reading import verify as verify_books
+    from ledgerline.verify.report import render
+
+    async def run() -> tuple[Exercise | None, Any]:
+        moved = None
+        if move_money:
+            client = LedgerlineClient(wallet_url, ledger_url, payment_url)
+            try:
+                moved = await exercise(client)
+            finally:
+                await client.aclose()
+        sources = Sources(wallet_database_url, ledger_database_url, payment_database_url)
+        return moved, await verify_books(sources, Limits(page_size, findings_max, stale_after_s))
+
+    moved, report = asyncio.run(run())
+    if as_json:
+        shown = report.as_dict() | ({"money_moved": moved.as_dict()} if moved else {})
+        typer.echo(json.dumps(shown, indent=2))
+    else:
+        if moved:
+            console.print(moved.describe())
+        render(report, console)
+    if not report.ok or (moved and not moved.ok):
+        raise typer.Exit(1)
 
 
 @app.command()

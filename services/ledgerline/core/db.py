@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Executable, text
+from sqlalchemy import ColumnElement, Executable, any_, bindparam, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -21,6 +21,16 @@ def async_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
+
+
+def one_of(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column = ANY($1)` with the values as one array parameter.
+
+    The statement text is the same for any number of values, so it is compiled and prepared
+    once; `IN (...)` renders a placeholder per value, and every new count is parsed and planned
+    again (a batch consumer sees a different count almost every time).
+    """
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 
 
 def create_engine(url: str, *, pool_size: int, pool_timeout_s: float, pre_ping: bool = False) -> AsyncEngine:
@@ -37,6 +47,11 @@ def create_engine(url: str, *, pool_size: int, pool_timeout_s: float, pre_ping: 
     )
 
 
+class ConcurrentUpdate(Exception):
+    """Rows a set-based write had to change were not there as read: changed by a writer that did
+    not hold their lock, or gone. The transaction fails whole and is retried like any failed batch."""
+
+
 async def write_every_row(
     connection: AsyncConnection, statement: Executable, parameters: Mapping[str, Any], *, rows: int, what: str
 ) -> None:
@@ -44,7 +59,7 @@ async def write_every_row(
     (changed without its lock, or missing) fails the whole transaction loudly."""
     written = len((await connection.execute(statement, parameters)).all())
     if written != rows:
-        raise RuntimeError(f"{rows - written} of {rows} {what} were not written: changed concurrently or missing")
+        raise ConcurrentUpdate(f"{rows - written} of {rows} {what} were not written: changed concurrently or missing")
 
 
 class UnitOfWork:
@@ -85,7 +100,7 @@ class UnitOfWork:
         self._after_commit.append(callback)
 
     @property
-    def pending_messages(self) -> Sequence[OutgoingMessage]:
+    def pending_messages(self) -> tuple[OutgoingMessage, ...]:
         return tuple(self._messages)
 
     @property

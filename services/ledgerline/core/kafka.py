@@ -1,13 +1,12 @@
-"""Kafka adapters: producer settings, topic creation, and the batched consumer.
+"""The batched Kafka consumer every service runs, with its metrics and dead-lettering.
 
-Nothing here relies on idempotent producers or transactions: the embedded broker has neither,
-and the outbox plus the inbox give exactly-once effects without them.
+The producer and topic creation live in `core/kafka_clients.py` and the dead-letter headers in
+`core/dead_letters.py`, so the operator can use them without this module's metrics and decoding.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,28 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from prometheus_client import Counter, Gauge, Histogram
 
+from ledgerline.core.dead_letters import dead_letter_headers
 from ledgerline.core.events import Envelope, MalformedMessage, as_outgoing, decode, encode, expand
-from ledgerline.core.topics import PLATFORM_TOPICS, TopicSpec, all_topic_names, dead_letter_topic
+from ledgerline.core.kafka_clients import REQUEST_TIMEOUT_MS
+from ledgerline.core.topics import dead_letter_topic
 from ledgerline.core.transient import is_transient
 
 _log = logging.getLogger(__name__)
-
-REQUEST_TIMEOUT_MS = 30_000
-PRODUCER_LINGER_MS = 5
-PRODUCER_MAX_BATCH_BYTES = 1024 * 1024
-
-# Dead-letter headers name where a message came from and why it could not be processed.
-DLQ_ORIGINAL_TOPIC = "dlq_original_topic"
-DLQ_ORIGINAL_PARTITION = "dlq_original_partition"
-DLQ_ORIGINAL_OFFSET = "dlq_original_offset"
-DLQ_ERROR = "dlq_error"
-DLQ_ATTEMPT_COUNT = "dlq_attempt_count"
-DLQ_FIRST_FAILURE_TIME = "dlq_first_failure_time"
-DLQ_ERROR_BYTES_MAX = 1024
 
 CONSUMED = Counter("ledgerline_consumer_records_total", "Records consumed", ["group", "topic", "outcome"])
 CONSUMER_LAG = Gauge("ledgerline_consumer_lag", "Records behind the log end", ["group", "topic", "partition"])
@@ -58,40 +45,6 @@ COMMITS_LOST = Counter(
     ["group"],
 )
 DEAD_LETTERED = Counter("ledgerline_dead_letters_total", "Records sent to a dead-letter topic", ["group", "topic"])
-
-
-def create_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
-        client_id=client_id,
-        acks="all",
-        enable_idempotence=False,
-        linger_ms=PRODUCER_LINGER_MS,
-        max_batch_size=PRODUCER_MAX_BATCH_BYTES,
-        request_timeout_ms=REQUEST_TIMEOUT_MS,
-    )
-
-
-async def ensure_topics(
-    bootstrap_servers: str,
-    specs: Sequence[TopicSpec] = PLATFORM_TOPICS,
-    *,
-    replication_factor: int = 1,
-) -> list[str]:
-    """Create missing topics (and their dead-letter topics); returns the names created."""
-    wanted = {name: spec.partitions for spec in specs for name in all_topic_names((spec,))}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=REQUEST_TIMEOUT_MS)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [name for name in wanted if name not in existing]
-        if missing:
-            # Another starter may win the race; the topic is there either way.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(name, wanted[name], replication_factor) for name in missing])
-        return missing
-    finally:
-        await admin.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,19 +256,6 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafk
 
     async def on_partitions_assigned(self, assigned: object) -> None:
         self._joined.set()
-
-
-def dead_letter_headers(
-    *, topic: str, partition: int, offset: int, error: str, attempts: int, first_failure: datetime
-) -> list[tuple[str, bytes]]:
-    return [
-        (DLQ_ORIGINAL_TOPIC, topic.encode()),
-        (DLQ_ORIGINAL_PARTITION, str(partition).encode()),
-        (DLQ_ORIGINAL_OFFSET, str(offset).encode()),
-        (DLQ_ERROR, error.encode()[:DLQ_ERROR_BYTES_MAX]),
-        (DLQ_ATTEMPT_COUNT, str(attempts).encode()),
-        (DLQ_FIRST_FAILURE_TIME, first_failure.isoformat().encode()),
-    ]
 
 
 def _decode(record: ConsumerRecord[bytes, bytes]) -> Envelope:

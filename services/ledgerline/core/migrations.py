@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from ledgerline.core.db import async_database_url
+from ledgerline.core.messaging_tables import messaging_metadata
 
 
 def alembic_config(package: str, database_url: str) -> Config:
@@ -33,8 +34,21 @@ def upgrade_to_head(package: str, database_url: str) -> None:
     command.upgrade(alembic_config(package, database_url), "head")
 
 
-def run_env(target_metadata: MetaData) -> None:
+def database_metadata(service_metadata: MetaData) -> MetaData:
+    """Every table of a service's database: its own tables, then the outbox and inbox.
+
+    What the migrations must build, so autogenerate (and the schema test) compare against all of it.
+    """
+    combined = MetaData()
+    for source in (service_metadata, messaging_metadata):
+        for table in source.tables.values():
+            table.to_metadata(combined)
+    return combined
+
+
+def run_env(service_metadata: MetaData) -> None:
     """Body of every service's `migrations/env.py` (online, async, one transaction)."""
+    target_metadata = database_metadata(service_metadata)
     config = context.config
     if context.is_offline_mode():
         context.configure(

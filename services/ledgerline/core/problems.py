@@ -10,13 +10,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ledgerline.core.transient import is_transient
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Tag URIs (RFC 4151) name problem types without promising a web page behind them.
-_TYPE_PREFIX = "tag:ledgerline.io,2026:problems/"
+PROBLEM_TYPE_PREFIX = "tag:ledgerline.io,2026:problems/"
 TRANSIENT_RETRY_AFTER_S = "1"
+# The problem codes of errors the framework raises before a route runs.
+HTTP_ERROR_CODES = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed"}
 _log = logging.getLogger(__name__)
 
 
@@ -41,7 +44,7 @@ class Problem(Exception):
 
     def body(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "type": _TYPE_PREFIX + self.code,
+            "type": PROBLEM_TYPE_PREFIX + self.code,
             "title": self.title,
             "status": self.status,
             "code": self.code,
@@ -55,16 +58,29 @@ class Problem(Exception):
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    headers = dict(problem.headers)
+    if problem.status == 503:
+        # Every 503 says when to come back, so clients back off instead of hammering.
+        headers.setdefault("Retry-After", TRANSIENT_RETRY_AFTER_S)
     return JSONResponse(
         problem.body(request.url.path if request else None),
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=problem.headers or None,
+        headers=headers or None,
     )
 
 
 def not_found(what: str, identifier: object) -> Problem:
     return Problem(404, f"{what}_not_found", f"{what.capitalize()} not found", f"no {what} {identifier}")
+
+
+def allowed_methods(request: Request) -> str:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -81,8 +97,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem_response(Problem(exc.status_code, code, str(exc.detail)), request)
+        code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110 section 15.5.6: `Allow` lists what the resource supports. Starlette names
+            # only the methods of the first route on the path; a resource can have several.
+            headers["Allow"] = allowed_methods(request)
+        return problem_response(Problem(exc.status_code, code, str(exc.detail), headers=headers), request)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_transient(exc):

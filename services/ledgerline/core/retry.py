@@ -16,14 +16,14 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
-from ledgerline.core.events import Envelope
-from ledgerline.core.kafka import (
+from ledgerline.core.dead_letters import (
     DLQ_FIRST_FAILURE_TIME,
     DLQ_ORIGINAL_OFFSET,
     DLQ_ORIGINAL_PARTITION,
     DLQ_ORIGINAL_TOPIC,
     dead_letter_headers,
 )
+from ledgerline.core.events import Envelope
 from ledgerline.core.topics import dead_letter_topic, retry_topic
 
 RETRY_ATTEMPT = "retry_attempt"

@@ -18,8 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from ledgerline.core.api_docs import install_api_docs
+from ledgerline.core.body_limit import RequestBodyLimit
 from ledgerline.core.db import UnitOfWork, create_engine
-from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits, create_producer
+from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits
+from ledgerline.core.kafka_clients import create_producer
+from ledgerline.core.openapi import PROBLEM_RULES, ProblemRule, install_problem_docs
 from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
@@ -198,7 +201,9 @@ def build_service_app(
     routers: Sequence[APIRouter],
     subscriptions: Sequence[Subscription] = (),
     workers: Callable[[ServiceRuntime], Sequence[Callable[[], Awaitable[None]]]] = lambda _: (),
+    problem_rules: Sequence[ProblemRule] = (),
 ) -> FastAPI:
+    """The service's FastAPI app; `problem_rules` declare its own refusals beyond `PROBLEM_RULES`."""
     settings = runtime.settings
     traced = configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
     configure_logging(settings.log_level, with_trace_ids=traced)
@@ -218,6 +223,10 @@ def build_service_app(
     app.state.runtime = runtime
     install_api_docs(app)
     install_problem_handlers(app)
+    # Services that page their lists have a `page_size_max` setting; the document states it.
+    install_problem_docs(app, (*PROBLEM_RULES, *problem_rules), page_size_max=getattr(settings, "page_size_max", None))
+    # Added before the telemetry middleware, which therefore wraps it and counts the 413s.
+    app.add_middleware(RequestBodyLimit, bytes_max=settings.request_body_bytes_max)
     install_http_telemetry(app, runtime.name)
     instrument_app(app)
 

@@ -14,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 _DEVELOPMENT_HOSTS = ("localhost", "127.0.0.1")
+# A JSON request to any route fits in 64 KiB; a service with larger requests raises its own default.
+REQUEST_BODY_BYTES_MAX = 64 * 1024
+# No setting may let a request body hold more than this in a service's memory.
+REQUEST_BODY_BYTES_CEILING = 16 * 1024 * 1024
 
 
 def _shared(name: str) -> AliasChoices:
@@ -50,7 +54,8 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size_max: int = Field(500, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(1.0, gt=0, le=60)
     http_timeout_s: float = Field(5.0, gt=0, le=120)
-    request_body_bytes_max: int = Field(64 * 1024, ge=1024)
+    # Larger request bodies are refused with 413 before a route reads them (core/body_limit.py).
+    request_body_bytes_max: int = Field(REQUEST_BODY_BYTES_MAX, ge=1024, le=REQUEST_BODY_BYTES_CEILING)
 
     @model_validator(mode="after")
     def _refuse_development_defaults_in_production(self) -> ServiceSettings:

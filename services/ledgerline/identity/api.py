@@ -12,9 +12,11 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, EmailStr, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from ledgerline.core.auth import CurrentPrincipal, Principal, require_scopes
+from ledgerline.core.http import EmailAddress
+from ledgerline.core.openapi import DeclaredProblem, problem_responses
 from ledgerline.core.problems import Problem
 from ledgerline.identity import domain
 from ledgerline.identity.credentials import REFRESH_TOKEN_LENGTH_MAX
@@ -26,6 +28,22 @@ PASSWORD_CHARS_MAX = 1024
 CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,62}$"
 FORM_FIELDS_MAX = 10
 AdminPrincipal = Annotated[Principal, Depends(require_scopes(domain.ADMIN_SCOPE))]
+# Refusals only some routes make; the document shows them (core/openapi.py).
+PASSWORD_REJECTED = DeclaredProblem(
+    422, "password_rejected", "Request refused", "a password has at least 12 characters"
+)
+EMAIL_TAKEN = DeclaredProblem(409, "email_taken", "Request refused", "an account with this address exists")
+INVALID_CREDENTIALS = DeclaredProblem(
+    401, "invalid_credentials", "Request refused", "the address or the password is wrong"
+)
+INVALID_GRANT = DeclaredProblem(400, "invalid_grant", "Request refused", "refresh token not valid")
+INVALID_REQUEST = DeclaredProblem(400, "invalid_request", "Request refused")
+UNSUPPORTED_GRANT_TYPE = DeclaredProblem(400, "unsupported_grant_type", "Request refused")
+INVALID_SCOPE = DeclaredProblem(400, "invalid_scope", "Request refused")
+INVALID_CLIENT = DeclaredProblem(401, "invalid_client", "Request refused", "client authentication failed")
+BODY_TOO_LARGE = DeclaredProblem(413, "body_too_large", "Request body too large")
+UNKNOWN_SCOPE = DeclaredProblem(422, "unknown_scope", "Request refused")
+CLIENT_EXISTS = DeclaredProblem(409, "client_exists", "Request refused")
 
 
 async def get_identity(request: Request) -> IdentityService:
@@ -38,8 +56,12 @@ IdentityDep = Annotated[IdentityService, Depends(get_identity)]
 
 
 class Credentials(BaseModel):
-    email: EmailStr = Field(examples=["alice@example.com"])
+    email: EmailAddress = Field(examples=["alice@example.com"])
     password: str = Field(min_length=1, max_length=PASSWORD_CHARS_MAX)
+
+
+class Registration(Credentials):
+    """The document states the password and address bounds of the settings (see app.py)."""
 
 
 class UserView(BaseModel):
@@ -117,8 +139,13 @@ def _refusal(error: domain.IdentityError, *, status: int = 400, code: str | None
     return Problem(status, code or error.code, "Request refused", str(error))
 
 
-@router.post("/v1/registrations", status_code=201, response_model=UserView)
-async def register(body: Credentials, identity: IdentityDep, response: Response) -> UserView:
+@router.post(
+    "/v1/registrations",
+    status_code=201,
+    response_model=UserView,
+    responses=problem_responses(PASSWORD_REJECTED, EMAIL_TAKEN),
+)
+async def register(body: Registration, identity: IdentityDep, response: Response) -> UserView:
     if len(body.email) > identity.settings.email_length_max:
         raise Problem(422, "email_too_long", "Request refused", f"at most {identity.settings.email_length_max}")
     try:
@@ -131,7 +158,13 @@ async def register(body: Credentials, identity: IdentityDep, response: Response)
     return UserView(id=user.id, email=user.email, scopes=list(user.scopes))
 
 
-@router.post("/v1/sessions", status_code=201, response_model=TokenView, summary="Log in")
+@router.post(
+    "/v1/sessions",
+    status_code=201,
+    response_model=TokenView,
+    summary="Log in",
+    responses=problem_responses(INVALID_CREDENTIALS),
+)
 async def login(body: Credentials, identity: IdentityDep, response: Response) -> TokenView:
     try:
         issued = await identity.login(body.email, body.password)
@@ -141,7 +174,12 @@ async def login(body: Credentials, identity: IdentityDep, response: Response) ->
     return TokenView.of(issued)
 
 
-@router.post("/v1/tokens/refresh", response_model=TokenView, summary="Rotate a refresh token")
+@router.post(
+    "/v1/tokens/refresh",
+    response_model=TokenView,
+    summary="Rotate a refresh token",
+    responses=problem_responses(INVALID_GRANT),
+)
 async def refresh(body: RefreshRequest, identity: IdentityDep, response: Response) -> TokenView:
     try:
         issued = await identity.refresh(body.refresh_token)
@@ -165,6 +203,7 @@ _GRANT_SCHEMA = ClientCredentialsRequest.model_json_schema()
     response_model=TokenView,
     summary="Client credentials grant (JSON or application/x-www-form-urlencoded)",
     description="Authenticate with HTTP Basic (client id and secret) or with client_id and client_secret fields.",
+    responses=problem_responses(INVALID_REQUEST, UNSUPPORTED_GRANT_TYPE, INVALID_SCOPE, INVALID_CLIENT, BODY_TOO_LARGE),
     # The body is parsed by hand to accept both encodings, so its schema is declared here.
     openapi_extra={
         "requestBody": {
@@ -248,7 +287,13 @@ async def rotate_signing_key(_: AdminPrincipal, identity: IdentityDep, request: 
     return SigningKeyView.of(key)
 
 
-@router.post("/v1/clients", status_code=201, response_model=ClientSecretView, summary="New service client (admin)")
+@router.post(
+    "/v1/clients",
+    status_code=201,
+    response_model=ClientSecretView,
+    summary="New service client (admin)",
+    responses=problem_responses(UNKNOWN_SCOPE, CLIENT_EXISTS),
+)
 async def create_client(body: NewClient, _: AdminPrincipal, identity: IdentityDep) -> ClientSecretView:
     try:
         secret = await identity.create_client(body.client_id, body.scopes)

@@ -38,6 +38,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
         description="Registration, login, refresh-token rotation, client credentials and the JWKS.",
         routers=[api.router],
     )
+    _state_registration_policy(app, settings)
     runtime_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
@@ -63,3 +64,19 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def _state_registration_policy(app: FastAPI, settings: IdentitySettings) -> None:
+    """The registration schema carries the password and address bounds this service enforces."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        fields = document["components"]["schemas"][api.Registration.__name__]["properties"]
+        fields["password"].update(minLength=settings.password_length_min, maxLength=settings.password_length_max)
+        fields["email"]["maxLength"] = min(
+            fields["email"].get("maxLength", settings.email_length_max), settings.email_length_max
+        )
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise.

@@ -86,7 +86,7 @@ class Infrastructure:
         self.postgres = PostgresServer(self.data_dir / "postgres", self.ports.postgres, durable=self.durable)
         self.redis = RedisServer(self.data_dir / "redis", self.ports.redis)
         self.kafka = create_kafka(self.kafka_backend, self.data_dir / "kafka", self.ports.kafka)
-        self._started: list[object] = []
+        self._started: list[PostgresServer | RedisServer | KafkaBroker] = []
 
     def start(self, databases: tuple[str, ...] = SERVICE_DATABASES) -> None:
         """Start all three; on any failure stop what started and re-raise with its message."""
@@ -103,7 +103,7 @@ class Infrastructure:
     def stop(self) -> None:
         while self._started:
             part = self._started.pop()
-            part.stop()  # type: ignore[attr-defined]
+            part.stop()
 
     def database_url(self, service: str) -> str:
         return self.postgres.url(database_name(service))

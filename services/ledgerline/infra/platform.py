@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledgerline.core.kafka import ensure_topics
+from ledgerline.core.kafka_clients import ensure_topics
 from ledgerline.core.migrations import upgrade_to_head
 from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
@@ -84,7 +84,8 @@ class Platform:
 
     @classmethod
     def on_free_ports(cls, infra: Infrastructure, **kwargs: object) -> Platform:
-        return cls(infra, ports={name: free_port() for name in DEFAULT_PORTS}, **kwargs)  # type: ignore[arg-type]
+        ports = {name: free_port() for name in DEFAULT_PORTS}
+        return cls(infra, ports=ports, **kwargs)  # type: ignore[arg-type]  # Platform's own fields, by name.
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"

@@ -10,8 +10,9 @@ import argparse
 import signal
 import threading
 import uuid
-from email import message_from_bytes, policy
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ class _Store:
 
 def read_mailbox(folder: Path) -> list[EmailMessage]:
     return [
-        message_from_bytes(path.read_bytes(), policy=policy.default)  # type: ignore[misc]
+        BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         for path in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime)
     ]
 

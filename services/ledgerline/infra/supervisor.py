@@ -218,7 +218,7 @@ def supervise_platform(platform: Platform) -> list[Supervised]:
     def restart_kafka() -> None:
         infra.kafka.start()
         # The embedded broker keeps topics in memory: a restarted one has none until made again.
-        from ledgerline.core.kafka import ensure_topics
+        from ledgerline.core.kafka_clients import ensure_topics
 
         try:
             asyncio.run(ensure_topics(infra.kafka.bootstrap_servers))

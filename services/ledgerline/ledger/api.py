@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -11,9 +10,10 @@ import httpx
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from ledgerline.core.http import RuntimeDep, check_page_size
+from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.money import format_amount
-from ledgerline.core.problems import Problem, not_found
+from ledgerline.core.openapi import DeclaredProblem, problem_responses
+from ledgerline.core.problems import not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.ledger import domain, reconciliation, repository
 from ledgerline.ledger.domain import Account
@@ -21,6 +21,12 @@ from ledgerline.ledger.settings import LedgerSettings
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 PAGE_SIZE_DEFAULT = 50
+
+CURSOR_LENGTH_MAX = 64  # base64 of "seq:" and an 18-digit sequence is 32 characters
+INVALID_CURSOR = DeclaredProblem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page")
+ACCOUNT_NOT_EMPTY = DeclaredProblem(409, "account_not_empty", "Account still holds money")
+WALLET_SERVICE_UNAVAILABLE = DeclaredProblem(502, "wallet_service_unavailable", "Wallet service unavailable")
+NAIVE_TIME = DeclaredProblem(422, "naive_time", "as_of needs a time zone", "for example 2026-01-31T23:59:59Z")
 
 
 class AccountView(BaseModel):
@@ -127,7 +133,7 @@ async def read_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountVie
     return AccountView.of(await _account_or_404(runtime, account_id))
 
 
-@router.post("/accounts/{account_id}/close", response_model=AccountView)
+@router.post("/accounts/{account_id}/close", response_model=AccountView, responses=problem_responses(ACCOUNT_NOT_EMPTY))
 async def close_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountView:
     async with runtime.uow() as uow:
         account = await repository.get_account(uow.connection, account_id, for_update=True)
@@ -136,51 +142,51 @@ async def close_account(account_id: uuid.UUID, runtime: RuntimeDep) -> AccountVi
         try:
             closed = domain.close(account)
         except ValueError as exc:
-            raise Problem(409, "account_not_empty", "Account still holds money", str(exc)) from None
+            raise ACCOUNT_NOT_EMPTY.problem(str(exc)) from None
         await repository.save_accounts(uow.connection, [closed])
         await uow.commit()
     return AccountView.of(closed)
 
 
-def _encode_cursor(sequence: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{sequence}".encode()).decode()
+CURSOR_KIND = "seq"
 
 
-def _decode_cursor(cursor: str) -> int:
+def _sequence(cursor: str) -> int:
     try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "seq":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page") from None
+        return int(decode_cursor(cursor, CURSOR_KIND))
+    except ValueError:
+        raise INVALID_CURSOR.problem() from None
 
 
 @router.get(
     "/accounts/{account_id}/entries",
     response_model=PostingPage,
     summary="The account's postings, newest first (keyset pagination)",
+    responses=problem_responses(INVALID_CURSOR),
 )
 async def account_history(
     account_id: uuid.UUID,
     runtime: RuntimeDep,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None,
+        Query(min_length=1, max_length=CURSOR_LENGTH_MAX, description="next_cursor of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> PostingPage:
     check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
     await _account_or_404(runtime, account_id)
-    before = _decode_cursor(cursor) if cursor else None
+    before = _sequence(cursor) if cursor is not None else None
     async with runtime.engine.connect() as connection:
         rows = await repository.account_postings(connection, account_id, before_sequence=before, limit=limit)
-    next_cursor = _encode_cursor(rows[-1].account_sequence) if len(rows) == limit else None
+    next_cursor = encode_cursor(CURSOR_KIND, str(rows[-1].account_sequence)) if len(rows) == limit else None
     return PostingPage(items=[_posting_view(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/accounts/{account_id}/balance", response_model=BalanceView)
+@router.get("/accounts/{account_id}/balance", response_model=BalanceView, responses=problem_responses(NAIVE_TIME))
 async def account_balance(
     account_id: uuid.UUID,
     runtime: RuntimeDep,
-    as_of: Annotated[datetime | None, Query(description="ISO 8601 time; default now")] = None,
+    as_of: Annotated[Rfc3339Time | None, Query(description="RFC 3339 time with an offset; default now")] = None,
 ) -> BalanceView:
     account = await _account_or_404(runtime, account_id)
     if as_of is None:
@@ -191,7 +197,7 @@ async def account_balance(
             as_of=datetime.now(UTC),
         )
     if as_of.tzinfo is None:
-        raise Problem(422, "naive_time", "as_of needs a time zone", "for example 2026-01-31T23:59:59Z")
+        raise NAIVE_TIME.problem()
     async with runtime.engine.connect() as connection:
         minor = await repository.balance_as_of(connection, account_id, as_of)
     return BalanceView(
@@ -215,7 +221,9 @@ async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep) -> EntryView:
     )
 
 
-@router.get("/reconciliation", response_model=ReconciliationView)
+@router.get(
+    "/reconciliation", response_model=ReconciliationView, responses=problem_responses(WALLET_SERVICE_UNAVAILABLE)
+)
 async def reconcile(
     runtime: RuntimeDep,
     verify_postings: Annotated[bool, Query(description="Also re-add every posting (slow audit)")] = False,
@@ -231,7 +239,7 @@ async def reconcile(
                 verify=verify_postings,
             )
         except httpx.HTTPError as exc:
-            raise Problem(502, "wallet_service_unavailable", "Wallet service unavailable", str(exc)) from None
+            raise WALLET_SERVICE_UNAVAILABLE.problem(str(exc)) from None
     return ReconciliationView(
         ok=report.ok,
         checked_at=datetime.now(UTC),

@@ -8,7 +8,7 @@ postings and the accounts' new balances are written with one statement each.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
@@ -17,8 +17,10 @@ from ledgerline.core import contracts as c
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope, OutgoingMessage
 from ledgerline.core.processing import BatchHandling
-from ledgerline.ledger import domain, repository
+from ledgerline.ledger import domain
 from ledgerline.ledger.domain import Account, AccountKind, EntryRejection, Posting
+from ledgerline.ledger.ports import LedgerStore, NewEntry
+from ledgerline.ledger.repository import SqlLedgerStore
 
 SOURCE = "/ledgerline/ledger"
 POSTINGS = Counter("ledgerline_postings_total", "Postings written", ["currency"])
@@ -33,7 +35,7 @@ class Book:
     posted: set[uuid.UUID]  # Entries that exist, before or within this batch.
     voided: set[uuid.UUID]
     changed_accounts: set[uuid.UUID] = field(default_factory=set)
-    new_entries: list[repository.NewEntry] = field(default_factory=list)
+    new_entries: list[NewEntry] = field(default_factory=list)
     new_voids: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
 
 
@@ -62,7 +64,7 @@ def post_entry(command: c.PostEntry, book: Book) -> OutgoingMessage:
     book.accounts.update(changed)
     book.changed_accounts.update(changed)
     book.posted.add(command.entry_id)
-    book.new_entries.append(repository.NewEntry(command.entry_id, command.payment_id, command.description, applied))
+    book.new_entries.append(NewEntry(command.entry_id, command.payment_id, command.description, applied))
     for line in lines:
         POSTINGS.labels(line.currency).inc()
     ENTRIES.labels("posted").inc()
@@ -87,11 +89,17 @@ def void_entry(command: c.VoidEntry, book: Book) -> OutgoingMessage:
 
 
 async def apply_commands(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+    await apply_command_batch(envelopes, SqlLedgerStore(uow.connection), uow.publish)
+
+
+async def apply_command_batch(
+    envelopes: Sequence[Envelope], store: LedgerStore, publish: Callable[[OutgoingMessage], None]
+) -> None:
+    """Post or void entries in arrival order; `publish` takes each reply for the transaction's outbox."""
     commands = [
         c.PostEntry.model_validate(e.data) if e.type == c.POST_ENTRY else c.VoidEntry.model_validate(e.data)
         for e in envelopes
     ]
-    connection = uow.connection
     entry_ids = [command.entry_id for command in commands]
     # Accounts open on first use, so a posting never waits for the wallet-opened event.
     wanted = {
@@ -100,24 +108,26 @@ async def apply_commands(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None
         if isinstance(command, c.PostEntry)
         for p in command.postings
     }
-    await repository.ensure_accounts(connection, wanted.values())
+    await store.ensure_accounts(wanted.values())
     book = Book(
-        accounts=await repository.lock_accounts(connection, wanted),
-        posted=await repository.existing_entries(connection, entry_ids),
-        voided=await repository.voided_entries_of(connection, entry_ids),
+        accounts=await store.lock_accounts(wanted),
+        posted=await store.existing_entries(entry_ids),
+        voided=await store.voided_entries_of(entry_ids),
     )
     for command in commands:
-        uow.publish(post_entry(command, book) if isinstance(command, c.PostEntry) else void_entry(command, book))
-    await repository.add_entries(connection, book.new_entries)
-    await repository.mark_voided_many(connection, book.new_voids)
-    await repository.save_accounts(connection, [book.accounts[i] for i in sorted(book.changed_accounts)])
+        publish(post_entry(command, book) if isinstance(command, c.PostEntry) else void_entry(command, book))
+    await store.add_entries(book.new_entries)
+    await store.mark_voided_many(book.new_voids)
+    await store.save_accounts([book.accounts[i] for i in sorted(book.changed_accounts)])
 
 
 async def open_accounts(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+    await open_wallet_accounts(envelopes, SqlLedgerStore(uow.connection))
+
+
+async def open_wallet_accounts(envelopes: Sequence[Envelope], store: LedgerStore) -> None:
     events = [c.WalletOpened.model_validate(e.data) for e in envelopes]
-    await repository.ensure_accounts(
-        uow.connection, [Account(e.wallet_id, AccountKind.WALLET, e.currency) for e in events]
-    )
+    await store.ensure_accounts([Account(e.wallet_id, AccountKind.WALLET, e.currency) for e in events])
 
 
 # An entry's fate (posted, voided, refused by an account that stays closed) is decided by what

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, text
@@ -12,8 +11,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledgerline.core.db import write_every_row
-from ledgerline.ledger.domain import Account, AccountKind, AccountStatus, AppliedPosting
+from ledgerline.core.db import one_of, write_every_row
+from ledgerline.ledger.domain import Account, AccountKind, AccountStatus
+from ledgerline.ledger.ports import LedgerStore, NewEntry
 from ledgerline.ledger.tables import accounts, journal_entries, postings, voided_entries
 
 
@@ -41,12 +41,12 @@ async def ensure_accounts(connection: AsyncConnection, wanted: Iterable[Account]
         for a in wanted
     ]
     if rows:
-        await connection.execute(insert(accounts).values(rows).on_conflict_do_nothing())
+        await connection.execute(insert(accounts).on_conflict_do_nothing(), rows)
 
 
 async def lock_accounts(connection: AsyncConnection, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Account]:
     """Lock in id order so that concurrent batches touching the same accounts cannot deadlock."""
-    statement = select(accounts).where(accounts.c.id.in_(sorted(set(ids)))).order_by(accounts.c.id).with_for_update()
+    statement = select(accounts).where(one_of(accounts.c.id, set(ids))).order_by(accounts.c.id).with_for_update()
     return {row.id: _account(row) for row in await connection.execute(statement)}
 
 
@@ -102,27 +102,19 @@ async def save_accounts(connection: AsyncConnection, changed: Sequence[Account])
 
 
 async def existing_entries(connection: AsyncConnection, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    found = await connection.execute(select(journal_entries.c.id).where(journal_entries.c.id.in_(set(entry_ids))))
+    found = await connection.execute(select(journal_entries.c.id).where(one_of(journal_entries.c.id, set(entry_ids))))
     return set(found.scalars())
 
 
 async def voided_entries_of(connection: AsyncConnection, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    statement = select(voided_entries.c.entry_id).where(voided_entries.c.entry_id.in_(set(entry_ids)))
+    statement = select(voided_entries.c.entry_id).where(one_of(voided_entries.c.entry_id, set(entry_ids)))
     return set((await connection.execute(statement)).scalars())
 
 
 async def mark_voided_many(connection: AsyncConnection, voids: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
     if voids:
         rows = [{"entry_id": entry_id, "payment_id": payment_id} for entry_id, payment_id in voids]
-        await connection.execute(insert(voided_entries).values(rows).on_conflict_do_nothing())
-
-
-@dataclass(frozen=True, slots=True)
-class NewEntry:
-    entry_id: uuid.UUID
-    payment_id: uuid.UUID
-    description: str
-    applied: Sequence[AppliedPosting]
+        await connection.execute(insert(voided_entries).on_conflict_do_nothing(), rows)
 
 
 async def add_entries(connection: AsyncConnection, entries: Sequence[NewEntry]) -> None:
@@ -185,3 +177,31 @@ async def entry_with_postings(connection: AsyncConnection, entry_id: uuid.UUID) 
         await connection.execute(select(postings).where(postings.c.entry_id == entry_id).order_by(postings.c.id))
     )
     return entry, lines
+
+
+class SqlLedgerStore(LedgerStore):
+    """The ledger store on the connection of one unit of work."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def ensure_accounts(self, wanted: Iterable[Account]) -> None:
+        await ensure_accounts(self._connection, wanted)
+
+    async def lock_accounts(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Account]:
+        return await lock_accounts(self._connection, ids)
+
+    async def existing_entries(self, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return await existing_entries(self._connection, entry_ids)
+
+    async def voided_entries_of(self, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return await voided_entries_of(self._connection, entry_ids)
+
+    async def add_entries(self, entries: Sequence[NewEntry]) -> None:
+        await add_entries(self._connection, entries)
+
+    async def mark_voided_many(self, voids: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        await mark_voided_many(self._connection, voids)
+
+    async def save_accounts(self, changed: Sequence[Account]) -> None:
+        await save_accounts(self._connection, changed)

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AnyHttpUrl, BaseModel, EmailStr, Field
+from pydantic import AnyHttpUrl, BaseModel, Field
 
-from ledgerline.core.http import RuntimeDep, check_page_size
-from ledgerline.core.problems import Problem, not_found
+from ledgerline.core.http import EmailAddress, RuntimeDep, check_page_size
+from ledgerline.core.openapi import DeclaredProblem, problem_responses
+from ledgerline.core.problems import not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.notification import repository
 from ledgerline.notification.channels import new_webhook_secret
@@ -19,6 +20,7 @@ from ledgerline.notification.settings import NotificationSettings
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 PAGE_SIZE_DEFAULT = 50
+TOO_MANY_SUBSCRIPTIONS = DeclaredProblem(422, "too_many_subscriptions", "Too many subscriptions for this wallet")
 
 
 class WebhookRequest(BaseModel):
@@ -28,7 +30,7 @@ class WebhookRequest(BaseModel):
 
 class EmailRequest(BaseModel):
     wallet_id: uuid.UUID
-    address: EmailStr
+    address: EmailAddress
 
 
 class SubscriptionView(BaseModel):
@@ -67,12 +69,7 @@ async def _subscribe(runtime: ServiceRuntime, subscription: Subscription) -> Sub
             await repository.count_subscriptions(uow.connection, subscription.wallet_id)
             >= settings.subscriptions_per_wallet_max
         ):
-            raise Problem(
-                422,
-                "too_many_subscriptions",
-                "Too many subscriptions for this wallet",
-                f"a wallet has at most {settings.subscriptions_per_wallet_max}",
-            )
+            raise TOO_MANY_SUBSCRIPTIONS.problem(f"a wallet has at most {settings.subscriptions_per_wallet_max}")
         await repository.add_subscription(uow.connection, subscription)
         await uow.commit()
     return subscription
@@ -93,6 +90,7 @@ def _view(s: Subscription, *, with_secret: bool) -> SubscriptionView:
     status_code=201,
     response_model=SubscriptionView,
     summary="Subscribe a URL to the wallet's payment events (HMAC-signed, Standard Webhooks)",
+    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS),
 )
 async def subscribe_webhook(body: WebhookRequest, runtime: RuntimeDep, response: Response) -> SubscriptionView:
     subscription = Subscription(uuid.uuid4(), body.wallet_id, Channel.WEBHOOK, str(body.url), new_webhook_secret())
@@ -101,7 +99,12 @@ async def subscribe_webhook(body: WebhookRequest, runtime: RuntimeDep, response:
     return _view(subscription, with_secret=True)
 
 
-@router.post("/email-subscriptions", status_code=201, response_model=SubscriptionView)
+@router.post(
+    "/email-subscriptions",
+    status_code=201,
+    response_model=SubscriptionView,
+    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS),
+)
 async def subscribe_email(body: EmailRequest, runtime: RuntimeDep) -> SubscriptionView:
     subscription = Subscription(uuid.uuid4(), body.wallet_id, Channel.EMAIL, str(body.address))
     return _view(await _subscribe(runtime, subscription), with_secret=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 from fastapi import FastAPI
 
@@ -11,15 +13,14 @@ from ledgerline.core.retry import RetryPolicy
 from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
 from ledgerline.notification import api
 from ledgerline.notification.channels import EmailSender, WebhookSender
-from ledgerline.notification.delivery import FANOUT_HANDLERS, DeliveryWorker
+from ledgerline.notification.delivery import FAN_OUT, DeliveryWorker
 from ledgerline.notification.settings import NotificationSettings
 
 
-def _delivery(step: int) -> object:
+def _delivery(step: int, settings: NotificationSettings) -> Callable[[ServiceRuntime, str], BatchHandler]:
     """Batch handler factory for the main deliveries topic (step 0) or retry step `step`."""
 
     def make(runtime: ServiceRuntime, group: str) -> BatchHandler:
-        settings: NotificationSettings = runtime.settings  # type: ignore[assignment]
         client = runtime.extras.get("webhook_http")
         if client is None:
             client = runtime.extras["webhook_http"] = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
@@ -47,15 +48,17 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
     policy = RetryPolicy(topics.NOTIFICATION_DELIVERIES, settings.retry_delays_s)
     deliveries = [
         Subscription(
-            topics=[topics.NOTIFICATION_DELIVERIES], group_suffix="-deliveries", make_batch_handler=_delivery(0)
+            topics=[topics.NOTIFICATION_DELIVERIES],
+            group_suffix="-deliveries",
+            make_batch_handler=_delivery(0, settings),
         )
-    ]  # type: ignore[arg-type]
+    ]
     deliveries += [
         Subscription(
             topics=[topic],
             group_suffix=f"-retry-{step}",
             fetch_max_wait_ms=RETRY_FETCH_MAX_WAIT_MS,
-            make_batch_handler=_delivery(step),  # type: ignore[arg-type]
+            make_batch_handler=_delivery(step, settings),
         )
         for step, topic in enumerate(policy.retry_topics, start=1)
     ]
@@ -64,5 +67,5 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         title="Ledgerline notification service",
         description="Webhooks (Standard Webhooks signatures) and email for payment outcomes, with a delivery log.",
         routers=[api.router],
-        subscriptions=[Subscription(topics=[topics.PAYMENT_EVENTS], handlers=FANOUT_HANDLERS), *deliveries],
+        subscriptions=[Subscription(topics=[topics.PAYMENT_EVENTS], batch=FAN_OUT), *deliveries],
     )

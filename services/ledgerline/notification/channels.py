@@ -57,7 +57,9 @@ class WebhookSender:
         body = json.dumps(notification.payload, separators=(",", ":"))
         now = datetime.now(UTC)
         message_id = str(notification.id)
-        assert subscription.secret is not None
+        if subscription.secret is None:
+            # Every webhook subscription is created with a secret; an unsigned call is never sent.
+            raise ValueError(f"webhook subscription {subscription.id} has no signing secret")
         headers = {
             "content-type": "application/json",
             "webhook-id": message_id,

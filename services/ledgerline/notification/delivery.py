@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledgerline.core import contracts as c
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope
-from ledgerline.core.processing import MessageHandler
+from ledgerline.core.processing import BatchHandling
 from ledgerline.core.retry import RetryPolicy, RetryRouter, attempts_so_far, wait_until_due
 from ledgerline.core.telemetry import continue_trace
 from ledgerline.notification import domain, repository
@@ -32,26 +32,40 @@ _log = logging.getLogger(__name__)
 DELIVERIES = Counter("ledgerline_notification_deliveries_total", "Delivery attempts", ["channel", "outcome"])
 
 
-async def on_payment_outcome(envelope: Envelope, uow: UnitOfWork) -> None:
-    outcome = c.PaymentOutcome.model_validate(envelope.data)
-    wallets = [w for w in (outcome.source_wallet_id, outcome.destination_wallet_id) if w is not None]
-    subscriptions = await repository.subscriptions_for(uow.connection, wallets)
-    found = domain.notifications_for(
-        event_id=envelope.id,
-        event_type=envelope.type,
-        occurred_at=envelope.time,
-        outcome=outcome,
-        subscriptions=subscriptions,
-    )
+async def fan_out_outcomes(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+    """Every payment outcome of a consumed batch: one read of the subscriptions of all the
+    wallets involved and one insert of the notifications, whatever the batch size."""
+    outcomes = [(envelope, c.PaymentOutcome.model_validate(envelope.data)) for envelope in envelopes]
+    wallets = {w for _, o in outcomes for w in (o.source_wallet_id, o.destination_wallet_id) if w is not None}
+    by_wallet: dict[uuid.UUID, list[domain.Subscription]] = {}
+    for subscription in await repository.subscriptions_for(uow.connection, sorted(wallets)):
+        by_wallet.setdefault(subscription.wallet_id, []).append(subscription)
+    found = []
+    for envelope, outcome in outcomes:
+        involved = {w for w in (outcome.source_wallet_id, outcome.destination_wallet_id) if w is not None}
+        found += domain.notifications_for(
+            event_id=envelope.id,
+            event_type=envelope.type,
+            occurred_at=envelope.time,
+            outcome=outcome,
+            subscriptions=[s for w in sorted(involved) for s in by_wallet.get(w, [])],
+        )
+    # Each task is keyed by its notification and carries the trace of the outcome it tells.
+    trace_of_event = {envelope.id: envelope.traceparent for envelope in envelopes}
     for notification in await repository.add_notifications(uow.connection, found):
         task = c.DeliveryTask(notification_id=notification.id)
-        uow.publish(c.message(c.NOTIFICATION_DELIVERY, task, key=str(notification.id), source=SOURCE))
+        uow.publish(
+            c.message(
+                c.NOTIFICATION_DELIVERY,
+                task,
+                key=str(notification.id),
+                source=SOURCE,
+                traceparent=trace_of_event.get(notification.event_id),
+            )
+        )
 
 
-FANOUT_HANDLERS: dict[str, MessageHandler] = {
-    c.PAYMENT_COMPLETED: on_payment_outcome,
-    c.PAYMENT_FAILED: on_payment_outcome,
-}
+FAN_OUT = BatchHandling(frozenset({c.PAYMENT_COMPLETED, c.PAYMENT_FAILED}), fan_out_outcomes)
 
 
 class DeliveryWorker:

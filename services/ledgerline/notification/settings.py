@@ -1,3 +1,4 @@
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -29,7 +30,9 @@ class NotificationSettings(ServiceSettings):
     def _parse_delays(cls, value: object) -> object:
         if isinstance(value, str):
             value = tuple(int(part) for part in value.split(",") if part.strip())
-        delays = tuple(value)  # type: ignore[arg-type]
+        if not isinstance(value, Iterable):
+            raise ValueError("retry delays are a comma-separated string or a list of seconds")
+        delays = tuple(value)
         if not 1 <= len(delays) <= RETRY_STEPS_MAX or any(not 1 <= d <= RETRY_DELAY_MAX_S for d in delays):
             raise ValueError(f"1..{RETRY_STEPS_MAX} delays of 1..{RETRY_DELAY_MAX_S} seconds")
         return delays

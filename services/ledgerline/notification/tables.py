@@ -1,6 +1,7 @@
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -25,6 +26,7 @@ subscriptions = Table(
     Column("target", Text, nullable=False),
     Column("secret", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("channel IN ('webhook', 'email')", name="known_channel"),
 )
 
 notifications = Table(
@@ -44,6 +46,7 @@ notifications = Table(
     Column("delivered_at", DateTime(timezone=True)),
     # One notification per event and subscription, however often Kafka delivers the event.
     UniqueConstraint("event_id", "subscription_id", name="one_per_event_and_subscription"),
+    CheckConstraint("status IN ('pending', 'retrying', 'delivered', 'dead')", name="known_status"),
 )
 
 delivery_attempts = Table(

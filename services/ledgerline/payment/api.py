@@ -12,11 +12,11 @@ from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from ledgerline.core.http import RuntimeDep
+from ledgerline.core.http import RuntimeDep, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.idempotency import (
     IDEMPOTENCY_HEADER,
     REPLAYED_HEADER,
@@ -26,6 +26,13 @@ from ledgerline.core.idempotency import (
     validate_key,
 )
 from ledgerline.core.money import MoneyError, format_amount, parse_positive_amount
+from ledgerline.core.money_schemas import (
+    AMOUNT_LENGTH_MAX,
+    CURRENCY_PATTERN,
+    Currency,
+    amount_field,
+    amounts_in_currency,
+)
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.payment import domain as d
@@ -36,36 +43,41 @@ from ledgerline.payment.intake import Acceptance, PaymentIntake
 from ledgerline.payment.wallets import WalletDirectory
 
 router = APIRouter(prefix="/v1", tags=["payments"])
-_CURRENCY = Field(pattern="^[A-Z]{3}$", examples=["EUR"])
-_AMOUNT = Field(min_length=1, max_length=32, examples=["12.34"], description="Decimal string in the currency")
+_AMOUNT_IN_CURRENCY = ConfigDict(json_schema_extra=amounts_in_currency("amount"))
 
 
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description="Required; at most 255 characters")]
 
 
 class TransferRequest(BaseModel):
+    model_config = _AMOUNT_IN_CURRENCY
+
     source_wallet_id: uuid.UUID
     destination_wallet_id: uuid.UUID
-    amount: str = _AMOUNT
-    currency: str = _CURRENCY
+    amount: str = amount_field()
+    currency: Currency
 
 
 class DepositRequest(BaseModel):
+    model_config = _AMOUNT_IN_CURRENCY
+
     wallet_id: uuid.UUID
-    amount: str = _AMOUNT
-    currency: str = _CURRENCY
+    amount: str = amount_field()
+    currency: Currency
     card_token: str = Field(min_length=1, max_length=200, examples=["tok_visa"])
 
 
 class WithdrawalRequest(BaseModel):
+    model_config = _AMOUNT_IN_CURRENCY
+
     wallet_id: uuid.UUID
-    amount: str = _AMOUNT
-    currency: str = _CURRENCY
+    amount: str = amount_field()
+    currency: Currency
     bank_account: str = Field(min_length=1, max_length=64, examples=["DE89370400440532013000"])
 
 
 class RefundRequest(BaseModel):
-    amount: str = _AMOUNT
+    amount: str = amount_field(description="Decimal string, with no more decimals than the payment's currency has")
 
 
 class TransitionView(BaseModel):
@@ -87,7 +99,13 @@ class PaymentView(BaseModel):
     failure_reason: str | None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    refund_ids: list[uuid.UUID] = Field([], description="Refunds of this payment, oldest first")
     history: list[TransitionView] = []
+
+
+class PaymentPage(BaseModel):
+    items: list[PaymentView]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; absent on the last")
 
 
 def _view(p: Payment, **extra: Any) -> dict[str, Any]:
@@ -153,7 +171,6 @@ async def _create(
     except BaseException:
         await store.abandon(key, fp)
         raise
-    await store.finish(key, fp, response)
     return JSONResponse(response.body, status_code=202, headers={"Location": f"/v1/payments/{payment.id}"})
 
 
@@ -195,6 +212,11 @@ async def _start_transfer(runtime: ServiceRuntime, body: TransferRequest) -> tup
 
 
 class BatchTransfer(TransferRequest):
+    # Money rules are checked per transfer and answered in its result, so the schema states
+    # only the shape: an amount or a currency a transfer refuses does not refuse the batch.
+    model_config = ConfigDict(json_schema_extra=None)
+    currency: str = Field(pattern=CURRENCY_PATTERN, examples=["EUR"])
+    amount: str = Field(min_length=1, max_length=AMOUNT_LENGTH_MAX, examples=["12.34"])
     id: str = Field(min_length=1, max_length=255, description="The transfer's own idempotency key")
 
 
@@ -324,6 +346,63 @@ async def create_refund(
     return await _create(request, runtime, idempotency_key, body, build, check)
 
 
+PAGE_SIZE_DEFAULT = 50
+CURSOR_KIND = "at"
+
+
+def _aware(name: str, value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise Problem(422, "naive_time", f"{name} needs a time zone", "for example 2026-01-31T23:59:59Z")
+    return value
+
+
+def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
+    at, _, payment_id = decode_cursor(cursor, CURSOR_KIND).partition("|")
+    try:
+        return datetime.fromisoformat(at), uuid.UUID(payment_id)
+    except ValueError:
+        raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page") from None
+
+
+@router.get(
+    "/payments",
+    response_model=PaymentPage,
+    summary="Payment history, newest first (keyset pagination)",
+    description="Filters narrow the list together. `created_from` is inclusive, `created_to` exclusive.",
+)
+async def list_payments(
+    runtime: RuntimeDep,
+    wallet_id: Annotated[uuid.UUID | None, Query(description="Payments from or to this wallet")] = None,
+    type: Annotated[PaymentType | None, Query()] = None,
+    status: Annotated[Status | None, Query()] = None,
+    created_from: Annotated[datetime | None, Query()] = None,
+    created_to: Annotated[datetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
+) -> dict[str, Any]:
+    check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
+    query = repository.PaymentQuery(
+        wallet_id, type, status, _aware("created_from", created_from), _aware("created_to", created_to)
+    )
+    before = _position(cursor) if cursor else None
+    async with runtime.engine.connect() as connection:
+        listed = await repository.list_payments(connection, query, before=before, limit=limit)
+        refunds = await repository.refunds_of(connection, [item.payment.id for item in listed])
+    last = listed[-1] if len(listed) == limit else None
+    return {
+        "items": [
+            _view(
+                item.payment,
+                created_at=item.created_at,
+                updated_at=item.updated_at,
+                refund_ids=refunds.get(item.payment.id, []),
+            )
+            for item in listed
+        ],
+        "next_cursor": encode_cursor(CURSOR_KIND, f"{last.created_at.isoformat()}|{last.payment.id}") if last else None,
+    }
+
+
 @router.get("/payments/{payment_id}", response_model=PaymentView)
 async def read_payment(payment_id: uuid.UUID, runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.engine.connect() as connection:
@@ -332,11 +411,13 @@ async def read_payment(payment_id: uuid.UUID, runtime: RuntimeDep) -> dict[str, 
             raise not_found("payment", payment_id)
         times = await repository.created_at(connection, payment_id)
         history = await repository.history(connection, payment_id)
+        refunds = await repository.refunds_of(connection, [payment_id])
     created, updated = times or (None, None)
     return _view(
         payment,
         created_at=created,
         updated_at=updated,
+        refund_ids=refunds.get(payment_id, []),
         history=[
             TransitionView(from_status=h.from_status, to_status=h.to_status, reason=h.reason, at=h.at) for h in history
         ],

@@ -14,7 +14,7 @@ from ledgerline.core import topics
 from ledgerline.core.idempotency import IdempotencyStore
 from ledgerline.core.processing import BatchHandling
 from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
-from ledgerline.payment import api, repository, saga, wallets
+from ledgerline.payment import api, api_problems, repository, saga, wallets
 from ledgerline.payment.bank import BankClient, BankStep
 from ledgerline.payment.intake import PaymentIntake
 from ledgerline.payment.settings import PaymentSettings
@@ -71,4 +71,5 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
             Subscription(topics=[topics.PAYMENT_COMMANDS], group_suffix="-bank", make_batch_handler=bank_step),
         ],
         workers=workers,
+        problem_rules=api_problems.RULES,
     )

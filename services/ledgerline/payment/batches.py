@@ -82,11 +82,9 @@ async def accept_transfer_batch(
     except BaseException:
         await store.abandon_many([(a.key, a.fingerprint) for _, a in ready])
         raise
-    done = []
     for (index, acceptance), ok in zip(ready, accepted, strict=True):
         if ok:
             results[index] = _answer(acceptance.key, acceptance.response, replayed=False)
-            done.append((acceptance.key, acceptance.fingerprint, acceptance.response))
             continue
         stored = await store.lookup(acceptance.key, acceptance.fingerprint)
         results[index] = (
@@ -94,7 +92,6 @@ async def accept_transfer_batch(
             if stored
             else _problem(acceptance.key, Problem(409, "idempotency_key_in_flight", "Transfer in flight"))
         )
-    await store.finish_many(done)
     if any(result is None for result in results):
         raise RuntimeError("a transfer of the batch got no result")
     return [result for result in results if result is not None]

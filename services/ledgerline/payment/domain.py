@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Literal
 
 
 class PaymentType(StrEnum):
@@ -104,9 +105,12 @@ class Settle:
     credits: tuple[tuple[uuid.UUID, int], ...]
 
 
+BankOperationName = Literal["charge", "payout", "refund_charge"]
+
+
 @dataclass(frozen=True, slots=True)
 class BankCall:
-    operation: str  # "charge" | "payout" | "refund_charge"
+    operation: BankOperationName
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,8 @@ class PaymentIntake:
         self._writer: asyncio.Task[None] | None = None
 
     async def accept(self, item: Acceptance, check: Check | None = None) -> bool:
-        """True once the payment committed; False if its key was already taken by another."""
+        """True once the payment committed and its response is stored; False if its key was
+        already taken by another."""
         if check is not None:
             return await self._write_alone(item, check)
         if (
@@ -112,6 +113,7 @@ class PaymentIntake:
                 mine = [item for key, item in first.items() if key in claimed]
                 await self._add(uow, mine)
                 await uow.commit()
+            await self._remember(mine)
         except Exception as error:
             for _, accepted in group:
                 if not accepted.done():
@@ -131,7 +133,13 @@ class PaymentIntake:
             await check(uow.connection, item.payment)
             await self._add(uow, [item])
             await uow.commit()
+        await self._remember([item])
         return True
+
+    async def _remember(self, items: Sequence[Acceptance]) -> None:
+        """The stored responses of a committed group into the fast path, in one round trip,
+        before any of its clients hears back (a retry then replays instead of waiting)."""
+        await self._store.finish_many([(item.key, item.fingerprint, item.response) for item in items])
 
     async def _add(self, uow: UnitOfWork, items: Sequence[Acceptance]) -> None:
         await repository.add_many(

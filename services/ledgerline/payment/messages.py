@@ -50,21 +50,21 @@ def _message(p: Payment, command: d.Command, trace: str | None) -> OutgoingMessa
             return build(c.RELEASE_FUNDS, c.ReleaseFunds(payment_id=p.id, wallet_id=wallet_id), "release")
         case d.Post(lines, description):
             postings = tuple(_posting(p, line) for line in lines)
-            body = c.PostEntry(entry_id=p.id, payment_id=p.id, description=description, postings=postings)
-            return build(c.POST_ENTRY, body, "post")
+            entry = c.PostEntry(entry_id=p.id, payment_id=p.id, description=description, postings=postings)
+            return build(c.POST_ENTRY, entry, "post")
         case d.Void():
             return build(c.VOID_ENTRY, c.VoidEntry(entry_id=p.id, payment_id=p.id), "void")
         case d.Settle(debit, credits):
-            body = c.SettleFunds(
+            settle = c.SettleFunds(
                 payment_id=p.id,
                 currency=p.currency,
                 debit_wallet_id=debit,
                 credits=tuple(c.Credit(wallet_id=w, amount_minor=a) for w, a in credits),
             )
-            return build(c.SETTLE_FUNDS, body, "settle")
+            return build(c.SETTLE_FUNDS, settle, "settle")
         case d.BankCall(operation):
-            body = c.BankOperation(payment_id=p.id, operation=operation)  # type: ignore[arg-type]
-            return build(c.BANK_OPERATION, body, f"bank:{operation}")
+            bank = c.BankOperation(payment_id=p.id, operation=operation)
+            return build(c.BANK_OPERATION, bank, f"bank:{operation}")
         case d.Announce():
             return _announcement(p, trace)
     raise d.SagaError(f"no message for {command!r}")
@@ -78,7 +78,8 @@ def _posting(p: Payment, line: d.Line) -> c.PostingLine:
             currency=p.currency,
             amount_minor=line.amount_minor,
         )
-    assert isinstance(line.account, uuid.UUID)
+    if not isinstance(line.account, uuid.UUID):
+        raise d.SagaError(f"posting line names neither the settlement account nor a wallet: {line.account!r}")
     return c.PostingLine(
         account_id=line.account, account_kind="wallet", currency=p.currency, amount_minor=line.amount_minor
     )

@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import ColumnElement, Select, func, select, text, tuple_, union_all
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledgerline.core.db import write_every_row
+from ledgerline.core.db import one_of, write_every_row
 from ledgerline.payment.domain import Payment, PaymentType, Status
 from ledgerline.payment.tables import payments, transitions
 
@@ -158,7 +159,7 @@ async def lock_many(
     Also returns when each payment last changed: when its current step's command went out.
     """
     statement = (
-        select(payments).where(payments.c.id.in_(sorted(set(payment_ids)))).order_by(payments.c.id).with_for_update()
+        select(payments).where(one_of(payments.c.id, set(payment_ids))).order_by(payments.c.id).with_for_update()
     )
     rows = list(await connection.execute(statement))
     return {row.id: _payment(row) for row in rows}, {row.id: row.updated_at for row in rows}
@@ -210,18 +211,70 @@ async def created_at(connection: AsyncConnection, payment_id: uuid.UUID) -> tupl
     return (row.created_at, row.updated_at) if row else None
 
 
-async def list_for_wallet(
-    connection: AsyncConnection, wallet_id: uuid.UUID, *, limit: int, before: datetime | None
-) -> list[Payment]:
+@dataclass(frozen=True, slots=True)
+class PaymentQuery:
+    """Which payments a history page lists; every field narrows it."""
+
+    wallet_id: uuid.UUID | None = None  # As source or destination.
+    type: PaymentType | None = None
+    status: Status | None = None
+    created_from: datetime | None = None  # Inclusive.
+    created_to: datetime | None = None  # Exclusive.
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    payment: Payment
+    created_at: datetime
+    updated_at: datetime
+
+
+async def list_payments(
+    connection: AsyncConnection, query: PaymentQuery, *, before: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[Listed]:
+    """Newest first, ordered by (created_at, id) so that pages never skip or repeat a payment;
+    `before` is the keyset cursor (the last payment of the previous page).
+
+    A wallet's payments are read from the source and the destination index separately, each
+    already in order and cut at `limit`, then merged: no sort of a wallet's whole history.
+    """
+
+    def narrowed(*conditions: ColumnElement[bool]) -> Select[Any]:
+        statement = select(payments).where(*conditions)
+        if query.type is not None:
+            statement = statement.where(payments.c.type == query.type.value)
+        if query.status is not None:
+            statement = statement.where(payments.c.status == query.status.value)
+        if query.created_from is not None:
+            statement = statement.where(payments.c.created_at >= query.created_from)
+        if query.created_to is not None:
+            statement = statement.where(payments.c.created_at < query.created_to)
+        if before is not None:
+            statement = statement.where(tuple_(payments.c.created_at, payments.c.id) < tuple_(*before))
+        return statement.order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit)
+
+    if query.wallet_id is None:
+        statement = narrowed()
+    else:
+        sides = union_all(
+            narrowed(payments.c.source_wallet_id == query.wallet_id),
+            narrowed(payments.c.destination_wallet_id == query.wallet_id),
+        ).subquery()
+        statement = select(sides).order_by(sides.c.created_at.desc(), sides.c.id.desc()).limit(limit)
+    return [Listed(_payment(row), row.created_at, row.updated_at) for row in await connection.execute(statement)]
+
+
+async def refunds_of(connection: AsyncConnection, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The refunds of each payment, oldest first (payments without refunds are left out)."""
     statement = (
-        select(payments)
-        .where((payments.c.source_wallet_id == wallet_id) | (payments.c.destination_wallet_id == wallet_id))
-        .order_by(payments.c.created_at.desc(), payments.c.id)
-        .limit(limit)
+        select(payments.c.original_payment_id, payments.c.id)
+        .where(one_of(payments.c.original_payment_id, set(payment_ids)))
+        .order_by(payments.c.created_at, payments.c.id)
     )
-    if before is not None:
-        statement = statement.where(payments.c.created_at < before)
-    return [_payment(row) for row in await connection.execute(statement)]
+    found: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for row in await connection.execute(statement):
+        found.setdefault(row.original_payment_id, []).append(row.id)
+    return found
 
 
 def backoff(step_timeout_s: float, attempts: int, step_timeout_max_s: float) -> timedelta:

@@ -1,7 +1,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from ledgerline.core.settings import ServiceSettings
+from ledgerline.core.settings import REQUEST_BODY_BYTES_CEILING, ServiceSettings
 
 
 class PaymentSettings(ServiceSettings):
@@ -20,6 +20,8 @@ class PaymentSettings(ServiceSettings):
     bank_breaker_failures_max: int = Field(5, ge=1)
     bank_breaker_reset_s: int = Field(15, ge=1)
     page_size_max: int = Field(200, ge=1, le=1000)
+    # `POST /v1/transfers/batch` carries up to 1,000 transfers of about 450 bytes at most each.
+    request_body_bytes_max: int = Field(1024 * 1024, ge=1024, le=REQUEST_BODY_BYTES_CEILING)
     # Payments written per transaction when many arrive at once, and how many may wait for it
     # before new ones are refused with 503 and Retry-After.
     intake_group_size_max: int = Field(256, ge=1, le=5000)

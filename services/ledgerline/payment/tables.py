@@ -39,8 +39,10 @@ payments = Table(
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     Index("payments_due", "next_attempt_at", postgresql_where="next_attempt_at IS NOT NULL"),
     Index("payments_original", "original_payment_id", postgresql_where="original_payment_id IS NOT NULL"),
-    Index("payments_source", "source_wallet_id", "created_at"),
-    Index("payments_destination", "destination_wallet_id", "created_at"),
+    # Payment history pages: newest first by (created_at, id), overall and per wallet side.
+    Index("payments_created", "created_at", "id"),
+    Index("payments_source", "source_wallet_id", "created_at", "id"),
+    Index("payments_destination", "destination_wallet_id", "created_at", "id"),
 )
 
 transitions = Table(

@@ -6,11 +6,12 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerline.core import contracts as c
 from ledgerline.core.http import RuntimeDep, check_page_size
 from ledgerline.core.money import MoneyError, currency_exponent, format_amount, parse_amount
+from ledgerline.core.money_schemas import Currency, amount_field, amounts_in_currency
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.wallet import domain, repository
@@ -22,9 +23,13 @@ WALLET_BATCH_MAX = 1000
 
 
 class OpenWallet(BaseModel):
+    model_config = ConfigDict(json_schema_extra=amounts_in_currency("overdraft_limit", zero_allowed=True))
+
     owner_id: str = Field(min_length=1, max_length=200, examples=["user-42"])
-    currency: str = Field(pattern="^[A-Z]{3}$", examples=["EUR"])
-    overdraft_limit: str = Field("0", description="Decimal string; how far available may go below zero")
+    currency: Currency
+    overdraft_limit: str = amount_field(
+        "0", zero_allowed=True, description="Decimal string; how far available may go below zero"
+    )
 
 
 class WalletView(BaseModel):
@@ -111,7 +116,8 @@ async def open_wallets(body: OpenWallets, runtime: RuntimeDep) -> WalletList:
     return WalletList(items=[WalletView.of(w) for w in opened])
 
 
-@router.get("/wallets/{wallet_id}", response_model=WalletView)
+# `:uuid`, so that `/wallets/batch` is never read as a wallet id (a GET there is 405, not 422).
+@router.get("/wallets/{wallet_id:uuid}", response_model=WalletView)
 async def read_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep) -> WalletView:
     async with runtime.engine.connect() as connection:
         wallet = await repository.get_wallet(connection, wallet_id)

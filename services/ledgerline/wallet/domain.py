@@ -118,4 +118,4 @@ def _require_held(wallet: Wallet, hold: Hold) -> None:
 
 
 def _next(wallet: Wallet, **changes: object) -> Wallet:
-    return replace(wallet, version=wallet.version + 1, **changes).checked()  # type: ignore[arg-type]
+    return replace(wallet, version=wallet.version + 1, **changes).checked()  # type: ignore[arg-type]  # Typed callers.

@@ -18,8 +18,10 @@ from ledgerline.core import contracts as c
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope, OutgoingMessage
 from ledgerline.core.processing import BatchHandling
-from ledgerline.wallet import domain, repository
+from ledgerline.wallet import domain
 from ledgerline.wallet.domain import Hold, HoldStatus, RejectionReason, Wallet
+from ledgerline.wallet.ports import WalletStore
+from ledgerline.wallet.repository import SqlWalletStore
 
 SOURCE = "/ledgerline/wallet"
 
@@ -133,17 +135,24 @@ _COMMANDS: dict[str, tuple[type[Any], Callable[[Any, Book], OutgoingMessage]]] =
 
 
 async def apply_commands(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+    await apply_command_batch(envelopes, SqlWalletStore(uow.connection), uow.publish)
+
+
+async def apply_command_batch(
+    envelopes: Sequence[Envelope], store: WalletStore, publish: Callable[[OutgoingMessage], None]
+) -> None:
+    """Apply wallet commands in arrival order; `publish` takes each reply for the transaction's outbox."""
     commands = [(_COMMANDS[e.type][1], _COMMANDS[e.type][0].model_validate(e.data)) for e in envelopes]
     wallet_ids = {wallet_id for _, command in commands for wallet_id in _wallets_of(command)}
-    locked = await repository.lock_wallets(uow.connection, list(wallet_ids))
-    holds = await repository.get_holds(uow.connection, [command.payment_id for _, command in commands])
+    locked = await store.lock_wallets(list(wallet_ids))
+    holds = await store.get_holds([command.payment_id for _, command in commands])
     book = Book(dict(locked), holds)
     for handle, command in commands:
-        uow.publish(handle(command, book))
+        publish(handle(command, book))
     # Several changes to one wallet in a batch are written as one version step.
     changed = [replace(book.wallets[i], version=locked[i].version + 1) for i in sorted(book.changed_wallets)]
-    await repository.save_wallets(uow.connection, changed)
-    await repository.put_holds(uow.connection, [book.holds[i] for i in book.changed_holds])
+    await store.save_wallets(changed)
+    await store.put_holds([book.holds[i] for i in book.changed_holds])
 
 
 # Every command's outcome is recorded by payment (holds), so a command seen before is answered

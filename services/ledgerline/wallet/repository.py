@@ -10,8 +10,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledgerline.core.db import write_every_row
+from ledgerline.core.db import one_of, write_every_row
 from ledgerline.wallet.domain import Hold, HoldStatus, Wallet, WalletStatus
+from ledgerline.wallet.ports import WalletStore
 from ledgerline.wallet.tables import holds, wallets
 
 
@@ -61,9 +62,7 @@ async def get_wallet(connection: AsyncConnection, wallet_id: uuid.UUID, *, for_u
 
 async def lock_wallets(connection: AsyncConnection, wallet_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Wallet]:
     """Lock several wallets in id order, so concurrent batches cannot deadlock on them."""
-    statement = (
-        select(wallets).where(wallets.c.id.in_(sorted(set(wallet_ids)))).order_by(wallets.c.id).with_for_update()
-    )
+    statement = select(wallets).where(one_of(wallets.c.id, set(wallet_ids))).order_by(wallets.c.id).with_for_update()
     return {row.id: _wallet(row) for row in await connection.execute(statement)}
 
 
@@ -127,7 +126,7 @@ async def get_hold(connection: AsyncConnection, payment_id: uuid.UUID) -> Hold |
 
 
 async def get_holds(connection: AsyncConnection, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Hold]:
-    statement = select(holds).where(holds.c.payment_id.in_(set(payment_ids)))
+    statement = select(holds).where(one_of(holds.c.payment_id, set(payment_ids)))
     return {row.payment_id: _hold(row) for row in await connection.execute(statement)}
 
 
@@ -139,21 +138,41 @@ async def put_holds(connection: AsyncConnection, changed: Sequence[Hold]) -> Non
     """Insert holds, or move existing ones to their new status (one statement; one row per payment)."""
     if not changed:
         return
-    statement = insert(holds).values(
-        [
-            {
-                "payment_id": hold.payment_id,
-                "wallet_id": hold.wallet_id,
-                "amount_minor": hold.amount_minor,
-                "status": hold.status.value,
-                "reason": hold.reason,
-            }
-            for hold in changed
-        ]
-    )
+    rows = [
+        {
+            "payment_id": hold.payment_id,
+            "wallet_id": hold.wallet_id,
+            "amount_minor": hold.amount_minor,
+            "status": hold.status.value,
+            "reason": hold.reason,
+        }
+        for hold in changed
+    ]
+    # One statement text for any number of holds (prepared once, sent for every row at once).
+    statement = insert(holds)
     await connection.execute(
         statement.on_conflict_do_update(
             index_elements=[holds.c.payment_id],
             set_={"status": statement.excluded.status, "reason": statement.excluded.reason, "updated_at": func.now()},
-        )
+        ),
+        rows,
     )
+
+
+class SqlWalletStore(WalletStore):
+    """The wallet store on the connection of one unit of work."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def lock_wallets(self, wallet_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Wallet]:
+        return await lock_wallets(self._connection, wallet_ids)
+
+    async def get_holds(self, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Hold]:
+        return await get_holds(self._connection, payment_ids)
+
+    async def save_wallets(self, changed: Sequence[Wallet]) -> None:
+        await save_wallets(self._connection, changed)
+
+    async def put_holds(self, changed: Sequence[Hold]) -> None:
+        await put_holds(self._connection, changed)

@@ -1,0 +1,47 @@
+"""What the payment API refuses beyond the problems every service declares, as rules for its
+OpenAPI document (`core/openapi.py`): the payments it cannot start and why."""
+
+from __future__ import annotations
+
+from ledgerline.core.openapi import DeclaredProblem, Operation, ProblemRule
+
+UNKNOWN_WALLET = DeclaredProblem(422, "unknown_wallet", "Unknown wallet", "source wallet ... does not exist")
+CURRENCY_MISMATCH = DeclaredProblem(422, "currency_mismatch", "Currency does not match the wallet")
+SELF_TRANSFER = DeclaredProblem(422, "self_transfer", "Source and destination are the same wallet")
+AMOUNT_NOT_VALID = DeclaredProblem(422, "too_many_decimals", "Amount is not valid", "amount: '1.234' has 3 decimals")
+WALLET_SERVICE_ERROR = DeclaredProblem(502, "wallet_service_error", "Wallet service error")
+OVERLOADED = DeclaredProblem(503, "overloaded", "Too many payments waiting", headers=("Retry-After",))
+NOT_REFUNDABLE = DeclaredProblem(409, "not_refundable", "Payment cannot be refunded")
+REFUND_EXCEEDS_ORIGINAL = DeclaredProblem(422, "refund_exceeds_original", "Refund exceeds what is left to refund")
+DUPLICATE_TRANSFER_ID = DeclaredProblem(422, "duplicate_transfer_id", "Two transfers share an id")
+
+
+def _starts_payment(operation: Operation) -> bool:
+    """One payment per request; a batch answers each transfer's problem in its 200 body instead."""
+    operation_id = operation.get("operationId", "")
+    return operation_id.startswith("create_") and not _transfer_batch(operation)
+
+
+def _transfers(operation: Operation) -> bool:
+    return operation.get("operationId", "").startswith("create_transfer_v1")
+
+
+def _refunds(operation: Operation) -> bool:
+    return operation.get("operationId", "").startswith("create_refund")
+
+
+def _transfer_batch(operation: Operation) -> bool:
+    return operation.get("operationId", "").startswith("create_transfer_batch")
+
+
+RULES = (
+    ProblemRule(lambda op: _starts_payment(op) or _transfer_batch(op), (OVERLOADED,)),
+    ProblemRule(_starts_payment, (AMOUNT_NOT_VALID,)),
+    ProblemRule(
+        lambda op: _starts_payment(op) and not _refunds(op),
+        (UNKNOWN_WALLET, CURRENCY_MISMATCH, WALLET_SERVICE_ERROR),
+    ),
+    ProblemRule(_transfers, (SELF_TRANSFER,)),
+    ProblemRule(_refunds, (NOT_REFUNDABLE, REFUND_EXCEEDS_ORIGINAL)),
+    ProblemRule(_transfer_batch, (DUPLICATE_TRANSFER_ID,)),
+)

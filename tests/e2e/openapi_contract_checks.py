@@ -1,0 +1,66 @@
+"""Checks the OpenAPI contract run adds to schemathesis's own (loaded through SCHEMATHESIS_HOOKS).
+
+Schemathesis's `positive_data_acceptance` refuses any 4xx but 401/403/404/409 to a request the
+schema allows. A few refusals depend on the platform's data, which no schema can express: a
+transfer between wallets that do not exist, an idempotency key reused with another body. Those,
+and only those, are named here; a schema-valid request refused for its shape (`validation_error`,
+`malformed_amount`, `too_many_decimals`, ...) still fails the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+from schemathesis.openapi.checks import RejectedPositiveData
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Refusals of a well-formed request because of what the platform holds (or a rule JSON Schema
+# cannot state, such as two fields that must differ).
+DATA_DEPENDENT_REFUSALS = frozenset(
+    {
+        "unknown_wallet",  # payment: a wallet id that names no wallet
+        "currency_mismatch",  # payment: the wallet holds another currency
+        "self_transfer",  # payment: source and destination equal (two fields that must differ)
+        "duplicate_transfer_id",  # payment: two transfers of a batch share an id (unique by a field)
+        "idempotency_key_reused",  # payment: a key seen before with another body
+        "refund_exceeds_original",  # payment: more than is left to refund
+        "too_many_subscriptions",  # notification: the wallet has its maximum already
+        "invalid_grant",  # identity: a refresh token that was never issued
+        "invalid_cursor",  # ledger, payment: a page cursor the service never issued (cursors are opaque)
+    }
+)
+
+
+def _problem_code(response: Any) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+@schemathesis.check
+def positive_data_accepted_unless_data_refuses(ctx: Any, response: Any, case: Any) -> bool | None:
+    """`positive_data_acceptance`, with the data-dependent refusals above allowed."""
+    try:
+        return positive_data_acceptance(ctx, response, case)
+    except RejectedPositiveData:
+        if _problem_code(response) in DATA_DEPENDENT_REFUSALS:
+            return None
+        raise
+
+
+@schemathesis.check
+def errors_are_problem_details(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every error answer is RFC 9457 problem details with its status and a code."""
+    if response.status_code < 400:
+        return None
+    content_type = response.headers.get("content-type", [""])[0]  # lower-case names, lists of values
+    if not content_type.startswith(PROBLEM_MEDIA_TYPE):
+        raise AssertionError(f"{response.status_code} answered as {content_type!r}, not {PROBLEM_MEDIA_TYPE}")
+    body = response.json()
+    if body.get("status") != response.status_code or not body.get("code"):
+        raise AssertionError(f"problem body {body} does not carry status {response.status_code} and a code")
+    return None

@@ -1,0 +1,108 @@
+"""The README runs as written: every `sh` block of README.md, taken from the Markdown, runs in one
+bash session against the test platform (twice, as a reader running it again would), with curl
+failing on any HTTP error, and leaves the money where the README says it goes.
+
+Blocks fenced as `sh` are examples to run against a running platform. Blocks that start or tune
+the platform itself (`make run`, `make test`) are fenced `sh platform`: they are how a reader gets
+a platform, so this test checks they are only `make` commands. The README's addresses are those of
+`make run` (ports 8001...8009, PostgreSQL on 15432); the test replaces each `localhost:PORT` and
+`127.0.0.1:PORT` with the address of the same part of the test platform, and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from ledgerline.client import LedgerlineClient
+from ledgerline.infra.launcher import Infrastructure, Ports
+from ledgerline.infra.platform import DEFAULT_PORTS, Platform
+from tests.books import assert_books_balance, wallet_minor
+from tests.polling import eventually
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+README = REPO_ROOT / "README.md"
+FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL)
+RUNNABLE_INFO = "sh"
+PLATFORM_INFO = "sh platform"
+PLATFORM_COMMAND = re.compile(r"^(\S+=\S+ |echo .* >> \.env && )?make ")
+ADDRESS = re.compile(r"\b(localhost|127\.0\.0\.1):(?P<port>\d{4,5})\b")
+RUN_TIMEOUT_S = 300
+# What the README moves: 100.00 EUR deposited to Alice, 25.50 of it transferred to Bob.
+ALICE_EXPECTED_MINOR = 7_450
+BOB_EXPECTED_MINOR = 2_550
+SETTLE_TIMEOUT_S = 120
+
+
+def readme_blocks(text: str) -> list[tuple[str, str]]:
+    return [(m["info"].strip(), m["body"]) for m in FENCE.finditer(text)]
+
+
+def local_addresses(platform: Platform, infra: Infrastructure) -> dict[int, int]:
+    """The port of each part under `make run` -> its port on the test platform."""
+    fixed = Ports.fixed()
+    mapping = {DEFAULT_PORTS[name]: platform.ports[name] for name in DEFAULT_PORTS if name in platform.ports}
+    mapping[fixed.postgres] = infra.ports.postgres
+    mapping[fixed.redis] = infra.ports.redis
+    mapping[fixed.kafka] = infra.ports.kafka
+    return mapping
+
+
+def for_test_platform(script: str, ports: dict[int, int]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        port = int(match["port"])
+        if port not in ports:
+            raise AssertionError(f"README names {match[0]}, which is no part of the platform")
+        return f"{match[1]}:{ports[port]}"
+
+    return ADDRESS.sub(replace, script)
+
+
+def test_platform_blocks_only_start_or_tune_the_platform() -> None:
+    blocks = readme_blocks(README.read_text())
+    assert any(info == RUNNABLE_INFO for info, _ in blocks), "the README has no example to run"
+    for info, body in blocks:
+        if info != PLATFORM_INFO:
+            continue
+        for line in body.splitlines():
+            command = line.split("#", 1)[0].strip()
+            assert not command or PLATFORM_COMMAND.match(command), f"`{command}` in a `{info}` block is not run"
+
+
+async def test_every_readme_example_runs_as_written(
+    platform: Platform, infra: Infrastructure, client: LedgerlineClient, tmp_path: Path
+) -> None:
+    examples = [body for info, body in readme_blocks(README.read_text()) if info == RUNNABLE_INFO]
+    script = for_test_platform("\n".join(examples), local_addresses(platform, infra))
+    # curl reads $CURL_HOME/.curlrc: an HTTP error fails the command (and so the run), body shown.
+    (tmp_path / ".curlrc").write_text("fail-with-body\nshow-error\n")
+    for _ in range(2):  # the second run proves the examples run again against the same data
+        wallets = run_readme(script, tmp_path)
+        balances = await eventually(lambda w=wallets: settled_balances(client, w["ALICE"], w["BOB"]), SETTLE_TIMEOUT_S)
+        assert balances == (ALICE_EXPECTED_MINOR, BOB_EXPECTED_MINOR), balances
+    await assert_books_balance(client)
+
+
+def run_readme(script: str, home: Path) -> dict[str, str]:
+    variables = home / "variables"
+    keep = f'printf \'ALICE=%s\\nBOB=%s\\n\' "$ALICE" "$BOB" > {shlex.quote(str(variables))}'
+    result = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\n{script}\n{keep}\n"],
+        cwd=REPO_ROOT,
+        # Only what a reader's shell has: the system's tools, not the test's virtualenv.
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "CURL_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, f"README examples failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return dict(line.split("=", 1) for line in variables.read_text().splitlines())
+
+
+async def settled_balances(client: LedgerlineClient, alice: str, bob: str) -> tuple[int, int] | None:
+    """Alice's and Bob's balances once both hold what the README moved; None before."""
+    balances = (await wallet_minor(client, alice))["balance"], (await wallet_minor(client, bob))["balance"]
+    return balances if balances == (ALICE_EXPECTED_MINOR, BOB_EXPECTED_MINOR) else None

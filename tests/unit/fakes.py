@@ -1,0 +1,90 @@
+"""In-memory stores that subclass the service ports, so handlers run in unit tests as they run
+on PostgreSQL (the same version check on written wallets, the same upserts), and messages as a
+consumer reads them, through the real CloudEvents encoding."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from ledgerline.core import contracts as c
+from ledgerline.core.db import ConcurrentUpdate
+from ledgerline.core.events import Envelope, OutgoingMessage, decode, encode
+from ledgerline.ledger.domain import Account
+from ledgerline.ledger.ports import LedgerStore, NewEntry
+from ledgerline.wallet.domain import Hold, Wallet
+from ledgerline.wallet.ports import WalletStore
+
+
+class InMemoryWalletStore(WalletStore):
+    def __init__(self, wallets: Iterable[Wallet] = (), holds: Iterable[Hold] = ()) -> None:
+        self.wallets = {wallet.id: wallet for wallet in wallets}
+        self.holds = {hold.payment_id: hold for hold in holds}
+
+    async def lock_wallets(self, wallet_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Wallet]:
+        return {i: self.wallets[i] for i in wallet_ids if i in self.wallets}
+
+    async def get_holds(self, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Hold]:
+        return {i: self.holds[i] for i in payment_ids if i in self.holds}
+
+    async def save_wallets(self, changed: Sequence[Wallet]) -> None:
+        stale = [w.id for w in changed if w.id not in self.wallets or self.wallets[w.id].version != w.version - 1]
+        if stale:
+            raise ConcurrentUpdate(f"{len(stale)} of {len(changed)} wallets were not written")
+        self.wallets.update({w.id: w for w in changed})
+
+    async def put_holds(self, changed: Sequence[Hold]) -> None:
+        for hold in changed:
+            stored = self.holds.get(hold.payment_id)
+            # As the SQL upsert: a stored hold keeps its wallet and amount, takes the new status.
+            self.holds[hold.payment_id] = (
+                hold if stored is None else replace(stored, status=hold.status, reason=hold.reason)
+            )
+
+
+class InMemoryLedgerStore(LedgerStore):
+    def __init__(self, accounts: Iterable[Account] = ()) -> None:
+        self.accounts = {account.id: account for account in accounts}
+        self.entries: dict[uuid.UUID, NewEntry] = {}
+        self.voided: dict[uuid.UUID, uuid.UUID] = {}
+
+    async def ensure_accounts(self, wanted: Iterable[Account]) -> None:
+        for account in wanted:
+            self.accounts.setdefault(account.id, replace(account, balance_minor=0, posting_count=0))
+
+    async def lock_accounts(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Account]:
+        return {i: self.accounts[i] for i in ids if i in self.accounts}
+
+    async def existing_entries(self, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return set(entry_ids) & set(self.entries)
+
+    async def voided_entries_of(self, entry_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        return set(entry_ids) & set(self.voided)
+
+    async def add_entries(self, entries: Sequence[NewEntry]) -> None:
+        duplicates = [e.entry_id for e in entries if e.entry_id in self.entries]
+        if duplicates:
+            raise ValueError(f"entries written twice: {duplicates}")  # The primary key refuses them.
+        self.entries.update({e.entry_id: e for e in entries})
+
+    async def mark_voided_many(self, voids: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+        for entry_id, payment_id in voids:
+            self.voided.setdefault(entry_id, payment_id)
+
+    async def save_accounts(self, changed: Sequence[Account]) -> None:
+        missing = [a.id for a in changed if a.id not in self.accounts]
+        if missing:
+            raise ConcurrentUpdate(f"{len(missing)} of {len(changed)} accounts were not written")
+        self.accounts.update({a.id: a for a in changed})
+
+
+def consumed(type_: str, body: c.Contract, *, key: object = "key") -> Envelope:
+    """`body` as a consumer gets it off its topic."""
+    record_key, value, headers = encode(c.message(type_, body, key=str(key), source="/tests"))
+    return decode(key=record_key, value=value, headers=headers, topic=c.TOPIC_OF[type_])
+
+
+def replies(published: list[OutgoingMessage]) -> list[tuple[str, dict[str, object]]]:
+    """Published replies as (type, body) pairs, in order."""
+    return [(message.type, dict(message.data)) for message in published]

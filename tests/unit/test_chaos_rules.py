@@ -1,0 +1,55 @@
+"""The chaos test's schedule is a function of its seed, and its judgements catch a retry that got
+a second payment, a payment left in flight and a payment announced twice or not at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledgerline.chaos import findings as f
+from ledgerline.chaos.load import Attempted
+from ledgerline.chaos.schedule import FAULTS_PER_SEED_MAX, Kind, plan
+
+
+def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
+    first = plan(7, load_s=30, faults=6, pause_s=5)
+    assert first == plan(7, load_s=30, faults=6, pause_s=5)
+    assert first != plan(8, load_s=30, faults=6, pause_s=5)
+    times = [fault.at_s for fault in first.faults]
+    assert times == sorted(times) and times[0] > 0 and times[-1] < 30
+    # A deck of every kind is dealt before any kind repeats.
+    assert {fault.kind for fault in first.faults} == set(Kind)
+    pauses = [fault for fault in first.faults if fault.kind is Kind.PAUSE]
+    assert all(fault.duration_s >= 5 for fault in pauses)
+
+
+def test_fault_count_is_bounded() -> None:
+    plan(1, load_s=10, faults=FAULTS_PER_SEED_MAX, pause_s=5)
+    with pytest.raises(ValueError, match="faults must be within"):
+        plan(1, load_s=10, faults=FAULTS_PER_SEED_MAX + 1, pause_s=5)
+
+
+def test_a_retry_that_got_another_payment_or_no_answer_is_a_finding() -> None:
+    fine = Attempted("k1", "transfer", 3, ["p1", "p1"])
+    doubled = Attempted("k2", "deposit", 2, ["p2", "p3"])
+    unanswered = Attempted("k3", "refund", 9, [], gave_up=True)
+    refused = Attempted("k4", "refund", 1, [], refused=(422, "refund_exceeds_original"))
+    found = f.retries_got_one_payment([fine, doubled, unanswered, refused])
+    assert [(x.check, x.subject) for x in found] == [("retry_same_payment", "k2"), ("request_answered", "k3")]
+
+
+def test_payments_in_flight_after_the_bound_are_findings() -> None:
+    found = f.terminal_in_time({"p1": "COMPLETED", "p2": "POSTED", "p3": None}, 120)
+    assert [x.subject for x in found] == ["p2", "p3"]
+
+
+def test_each_terminal_payment_is_announced_exactly_once_with_its_outcome() -> None:
+    statuses = {"ok": "COMPLETED", "copy": "FAILED", "twice": "COMPLETED", "lost": "COMPENSATED", "wrong": "FAILED"}
+    completed, failed = f.ANNOUNCED_AS["COMPLETED"], f.FAILED_EVENT
+    events = {
+        "ok": [("e1", completed)],
+        "copy": [("e2", failed), ("e2", failed)],  # A re-published copy: the same event.
+        "twice": [("e3", completed), ("e4", completed)],
+        "wrong": [("e5", completed)],
+    }
+    found = f.announced_once(statuses, events)
+    assert [x.subject for x in found] == ["lost", "twice", "wrong"]
