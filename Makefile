@@ -7,7 +7,7 @@ SEED ?=
 # Options for `ledgerline up`, for example ARGS="--set payment.step_timeout_s=300".
 ARGS ?=
 
-.PHONY: help bootstrap run demo verify bench bench-scale bench-quick chaos test test-fast test-unit test-integration test-e2e lint clean
+.PHONY: help bootstrap run top demo verify bench bench-scale bench-quick chaos test test-fast test-unit test-integration test-e2e lint clean
 
 # The first target, so `make` alone lists the others; each says what it does after `## `.
 help:  ## List these targets with what each does.
@@ -18,6 +18,9 @@ bootstrap:  ## Install what the rest needs: the virtualenv with pinned dependenc
 
 run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-C.
 	@$(VENV)/bin/ledgerline up $(ARGS)
+
+top: bootstrap  ## A live terminal dashboard of the running platform, read from its local Prometheus.
+	@$(VENV)/bin/ledgerline top $(ARGS)
 
 demo: bootstrap  ## Move money through a running platform (start `make run` first).
 	@$(VENV)/bin/ledgerline demo

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ledgerline.infra.platform import Platform
+from ledgerline.infra.prometheus import PrometheusServer, start_local_prometheus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OBSERVABILITY = REPO_ROOT / "observability"
@@ -26,3 +30,13 @@ def promtool() -> Path:
             pytrace=False,
         )
     return Path(found)
+
+
+@pytest.fixture
+def local_prometheus(platform: Platform) -> Iterator[PrometheusServer]:
+    """The Prometheus `ledgerline up` starts, scraping the shared test platform, for one test."""
+    said: list[str] = []
+    server = start_local_prometheus(platform, said.append)
+    assert server is not None, said
+    yield server
+    server.stop()

@@ -6,7 +6,7 @@ wallet is put back."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ledgerline.client import LedgerlineClient
 from ledgerline.infra.platform import Platform
-from ledgerline.infra.prometheus import PrometheusServer, start_local_prometheus
+from ledgerline.infra.prometheus import PrometheusServer
 from tests.books import assert_books_balance, funded_wallet, minor
 from tests.observability.conftest import RULES_FILES
 from tests.polling import eventually
@@ -59,15 +59,6 @@ def _query(prometheus: PrometheusServer, expr: str) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def prometheus(platform: Platform) -> Iterator[PrometheusServer]:
-    said: list[str] = []
-    server = start_local_prometheus(platform, said.append)
-    assert server is not None, said
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 async def wallet_db(platform: Platform) -> AsyncIterator[asyncpg.Connection]:
     dsn = platform.infra.database_url("wallet").replace("postgresql+asyncpg://", "postgresql://")
     connection = await asyncpg.connect(dsn)
@@ -76,7 +67,7 @@ async def wallet_db(platform: Platform) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def test_a_wallet_changed_behind_the_ledger_is_reported_and_alerted(
-    platform: Platform, client: LedgerlineClient, prometheus: PrometheusServer, wallet_db: asyncpg.Connection
+    platform: Platform, client: LedgerlineClient, local_prometheus: PrometheusServer, wallet_db: asyncpg.Connection
 ) -> None:
     wallet_id = await funded_wallet(client, "drifting", "10.00")
     clean_before = await _ledger_metric(platform, "ledgerline_reconciliation_passes_total", outcome="clean")
@@ -107,13 +98,13 @@ async def test_a_wallet_changed_behind_the_ledger_is_reported_and_alerted(
         assert minor("22.34") - minor("10.00") == DRIFT_MINOR
 
         expr = _alert_expr("LedgerlineReconciliationMismatch")
-        firing = await eventually(lambda: _query(prometheus, expr), timeout_s=REPORTED_WITHIN_S)
+        firing = await eventually(lambda: _query(local_prometheus, expr), timeout_s=REPORTED_WITHIN_S)
         assert firing, f"{expr} stayed empty in Prometheus"
         assert {sample["metric"]["currency"] for sample in firing} == {"EUR"}  # type: ignore[index]
         assert float(firing[0]["value"][1]) == 1  # type: ignore[index]
         # The rule group evaluates on its own clock: the alert is pending from its next evaluation.
         alerts = 'ALERTS{alertname="LedgerlineReconciliationMismatch",currency="EUR"}'
-        pending = await eventually(lambda: _query(prometheus, alerts), timeout_s=REPORTED_WITHIN_S)
+        pending = await eventually(lambda: _query(local_prometheus, alerts), timeout_s=REPORTED_WITHIN_S)
         assert pending and pending[0]["metric"]["alertstate"] in {"pending", "firing"}  # type: ignore[index]
     finally:
         await wallet_db.execute(

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ledgerline.infra.launcher import KAFKA_BACKENDS, Infrastructure, Ports, default_data_dir
+from ledgerline.infra.platform import DEFAULT_PORTS
 from ledgerline.infra.process import InfrastructureError
 
 if TYPE_CHECKING:
@@ -269,6 +270,24 @@ def status(data_dir: Annotated[Path | None, typer.Option(help="Data folder of `l
     _print_status(state)
     if state is None or not state["supervising"]:
         raise typer.Exit(1)
+
+
+LOCAL_PROMETHEUS_URL = f"http://127.0.0.1:{DEFAULT_PORTS['prometheus']}"  # The one `ledgerline up` starts.
+
+
+@app.command()
+def top(
+    prometheus: Annotated[str, typer.Option(help="Prometheus to read (the one `ledgerline up` starts)")] = (
+        LOCAL_PROMETHEUS_URL
+    ),
+    interval_s: Annotated[float, typer.Option("--interval", min=0.5, max=3600, help="Seconds between frames")] = 2.0,
+    once: Annotated[bool, typer.Option(help="Print one frame and exit")] = False,
+) -> None:
+    """A live terminal dashboard: throughput, latency, outcomes, lag, backlog, dead letters, the books."""
+    from ledgerline.cli import top as dashboard
+
+    with suppress(KeyboardInterrupt):
+        dashboard.run(prometheus.rstrip("/"), interval_s=interval_s, once=once)
 
 
 def _print_status(state: dict[str, Any] | None) -> None:

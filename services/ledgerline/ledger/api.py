@@ -262,13 +262,10 @@ async def reconcile(
     verify_postings: Annotated[bool, Query(description="Also re-add every posting (slow audit)")] = False,
 ) -> ReconciliationView:
     settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
-    async with (
-        reconciliation.snapshot(runtime.engine) as connection,
-        runtime.peer_client(settings.wallet_url) as client,
-    ):
+    async with runtime.peer_client(settings.wallet_url) as client:
         try:
             report = await reconciliation.run_pass(
-                connection,
+                runtime.engine,
                 client,
                 page_size=settings.reconciliation_page_size,
                 listed_max=settings.reconciliation_mismatches_listed_max,

@@ -90,10 +90,9 @@ class Reconciler:
     async def _run_once(self, client: httpx.AsyncClient) -> str:
         s = self._settings
         try:
-            async with reconciliation.snapshot(self._engine) as connection:
-                report = await reconciliation.run_pass(
-                    connection, client, page_size=s.reconciliation_page_size, listed_max=s.reconciliation_recheck_max
-                )
+            report = await reconciliation.run_pass(
+                self._engine, client, page_size=s.reconciliation_page_size, listed_max=s.reconciliation_recheck_max
+            )
             confirmed = await self._recheck(client, report) if report.mismatch_count else {}
         except Exception as exc:
             if not isinstance(exc, httpx.HTTPError) and not is_transient(exc):

@@ -1,8 +1,8 @@
 """Reconciliation: ledger totals per currency, and every wallet against its ledger account.
 
-Everything is read in pages of a bounded size, never in one read of every account: the ledger
-in keyset pages of one REPEATABLE READ snapshot (so the totals of a moving ledger still add up
-exactly), the wallet service over HTTP, page by page, never through its tables. Comparing with
+Everything is read in pages of a bounded size, never in one read of every account: the ledger's
+totals in keyset pages of one REPEATABLE READ snapshot (so the totals of a moving ledger still add
+up exactly), the wallet service over HTTP, page by page, never through its tables. Comparing with
 stored account balances is cheap; `verify_postings` also re-adds every posting (an audit).
 """
 
@@ -226,17 +226,21 @@ async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 async def run_pass(
-    connection: AsyncConnection,
+    engine: AsyncEngine,
     client: httpx.AsyncClient,
     *,
     page_size: int,
     listed_max: int,
     verify: bool = False,
 ) -> Report:
-    """One reconciliation over a snapshot of the ledger (the caller opens it: see `snapshot`)."""
+    """One reconciliation. The totals (and the audit) read one snapshot, which takes no HTTP call
+    and ends quickly; the wallet walk reads each page as committed, holding no snapshot open for
+    as long as the wallet service takes to list every wallet (the recheck absorbs what moves)."""
     report = Report()
-    report.currency_totals = await currency_totals(connection, page_size=page_size)
-    if verify:
-        report.unbalanced_entries, report.drifted_accounts = await verify_postings(connection)
-    await compare_wallets(connection, client, report, page_size=page_size, listed_max=listed_max)
+    async with snapshot(engine) as connection:
+        report.currency_totals = await currency_totals(connection, page_size=page_size)
+        if verify:
+            report.unbalanced_entries, report.drifted_accounts = await verify_postings(connection)
+    async with engine.connect() as connection:
+        await compare_wallets(connection, client, report, page_size=page_size, listed_max=listed_max)
     return report
