@@ -13,17 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledgerline.client import LedgerlineClient
+from ledgerline.client import LedgerlineClient, register_customer
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
 from ledgerline.infra.process import free_port
 from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
-from tests.conftest import TEST_OVERRIDES
-from tests.conftest import _client as platform_client
+from tests.conftest import TEST_OVERRIDES, platform_client
 from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.polling import eventually
 
-TRACED_SERVICES = ("wallet", "ledger", "payment", "notification", "banksim")
+TRACED_SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "banksim")
 SPANS_WITHIN_S = 60.0
 
 
@@ -59,7 +58,7 @@ def traced_platform(otlp: OtlpReceiver) -> Iterator[Platform]:
 
 @pytest.fixture
 async def traced_client(traced_platform: Platform) -> AsyncIterator[LedgerlineClient]:
-    api = platform_client(traced_platform)
+    api = platform_client(traced_platform, await register_customer(traced_platform.url("identity")))
     yield api
     await api.aclose()
 
@@ -70,7 +69,9 @@ async def test_a_transfer_is_one_trace_across_payment_wallet_ledger_and_notifica
     alice = await funded_wallet(traced_client, "alice", "100.00")
     bob = await funded_wallet(traced_client, "bob", "0.00")
     # Bob's webhook endpoint refuses connections: the failed delivery is logged inside the trace.
-    async with httpx.AsyncClient(base_url=traced_platform.url("notification"), timeout=30) as notifications:
+    async with httpx.AsyncClient(
+        base_url=traced_platform.url("notification"), timeout=30, auth=traced_client.auth
+    ) as notifications:
         hook = {"wallet_id": bob, "url": f"http://127.0.0.1:{free_port()}/refused"}
         assert (await notifications.post("/v1/webhooks", json=hook)).status_code == 201
     response = await traced_client.post_payment(
