@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ledgerline.core.http import RuntimeDep, check_page_size, decode_cursor, encode_cursor
+from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.idempotency import (
     IDEMPOTENCY_HEADER,
     REPLAYED_HEADER,
@@ -375,8 +375,8 @@ async def list_payments(
     wallet_id: Annotated[uuid.UUID | None, Query(description="Payments from or to this wallet")] = None,
     type: Annotated[PaymentType | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
-    created_from: Annotated[datetime | None, Query()] = None,
-    created_to: Annotated[datetime | None, Query()] = None,
+    created_from: Annotated[Rfc3339Time | None, Query()] = None,
+    created_to: Annotated[Rfc3339Time | None, Query()] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
