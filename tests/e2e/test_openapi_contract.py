@@ -25,7 +25,8 @@ CHECKS_MODULE = "tests.e2e.openapi_contract_checks"
 EXAMPLES_PER_OPERATION = int(os.environ.get("LEDGERLINE_CONTRACT_EXAMPLES", "5"))
 # A bound for a machine far busier than usual, not an expectation.
 RUN_TIMEOUT_S = 900
-REQUEST_TIMEOUT_S = 30
+# A bound for a stuck request, not a speed test: the reconciliation re-adds every posting.
+REQUEST_TIMEOUT_S = 120
 # The simulator's admin route sets latency (up to a minute) and failure rates for every caller:
 # fuzzed, it would slow or fail the other tests sharing this platform. It is a test double's knob.
 EXCLUDED_PATHS = {"banksim": ("/v1/admin/behaviour",)}
@@ -50,6 +51,7 @@ def schemathesis_command(url: str, headers: dict[str, str], service: str, report
         "--mode=all",
         f"--max-examples={EXAMPLES_PER_OPERATION}",
         f"--request-timeout={REQUEST_TIMEOUT_S}",
+        f"--max-response-time={REQUEST_TIMEOUT_S}",
         "--generation-database=none",
         "--suppress-health-check=all",
         "--no-color",
