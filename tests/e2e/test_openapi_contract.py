@@ -6,12 +6,15 @@ details, no request outside the schema accepted and none inside it refused for i
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ledgerline.client import LedgerlineClient
@@ -34,10 +37,15 @@ OUTPUT_TAIL_CHARS = 20_000
 
 
 @pytest.fixture(scope="session")
-def api_auth_headers() -> dict[str, str]:
-    """Headers every contract request carries: none while the services take anonymous calls; an
-    `Authorization: Bearer` customer token once they require one."""
-    return {}
+def api_auth_headers(platform: Platform) -> dict[str, str]:
+    """Headers every contract request carries: the access token of a freshly registered customer,
+    so the operations run past authentication (the ownership matrix covers who may do what)."""
+    credentials = {"email": f"contract-{uuid.uuid4().hex[:12]}@example.com", "password": secrets.token_urlsafe(24)}
+    with httpx.Client(base_url=platform.url("identity"), timeout=REQUEST_TIMEOUT_S) as identity:
+        identity.post("/v1/registrations", json=credentials).raise_for_status()
+        session = identity.post("/v1/sessions", json=credentials)
+        session.raise_for_status()
+    return {"Authorization": f"Bearer {session.json()['access_token']}"}
 
 
 def schemathesis_command(url: str, headers: dict[str, str], service: str, report_dir: Path) -> list[str]:
