@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ledgerline.client import LedgerlineClient
 from ledgerline.core.money import parse_amount
+from ledgerline.verify.checks import Check, Tally
 from ledgerline.verify.reading import Limits, Sources, verify
 from ledgerline.verify.report import Report
 
@@ -13,6 +14,13 @@ from ledgerline.verify.report import Report
 PLATFORM_DATABASES: dict[str, Sources] = {}
 # The suite shares one platform for half an hour; a payment in flight for two minutes is stuck.
 STALE_AFTER_S = 120.0
+# Payments whose commands a test sent to the wallet and ledger itself, playing the payment
+# service: their journal entries have no payment row by design, and nothing else is excused.
+PLAYED_PAYMENTS: set[str] = set()
+
+
+def played_payment(payment_id: object) -> None:
+    PLAYED_PAYMENTS.add(str(payment_id))
 
 
 def track_databases(ledger_url: str, postgres_url: str) -> None:
@@ -28,9 +36,18 @@ async def assert_books_balance(client: LedgerlineClient) -> Report:
     sources = PLATFORM_DATABASES.get(client.ledger_url)
     if sources is None:
         raise LookupError(f"no databases known for the platform at {client.ledger_url}; call track_databases")
-    report = await verify(sources, Limits(stale_after_s=STALE_AFTER_S))
-    assert report.ok, report.summary()
+    report = await verify(sources, Limits(stale_after_s=STALE_AFTER_S, findings_kept_max=1_000))
+    wrong = [t for t in report.tallies.values() if not t.ok and not _played(t)]
+    assert not wrong, report.summary()
     return report
+
+
+def _played(tally: Tally) -> bool:
+    return (
+        tally.check == Check.ENTRY_ONCE
+        and tally.found == len(tally.findings)
+        and all(f.subject in PLAYED_PAYMENTS for f in tally.findings)
+    )
 
 
 def minor(amount: str, currency: str = "EUR") -> int:

@@ -18,7 +18,7 @@ from ledgerline.core import topics
 from ledgerline.core.events import OutgoingMessage, decode, encode, expand
 from ledgerline.core.kafka_clients import create_producer
 from ledgerline.infra.platform import Platform
-from tests.books import assert_books_balance, funded_wallet, wallet_minor
+from tests.books import assert_books_balance, funded_wallet, played_payment, wallet_minor
 from tests.polling import eventually
 
 
@@ -44,6 +44,7 @@ async def test_each_saga_command_twice_has_one_effect(
     alice = await funded_wallet(any_client, "alice", "20.00")
     bob = await funded_wallet(any_client, "bob", "0")
     payment_id = uuid.uuid4()
+    played_payment(payment_id)
     src = "/tests/redelivery"
 
     reserve = c.ReserveFunds(payment_id=payment_id, wallet_id=uuid.UUID(alice), amount_minor=500, currency="EUR")
@@ -126,6 +127,7 @@ async def test_a_command_seen_before_is_answered_again_the_same_way(
     try:
         wallet = (await client.open_wallet("late-funds"))["id"]
         payment_id = uuid.uuid4()
+        played_payment(payment_id)
         reserve = c.ReserveFunds(payment_id=payment_id, wallet_id=uuid.UUID(wallet), amount_minor=500, currency="EUR")
         message = c.message(c.RESERVE_FUNDS, reserve, key=str(payment_id), source="/tests/rereply")
         key, value, headers = encode(message)

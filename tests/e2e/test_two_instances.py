@@ -29,7 +29,7 @@ from ledgerline.core.events import OutgoingMessage, encode
 from ledgerline.core.kafka_clients import create_producer
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
-from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
+from tests.books import assert_books_balance, funded_wallet, played_payment, track_databases, wallet_minor
 from tests.conftest import TEST_OVERRIDES, platform_client
 from tests.polling import eventually
 
@@ -263,6 +263,7 @@ async def test_a_command_delivered_to_both_instances_has_one_effect(
     alice = await funded_wallet(client, "alice", "20.00")
     bob = await funded_wallet(client, "bob", "0")
     payment_id = uuid.uuid4()
+    played_payment(payment_id)
     src = "/tests/two-instances"
 
     reserve = c.ReserveFunds(payment_id=payment_id, wallet_id=uuid.UUID(alice), amount_minor=500, currency="EUR")

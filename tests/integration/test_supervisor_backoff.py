@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledgerline.infra.process import ManagedProcess
+from ledgerline.infra.process import InfrastructureError, ManagedProcess
 from ledgerline.infra.supervisor import Backoff, Supervised, Supervisor, read_state
 
 BACKOFF = Backoff(initial_s=0.2, factor=2.0, max_s=0.8, healthy_after_s=60.0)
@@ -68,3 +68,48 @@ def test_the_backoff_delay_is_capped_and_refuses_inconsistent_limits() -> None:
     assert [BACKOFF.delay_s(n) for n in range(1, 7)] == pytest.approx([0.2, 0.4, 0.8, 0.8, 0.8, 0.8])
     with pytest.raises(ValueError, match="inconsistent backoff"):
         Backoff(initial_s=5.0, max_s=1.0)
+
+
+def test_a_service_is_started_again_only_once_what_it_needs_runs(tmp_path: Path) -> None:
+    """PostgreSQL down and a service down: the service waits for PostgreSQL, even when PostgreSQL's
+    first restart fails, instead of waiting out its readiness against a database that is not there."""
+    processes: dict[str, ManagedProcess] = {}
+    attempts = {"db": 0, "service": 0}
+    db_running_when_service_started: list[bool] = []
+
+    def spawn(name: str, script: str) -> None:
+        process = ManagedProcess(name, ["/bin/sh", "-c", script], log_path=tmp_path / f"{name}.log")
+        process.start()
+        processes[name] = process
+
+    def start_db() -> None:
+        attempts["db"] += 1
+        if attempts["db"] == 1:
+            raise InfrastructureError("db: first restart fails")
+        spawn("db", "sleep 60")
+
+    def start_service() -> None:
+        attempts["service"] += 1
+        db_running_when_service_started.append(processes["db"].running)
+        spawn("service", "sleep 60")
+
+    spawn("db", "exit 9")  # Both have just died, as after a SIGKILL.
+    spawn("service", "exit 9")
+    supervisor = Supervisor(
+        [
+            Supervised("db", lambda: processes["db"], start_db),
+            Supervised("service", lambda: processes["service"], start_service, needs=("db",)),
+        ],
+        data_dir=tmp_path,
+        backoff=BACKOFF,
+        say=lambda _: None,
+        tick_interval_s=0.05,
+    )
+    deadline = time.monotonic() + WATCH_TIMEOUT_S
+    try:
+        supervisor.run(lambda: attempts["service"] >= 1 or time.monotonic() > deadline)
+    finally:
+        for process in processes.values():
+            process.stop()
+    assert attempts == {"db": 2, "service": 1}
+    assert db_running_when_service_started == [True]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from sqlalchemy import text
 
 from ledgerline.chaos import findings as f
@@ -105,8 +106,16 @@ async def announcements(
 ) -> dict[str, list[tuple[str, str]]]:
     """Announcements per payment in the payment events topic, re-read until every terminal payment
     has one (the relay may still be publishing) or `deadline` passes."""
+    events: dict[str, list[tuple[str, str]]] = {}
     while True:
-        events = await read_topic(bootstrap, set(statuses))
+        try:
+            events = await read_topic(bootstrap, set(statuses))
+        except (KafkaError, OSError, TimeoutError):
+            # The broker may still be restarting; what is missing at the deadline is a finding.
+            if time.monotonic() > deadline:
+                return events
+            await asyncio.sleep(POLL_S)
+            continue
         missing = [p for p, s in statuses.items() if s in TERMINAL_STATUSES and p not in events]
         if not missing or time.monotonic() > deadline:
             return events
@@ -122,9 +131,9 @@ async def read_topic(bootstrap: str, wanted: set[str]) -> dict[str, list[tuple[s
         group_id=None,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
     found: dict[str, list[tuple[str, str]]] = {}
     try:
+        await consumer.start()
         give_up_at = time.monotonic() + TOPIC_READ_TIMEOUT_S
         while not consumer.assignment():
             if time.monotonic() > give_up_at:

@@ -61,6 +61,9 @@ class Supervised:
     current: Callable[[], ManagedProcess | None]
     # Starts a new process and returns once it is ready; raises InfrastructureError otherwise.
     restart: Callable[[], None]
+    # What must be running before this process is started again: a service restarted while
+    # PostgreSQL is down would wait out its whole readiness timeout for nothing.
+    needs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -108,21 +111,29 @@ class Supervisor:
             self.write_state(supervising=False)
 
     def tick(self) -> None:
-        """Notice exits and start what is due; in the order given, so infrastructure comes first."""
+        """Notice every exit first, then start what is due, in the order given (infrastructure
+        first), each only once what it needs runs: a restart blocks until the process is ready,
+        so an exit noticed after it would wait for it."""
         changed = False
         for item in self.supervised:
             record = self.records[item.name]
-            if record.restart_due_at is not None:
-                if self.clock() >= record.restart_due_at:
-                    self._restart(item, record)
-                    changed = True
-                continue
             process = item.current()
-            if process is not None and not process.running:
+            if record.restart_due_at is None and process is not None and not process.running:
                 self._exited(item, record, process)
+                changed = True
+        for item in self.supervised:
+            record = self.records[item.name]
+            due = record.restart_due_at is not None and self.clock() >= record.restart_due_at
+            if due and all(self._running(need) for need in item.needs):
+                self._restart(item, record)
                 changed = True
         if changed:
             self.write_state()
+
+    def _running(self, name: str) -> bool:
+        item = next(i for i in self.supervised if i.name == name)
+        process = item.current()
+        return self.records[name].restart_due_at is None and process is not None and process.running
 
     def _exited(self, item: Supervised, record: Record, process: ManagedProcess) -> None:
         record.last_exit_code = process.returncode()
@@ -231,11 +242,12 @@ def supervise_platform(platform: Platform) -> list[Supervised]:
         Supervised("redis", lambda: infra.redis.process, infra.redis.start),
         Supervised("kafka", lambda: infra.kafka.process, restart_kafka),
     ]
+    infrastructure = tuple(item.name for item in supervised)
     for name in list(platform.processes):
         if name == "smtp-sink":
             supervised.append(Supervised(name, _current(platform, name), platform.start_smtp_sink))
         else:
-            supervised.append(Supervised(name, _current(platform, name), _starter(platform, name)))
+            supervised.append(Supervised(name, _current(platform, name), _starter(platform, name), infrastructure))
     return supervised
 
 
