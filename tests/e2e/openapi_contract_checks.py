@@ -29,6 +29,8 @@ DATA_DEPENDENT_REFUSALS = frozenset(
         "too_many_subscriptions",  # notification: the wallet has its maximum already
         "invalid_grant",  # identity: a refresh token that was never issued
         "invalid_cursor",  # ledger, payment: a page cursor the service never issued (cursors are opaque)
+        "wallet_id_required",  # payment: a customer lists one wallet's payments (only an admin lists all)
+        "owner_not_allowed",  # wallet: a customer names someone else as the owner (only an admin may)
     }
 )
 

@@ -71,7 +71,7 @@ async def test_verify_passes_sound_books_and_names_a_wallet_changed_behind_the_l
 
 
 def test_verify_moves_money_between_two_test_wallets_first(platform: Platform) -> None:
-    urls = [f"--{s}-url={platform.url(s)}" for s in ("wallet", "ledger", "payment")]
+    urls = [f"--{s}-url={platform.url(s)}" for s in ("wallet", "ledger", "payment", "identity")]
     result = run_verify(platform, "--move-money", "--json", *urls)
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)

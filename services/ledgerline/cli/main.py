@@ -387,13 +387,20 @@ def verify(
     wallet_url: Annotated[str, typer.Option(envvar="LEDGERLINE_VERIFY_WALLET_URL")] = "http://127.0.0.1:8001",
     ledger_url: Annotated[str, typer.Option(envvar="LEDGERLINE_VERIFY_LEDGER_URL")] = "http://127.0.0.1:8002",
     payment_url: Annotated[str, typer.Option(envvar="LEDGERLINE_VERIFY_PAYMENT_URL")] = "http://127.0.0.1:8003",
+    identity_url: Annotated[
+        str, typer.Option(envvar="LEDGERLINE_VERIFY_IDENTITY_URL", help="Where the test customer registers")
+    ] = "http://127.0.0.1:8005",
 ) -> None:
-    """Check the books of a live installation from its databases, read-only (exit code 1 if wrong)."""
+    """Check the books of a live installation from its databases, read-only (exit code 1 if wrong).
+
+    With --move-money, a fresh test customer registers first and moves money between two wallets
+    of its own: money moves only by its owner, so no operator credentials are involved."""
     import asyncio
     import json
+    import uuid
 
-    from ledgerline.client import LedgerlineClient
-    from ledgerline.verify.exercise import Exercise
+    from ledgerline.client import LedgerlineClient, register_customer
+    from ledgerline.verify.exercise import TEST_OWNER, Exercise
     from ledgerline.verify.exercise import move_money as exercise
     from ledgerline.verify.reading import Limits, Sources
     from ledgerline.verify.reading import verify as verify_books
@@ -402,7 +409,8 @@ def verify(
     async def run() -> tuple[Exercise | None, Any]:
         moved = None
         if move_money:
-            client = LedgerlineClient(wallet_url, ledger_url, payment_url)
+            customer = await register_customer(identity_url, f"{TEST_OWNER}-{uuid.uuid4().hex[:12]}@example.com")
+            client = LedgerlineClient(wallet_url, ledger_url, payment_url, auth=customer)
             try:
                 moved = await exercise(client)
             finally:

@@ -4,7 +4,7 @@ Every error a service answers is RFC 9457 problem details (`core/problems.py`). 
 document declares none of them except a 422 in its own, different shape. Here the document is
 rewritten once, when first asked for: every error status an operation can answer is declared with
 the `Problem` schema under `application/problem+json`, an example per problem code, and the
-headers that come with it (`Retry-After` on 503, `WWW-Authenticate` on 401 and 403).
+headers that come with it (`Retry-After` on 503, `WWW-Authenticate` on 401).
 
 Which problems an operation can answer comes from two places:
 - `PROBLEM_RULES`: problems that follow from what the operation is (it has a path parameter, takes
@@ -166,7 +166,9 @@ PROBLEM_RULES: tuple[ProblemRule, ...] = (
         _needs_token,
         (
             DeclaredProblem(401, "unauthorized", "Authentication required", headers=("WWW-Authenticate",)),
-            DeclaredProblem(403, "insufficient_scope", "Token lacks a required scope", headers=("WWW-Authenticate",)),
+            # Not every 403 is about the token (a payer asking to refund, a customer naming another
+            # owner), so `WWW-Authenticate` is sent with insufficient_scope but not declared required.
+            DeclaredProblem(403, "insufficient_scope", "Token lacks a required scope"),
         ),
     ),
 )

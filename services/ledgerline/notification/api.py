@@ -16,7 +16,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field
 from ledgerline.core.auth import Principal, require_scopes
 from ledgerline.core.http import EmailAddress, RuntimeDep, check_page_size, wallet_owners
 from ledgerline.core.openapi import DeclaredProblem, problem_responses
-from ledgerline.core.problems import Problem, not_found
+from ledgerline.core.problems import not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.notification import repository
 from ledgerline.notification.channels import new_webhook_secret
@@ -28,6 +28,8 @@ NotificationReader = Annotated[Principal, Depends(require_scopes("notifications:
 NotificationWriter = Annotated[Principal, Depends(require_scopes("notifications:write"))]
 PAGE_SIZE_DEFAULT = 50
 TOO_MANY_SUBSCRIPTIONS = DeclaredProblem(422, "too_many_subscriptions", "Too many subscriptions for this wallet")
+# Another customer's wallet is not found, exactly as one that does not exist.
+WALLET_NOT_FOUND = DeclaredProblem(404, "unknown_wallet", "Unknown wallet", "wallet ... is not one of yours")
 
 
 class WebhookRequest(BaseModel):
@@ -71,7 +73,7 @@ class NotificationView(BaseModel):
 
 async def _require_visible(runtime: ServiceRuntime, principal: Principal, wallet_id: uuid.UUID) -> None:
     if not principal.may_see(await wallet_owners(runtime).owner_of(wallet_id)):
-        raise Problem(404, "unknown_wallet", "Unknown wallet", f"wallet {wallet_id} is not one of yours")
+        raise WALLET_NOT_FOUND.problem(f"wallet {wallet_id} is not one of yours")
 
 
 async def _subscribe(runtime: ServiceRuntime, principal: Principal, subscription: Subscription) -> Subscription:
@@ -103,7 +105,7 @@ def _view(s: Subscription, *, with_secret: bool) -> SubscriptionView:
     status_code=201,
     response_model=SubscriptionView,
     summary="Subscribe a URL to the wallet's payment events (HMAC-signed, Standard Webhooks)",
-    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS),
+    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS, WALLET_NOT_FOUND),
 )
 async def subscribe_webhook(
     body: WebhookRequest, runtime: RuntimeDep, response: Response, principal: NotificationWriter
@@ -118,14 +120,14 @@ async def subscribe_webhook(
     "/email-subscriptions",
     status_code=201,
     response_model=SubscriptionView,
-    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS),
+    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS, WALLET_NOT_FOUND),
 )
 async def subscribe_email(body: EmailRequest, runtime: RuntimeDep, principal: NotificationWriter) -> SubscriptionView:
     subscription = Subscription(uuid.uuid4(), body.wallet_id, Channel.EMAIL, str(body.address))
     return _view(await _subscribe(runtime, principal, subscription), with_secret=False)
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionView])
+@router.get("/subscriptions", response_model=list[SubscriptionView], responses=problem_responses(WALLET_NOT_FOUND))
 async def list_subscriptions(
     wallet_id: uuid.UUID, runtime: RuntimeDep, principal: NotificationReader
 ) -> list[SubscriptionView]:
@@ -159,7 +161,12 @@ def _notification_view(n: Notification, attempts: list[Any]) -> NotificationView
     )
 
 
-@router.get("/notifications", response_model=list[NotificationView], summary="A wallet's notifications, newest first")
+@router.get(
+    "/notifications",
+    response_model=list[NotificationView],
+    summary="A wallet's notifications, newest first",
+    responses=problem_responses(WALLET_NOT_FOUND),
+)
 async def list_notifications(
     runtime: RuntimeDep,
     principal: NotificationReader,

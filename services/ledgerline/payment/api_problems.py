@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from ledgerline.core.openapi import DeclaredProblem, Operation, ProblemRule
 
-UNKNOWN_WALLET = DeclaredProblem(422, "unknown_wallet", "Unknown wallet", "source wallet ... does not exist")
+UNKNOWN_WALLET = DeclaredProblem(422, "unknown_wallet", "Unknown wallet", "destination wallet ... does not exist")
+# Money leaves (or, for a deposit, arrives in) only the caller's own wallet; another's is not found.
+NOT_YOUR_WALLET = DeclaredProblem(404, "unknown_wallet", "Unknown wallet", "source wallet ... does not exist")
 CURRENCY_MISMATCH = DeclaredProblem(422, "currency_mismatch", "Currency does not match the wallet")
 SELF_TRANSFER = DeclaredProblem(422, "self_transfer", "Source and destination are the same wallet")
 AMOUNT_NOT_VALID = DeclaredProblem(422, "too_many_decimals", "Amount is not valid", "amount: '1.234' has 3 decimals")
@@ -39,7 +41,7 @@ RULES = (
     ProblemRule(_starts_payment, (AMOUNT_NOT_VALID,)),
     ProblemRule(
         lambda op: _starts_payment(op) and not _refunds(op),
-        (UNKNOWN_WALLET, CURRENCY_MISMATCH, WALLET_SERVICE_ERROR),
+        (UNKNOWN_WALLET, NOT_YOUR_WALLET, CURRENCY_MISMATCH, WALLET_SERVICE_ERROR),
     ),
     ProblemRule(_transfers, (SELF_TRANSFER,)),
     ProblemRule(_refunds, (NOT_REFUNDABLE, REFUND_EXCEEDS_ORIGINAL)),
