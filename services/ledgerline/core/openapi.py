@@ -169,6 +169,8 @@ PROBLEM_RULES: tuple[ProblemRule, ...] = (
             # Not every 403 is about the token (a payer asking to refund, a customer naming another
             # owner), so `WWW-Authenticate` is sent with insufficient_scope but not declared required.
             DeclaredProblem(403, "insufficient_scope", "Token lacks a required scope"),
+            # Every authenticated route draws from its caller's token bucket (core/rate_limits.py).
+            DeclaredProblem(429, "rate_limited", "Too many requests", headers=("Retry-After",)),
         ),
     ),
 )

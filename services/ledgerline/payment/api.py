@@ -43,6 +43,7 @@ from ledgerline.core.problems import Problem, not_found
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.payment import domain as d
 from ledgerline.payment import repository
+from ledgerline.payment.api_problems import WALLET_ID_REQUIRED, WALLET_NOT_FOUND
 from ledgerline.payment.batches import TRANSFER_BATCH_MAX, BatchItem, accept_transfer_batch
 from ledgerline.payment.domain import Payment, PaymentType, Status
 from ledgerline.payment.intake import Acceptance, PaymentIntake
@@ -423,10 +424,10 @@ async def _may_list(runtime: ServiceRuntime, principal: Principal, wallet_id: uu
     lists every payment."""
     if wallet_id is None:
         if not principal.is_admin:
-            raise Problem(422, "wallet_id_required", "Name a wallet", "list the payments of one of your wallets")
+            raise WALLET_ID_REQUIRED.problem()
         return
     if not principal.may_see(await _wallets(runtime).owner_of(wallet_id)):
-        raise not_found("wallet", wallet_id)
+        raise WALLET_NOT_FOUND.problem(f"no wallet {wallet_id}")
 
 
 @router.get(

@@ -15,6 +15,8 @@ WALLET_SERVICE_ERROR = DeclaredProblem(502, "wallet_service_error", "Wallet serv
 OVERLOADED = DeclaredProblem(503, "overloaded", "Too many payments waiting", headers=("Retry-After",))
 NOT_REFUNDABLE = DeclaredProblem(409, "not_refundable", "Payment cannot be refunded")
 REFUND_EXCEEDS_ORIGINAL = DeclaredProblem(422, "refund_exceeds_original", "Refund exceeds what is left to refund")
+WALLET_NOT_FOUND = DeclaredProblem(404, "wallet_not_found", "Wallet not found", "no wallet ...")
+WALLET_ID_REQUIRED = DeclaredProblem(422, "wallet_id_required", "Name a wallet", "list the payments of your wallet")
 DUPLICATE_TRANSFER_ID = DeclaredProblem(422, "duplicate_transfer_id", "Two transfers share an id")
 
 
@@ -32,6 +34,10 @@ def _refunds(operation: Operation) -> bool:
     return operation.get("operationId", "").startswith("create_refund")
 
 
+def _lists_payments(operation: Operation) -> bool:
+    return operation.get("operationId", "").startswith("list_payments")
+
+
 def _transfer_batch(operation: Operation) -> bool:
     return operation.get("operationId", "").startswith("create_transfer_batch")
 
@@ -46,4 +52,5 @@ RULES = (
     ProblemRule(_transfers, (SELF_TRANSFER,)),
     ProblemRule(_refunds, (NOT_REFUNDABLE, REFUND_EXCEEDS_ORIGINAL)),
     ProblemRule(_transfer_batch, (DUPLICATE_TRANSFER_ID,)),
+    ProblemRule(_lists_payments, (WALLET_NOT_FOUND, WALLET_ID_REQUIRED)),
 )
