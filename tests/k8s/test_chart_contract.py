@@ -317,7 +317,8 @@ def test_network_policies_allow_exactly_the_contract_flows(app_by_name: dict[str
         policy = one(items, "NetworkPolicy", f"ledgerline-{component}")["spec"]
         return {p["port"] for rule in policy["egress"] for p in rule.get("ports", [])}
 
-    assert {"payment", "ledger", "helm-test"} <= callers("wallet")
+    # Payment checks wallets; ledger and notification learn who owns one before showing it.
+    assert {"payment", "ledger", "notification", "helm-test"} <= callers("wallet")
     assert callers("banksim") - {c for c in callers("banksim") if c.startswith("namespace:")} == {
         "payment",
         "helm-test",
@@ -327,7 +328,7 @@ def test_network_policies_allow_exactly_the_contract_flows(app_by_name: dict[str
     for service in SERVICES:
         assert {53, 9092, 5432, 6379} <= egress_ports(service)
     assert {443, 80, 587, 25, 2525} <= egress_ports("notification")
-    assert 8080 in egress_ports("payment") and 8080 in egress_ports("ledger")
+    assert all(8080 in egress_ports(caller) for caller in ("payment", "ledger", "notification"))
     assert egress_ports("banksim") == {53, 4317, 4318}
     assert 9092 not in egress_ports("banksim")
 

@@ -142,6 +142,25 @@ async def test_a_stale_cache_drops_keys_the_issuer_stopped_publishing() -> None:
         await checker.verify(keys.token("k1"))
 
 
+async def test_a_token_checked_before_passes_from_memory_only_while_it_would_pass_again() -> None:
+    keys, clock = KeySet(), Clock()
+    keys.add("k1")
+    checker = verifier(keys, clock, refresh_interval_min_s=10, cache_max_age_s=60, leeway_s=0)
+    expires = int(time.time()) + 1
+    short = keys.token("k1", exp=expires)
+    assert (await checker.verify(short)).subject == "user-1"
+    assert (await checker.verify(short)).subject == "user-1"  # From memory.
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    with pytest.raises(TokenRejected, match="expired"):
+        await checker.verify(short)
+    lasting = keys.token("k1")
+    await checker.verify(lasting)
+    keys.published.discard("k1")
+    clock.now += 60  # The key set is refetched: the withdrawn key no longer vouches for the token.
+    with pytest.raises(TokenRejected, match="unknown key"):
+        await checker.verify(lasting)
+
+
 async def test_current_principal_and_scope_requirement_answer_problems() -> None:
     keys, clock = KeySet(), Clock()
     keys.add("k1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from ledgerline.chaos import load
 from ledgerline.chaos.faults import Injector
 from ledgerline.chaos.platform import ChaosPlatform
 from ledgerline.chaos.schedule import Plan, plan
-from ledgerline.client import LedgerlineClient
+from ledgerline.client import LedgerlineClient, register_customer
 from ledgerline.core.events import MalformedMessage, decode
 from ledgerline.core.topics import PAYMENT_EVENTS
 from ledgerline.verify.checks import TERMINAL_STATUSES
@@ -58,7 +59,10 @@ class SeedResult:
 async def run_seed(chaos: ChaosPlatform, seed: int, options: ChaosOptions, log: Callable[[str], None]) -> SeedResult:
     platform = chaos.platform
     result = SeedResult(seed, plan(seed, load_s=options.load_s, faults=options.faults, pause_s=options.pause_s))
-    client = LedgerlineClient(platform.url("wallet"), platform.url("ledger"), platform.url("payment"))
+    # One customer sends the whole load, as its own wallets' owner (money moves only by its owner).
+    email = f"chaos-seed-{seed}-{uuid.uuid4().hex[:8]}@example.com"
+    customer = await register_customer(platform.url("identity"), email)
+    client = LedgerlineClient(platform.url("wallet"), platform.url("ledger"), platform.url("payment"), auth=customer)
     injector = Injector(platform, log)
     restarts_before = sum(chaos.restarts().values())
     try:

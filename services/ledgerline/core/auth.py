@@ -10,6 +10,7 @@ the `admin` scope passes every scope check. A service installs its verifier once
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,7 +20,7 @@ from typing import Annotated, Any, Protocol
 
 import httpx
 import jwt
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
@@ -33,6 +34,7 @@ from ledgerline.core.settings import TokenSettings
 ALGORITHMS = ("EdDSA", "ES256")
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 TOKEN_LENGTH_MAX = 8 * 1024
+VERIFIED_TOKENS_MAX = 10_000
 JWKS_KEYS_MAX = 100
 REVOKED_SESSION_PREFIX = "ledgerline:auth:revoked-session:"
 JWKS_PATH = "/.well-known/jwks.json"
@@ -155,6 +157,11 @@ class TokenVerifier:
         self._revoked_sessions = revoked_sessions
         self._clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
+        # Tokens whose signature and claims were checked: (kid, claims) by the token's SHA-256.
+        # A client sends the same token for minutes, and an Ed25519 check per request was a fifth
+        # of a busy service's CPU. An entry is used only while its key is still published and its
+        # `exp` (with leeway) has not passed, which is exactly when checking it again would pass.
+        self._verified: LRUCache[bytes, tuple[str, dict[str, Any]]] = LRUCache(maxsize=VERIFIED_TOKENS_MAX)
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
         self.fetch_count = 0
@@ -172,7 +179,7 @@ class TokenVerifier:
             raise TokenRejected("malformed token") from None
         if not isinstance(kid, str) or not kid:
             raise TokenRejected("token names no signing key")
-        claims = self._decode(token, await self._key(kid))
+        claims = await self._checked_claims(token, kid)
         session_id = claims.get("sid")
         if session_id and self._revoked_sessions and await self._revoked_sessions.is_revoked(str(session_id)):
             raise TokenRejected("session revoked")
@@ -183,6 +190,20 @@ class TokenVerifier:
             session_id=str(session_id) if session_id else None,
             expires_at=int(claims["exp"]),
         )
+
+    async def _checked_claims(self, token: str, kid: str) -> dict[str, Any]:
+        digest = hashlib.sha256(token.encode()).digest()
+        known = self._verified.get(digest)
+        if known is not None and self._still_valid(kid, *known):
+            return known[1]
+        claims = self._decode(token, await self._key(kid))
+        self._verified[digest] = (kid, claims)
+        return claims
+
+    def _still_valid(self, kid: str, verified_kid: str, claims: dict[str, Any]) -> bool:
+        """A token checked before passes again while its key is published and it has not expired."""
+        fresh_keys = kid == verified_kid and kid in self._keys and not self._stale()
+        return fresh_keys and time.time() < int(claims["exp"]) + self._limits.leeway_s
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
         try:
