@@ -173,13 +173,7 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         if len(token) > TOKEN_LENGTH_MAX:
             raise TokenRejected("token too long")
-        try:
-            kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.PyJWTError:
-            raise TokenRejected("malformed token") from None
-        if not isinstance(kid, str) or not kid:
-            raise TokenRejected("token names no signing key")
-        claims = await self._checked_claims(token, kid)
+        claims = await self._checked_claims(token)
         session_id = claims.get("sid")
         if session_id and self._revoked_sessions and await self._revoked_sessions.is_revoked(str(session_id)):
             raise TokenRejected("session revoked")
@@ -191,18 +185,24 @@ class TokenVerifier:
             expires_at=int(claims["exp"]),
         )
 
-    async def _checked_claims(self, token: str, kid: str) -> dict[str, Any]:
+    async def _checked_claims(self, token: str) -> dict[str, Any]:
         digest = hashlib.sha256(token.encode()).digest()
         known = self._verified.get(digest)
-        if known is not None and self._still_valid(kid, *known):
+        if known is not None and self._still_valid(*known):
             return known[1]
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            raise TokenRejected("malformed token") from None
+        if not isinstance(kid, str) or not kid:
+            raise TokenRejected("token names no signing key")
         claims = self._decode(token, await self._key(kid))
         self._verified[digest] = (kid, claims)
         return claims
 
-    def _still_valid(self, kid: str, verified_kid: str, claims: dict[str, Any]) -> bool:
+    def _still_valid(self, kid: str, claims: dict[str, Any]) -> bool:
         """A token checked before passes again while its key is published and it has not expired."""
-        fresh_keys = kid == verified_kid and kid in self._keys and not self._stale()
+        fresh_keys = kid in self._keys and not self._stale()
         return fresh_keys and time.time() < int(claims["exp"]) + self._limits.leeway_s
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
