@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from ledgerline.chaos.schedule import Fault, Kind, Plan
+from ledgerline.core.access_tokens import ClientCredentials
 from ledgerline.infra.platform import Platform
 from ledgerline.infra.process import ManagedProcess
 
@@ -30,6 +31,8 @@ class Injector:
     paused: set[int] = field(default_factory=set)
     # Pauses and bank faults that are still to end, kept so they are neither lost nor left running.
     lasting: set[asyncio.Task[None]] = field(default_factory=set)
+    # The bank simulator's admin route takes the operator's token (fetched once, then renewed).
+    operator: ClientCredentials | None = None
 
     def process_of(self, target: str) -> ManagedProcess | None:
         infra = self.platform.infra
@@ -95,7 +98,9 @@ class Injector:
         await self.set_bank({"latency_ms": 0, "failure_rate_percent": 0})
 
     async def set_bank(self, behaviour: dict[str, int]) -> None:
-        async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT_S) as http:
+        if self.operator is None:
+            self.operator = ClientCredentials(self.platform.url("identity"), *self.platform.operator_credentials)
+        async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT_S, auth=self.operator) as http:
             response = await http.put(f"{self.platform.url('banksim')}/v1/admin/behaviour", json=behaviour)
             response.raise_for_status()
 
