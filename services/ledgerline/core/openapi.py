@@ -132,6 +132,9 @@ INTERNAL_ERROR = DeclaredProblem(500, "internal_error", "Internal error", "the e
 DEPENDENCY_UNAVAILABLE = DeclaredProblem(
     503, "dependency_unavailable", "A dependency is unavailable", "retry shortly", headers=("Retry-After",)
 )
+# A caller past its token bucket (core/rate_limits.py): every authenticated route, and the
+# identity routes limited per client address.
+RATE_LIMITED = DeclaredProblem(429, "rate_limited", "Too many requests", headers=("Retry-After",))
 VALIDATION_ERROR = DeclaredProblem(422, "validation_error", "Request is not valid", "body.amount: Field required")
 NOT_FOUND = DeclaredProblem(404, "not_found", "Not Found", "nothing is at this path, or the resource it names")
 
@@ -170,7 +173,7 @@ PROBLEM_RULES: tuple[ProblemRule, ...] = (
             # owner), so `WWW-Authenticate` is sent with insufficient_scope but not declared required.
             DeclaredProblem(403, "insufficient_scope", "Token lacks a required scope"),
             # Every authenticated route draws from its caller's token bucket (core/rate_limits.py).
-            DeclaredProblem(429, "rate_limited", "Too many requests", headers=("Retry-After",)),
+            RATE_LIMITED,
         ),
     ),
 )

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ledgerline.core.auth import CurrentPrincipal, Principal, require_scopes
 from ledgerline.core.http import EmailAddress
-from ledgerline.core.openapi import DeclaredProblem, problem_responses
+from ledgerline.core.openapi import RATE_LIMITED, DeclaredProblem, problem_responses
 from ledgerline.core.problems import Problem
 from ledgerline.core.rate_limits import Bucket, RateLimiter
 from ledgerline.identity import domain
@@ -157,7 +157,7 @@ def _refusal(error: domain.IdentityError, *, status: int = 400, code: str | None
     "/v1/registrations",
     status_code=201,
     response_model=UserView,
-    responses=problem_responses(PASSWORD_REJECTED, EMAIL_TAKEN),
+    responses=problem_responses(PASSWORD_REJECTED, EMAIL_TAKEN, RATE_LIMITED),
     dependencies=[AddressLimited],
 )
 async def register(body: Registration, identity: IdentityDep, response: Response) -> UserView:
@@ -178,7 +178,7 @@ async def register(body: Registration, identity: IdentityDep, response: Response
     status_code=201,
     response_model=TokenView,
     summary="Log in",
-    responses=problem_responses(INVALID_CREDENTIALS),
+    responses=problem_responses(INVALID_CREDENTIALS, RATE_LIMITED),
     dependencies=[AddressLimited],
 )
 async def login(body: Credentials, identity: IdentityDep, response: Response) -> TokenView:
