@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select, text
@@ -92,7 +93,7 @@ def _in_flight() -> Problem:
 
 def _stored(raw: str | bytes, fp: str) -> StoredResponse:
     """The first response recorded in Redis; a problem while it is in flight or for another request."""
-    entry = json.loads(raw)
+    entry = orjson.loads(raw)
     if entry["fingerprint"] != fp:
         raise _mismatch()
     if entry["state"] == "in_flight":
@@ -209,7 +210,7 @@ class IdempotencyStore:
             "keys": [key for key, _, _ in items],
             "fingerprints": [fp for _, fp, _ in items],
             "statuses": [response.status_code for _, _, response in items],
-            "bodies": [json.dumps(response.body) for _, _, response in items],
+            "bodies": [orjson.dumps(response.body).decode() for _, _, response in items],
         }
         return set((await connection.execute(self._record_many, parameters)).scalars())
 
@@ -235,8 +236,8 @@ class IdempotencyStore:
             _log.warning("could not release idempotency keys: %s", exc)
 
     @staticmethod
-    def _done_entry(fp: str, response: StoredResponse) -> str:
-        return json.dumps(
+    def _done_entry(fp: str, response: StoredResponse) -> bytes:
+        return orjson.dumps(
             {"fingerprint": fp, "state": "done", "status_code": response.status_code, "body": response.body}
         )
 
