@@ -16,12 +16,14 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerline.core.problems import Problem
+from ledgerline.core.redis_pipelines import PipelinedCommands
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -113,6 +115,7 @@ class IdempotencyStore:
         response_ttl_s: int = 24 * 3600,
     ) -> None:
         self._redis = redis
+        self._commands = PipelinedCommands(redis)
         self._engine = engine
         self._table = table
         self._namespace = namespace
@@ -153,11 +156,16 @@ class IdempotencyStore:
 
     async def _claim_in_redis(self, key: str, fp: str) -> StoredResponse | object | None:
         """`_CLAIMED`, the stored response, or None when Redis cannot say (the database decides)."""
-        marker = self._in_flight_marker(fp)
+        redis_key, marker = self._redis_key(key), self._in_flight_marker(fp)
+
+        async def claim(pipe: Pipeline) -> None:
+            pipe.set(redis_key, marker, nx=True, ex=self._lock_ttl_s)
+            pipe.get(redis_key)  # What holds the key if the claim fails, in the same round trip.
+
         try:
-            if await self._redis.set(self._redis_key(key), marker, nx=True, ex=self._lock_ttl_s):
+            claimed, raw = await self._commands.run(claim, replies=2)
+            if claimed:
                 return _CLAIMED
-            raw = await self._redis.get(self._redis_key(key))
         except RedisError as exc:
             # The database constraint still guarantees one effect per key.
             _log.warning("idempotency fast path unavailable: %s", exc)
