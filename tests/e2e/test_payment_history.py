@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ledgerline.client import LedgerlineClient
+import httpx
+import pytest
+
+from ledgerline.client import LedgerlineClient, register_customer
+from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, funded_wallet, minor
+from tests.conftest import platform_client
 
 
 async def _all_pages(client: LedgerlineClient, **filters: str) -> tuple[list[dict[str, object]], int]:
@@ -100,3 +105,26 @@ async def test_an_admin_lists_every_payment(client: LedgerlineClient, admin_clie
     everything, _ = await _all_pages(admin_client, created_from=started.isoformat(), limit="1")
     assert transfer["id"] in {p["id"] for p in everything}
     assert {p["type"] for p in everything} >= {"deposit", "transfer"}
+
+
+async def test_the_recipient_reads_a_transfer_and_nobody_else(platform: Platform, client: LedgerlineClient) -> None:
+    """A transfer in a recipient's history can be opened by them; a third customer gets 404."""
+    recipient = platform_client(platform, await register_customer(platform.url("identity")))
+    stranger = platform_client(platform, await register_customer(platform.url("identity")))
+    try:
+        alice = await funded_wallet(client, "alice", "5.00")
+        theirs = (await recipient.open_wallet("rita"))["id"]
+        sent = await client.transfer(alice, theirs, "1.25")
+        assert sent["status"] == "COMPLETED"
+        listed = (await recipient.payments(wallet_id=theirs))["items"]
+        assert [p["id"] for p in listed] == [sent["id"]]
+        seen = await recipient.get_payment(sent["id"])
+        assert (seen["amount"], seen["destination_wallet_id"], seen["status"]) == ("1.25", theirs, "COMPLETED")
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            await stranger.get_payment(sent["id"])
+        assert refused.value.response.status_code == 404
+        assert (await recipient.get_wallet(theirs))["balance"] == "1.25"
+        await assert_books_balance(client)
+    finally:
+        await recipient.aclose()
+        await stranger.aclose()

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
+import orjson
 from sqlalchemy import ColumnElement, Executable, any_, bindparam, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -44,7 +45,14 @@ def create_engine(url: str, *, pool_size: int, pool_timeout_s: float, pre_ping: 
         pool_timeout=pool_timeout_s,
         pool_pre_ping=pre_ping,
         isolation_level="READ COMMITTED",
+        # JSONB columns (outbox events, stored responses, saga data) through orjson.
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
     )
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 class ConcurrentUpdate(Exception):

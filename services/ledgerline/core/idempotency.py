@@ -14,13 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerline.core.problems import Problem
+from ledgerline.core.redis_pipelines import PipelinedCommands
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -92,7 +95,7 @@ def _in_flight() -> Problem:
 
 def _stored(raw: str | bytes, fp: str) -> StoredResponse:
     """The first response recorded in Redis; a problem while it is in flight or for another request."""
-    entry = json.loads(raw)
+    entry = orjson.loads(raw)
     if entry["fingerprint"] != fp:
         raise _mismatch()
     if entry["state"] == "in_flight":
@@ -112,6 +115,7 @@ class IdempotencyStore:
         response_ttl_s: int = 24 * 3600,
     ) -> None:
         self._redis = redis
+        self._commands = PipelinedCommands(redis)
         self._engine = engine
         self._table = table
         self._namespace = namespace
@@ -152,11 +156,16 @@ class IdempotencyStore:
 
     async def _claim_in_redis(self, key: str, fp: str) -> StoredResponse | object | None:
         """`_CLAIMED`, the stored response, or None when Redis cannot say (the database decides)."""
-        marker = self._in_flight_marker(fp)
+        redis_key, marker = self._redis_key(key), self._in_flight_marker(fp)
+
+        async def claim(pipe: Pipeline) -> None:
+            pipe.set(redis_key, marker, nx=True, ex=self._lock_ttl_s)
+            pipe.get(redis_key)  # What holds the key if the claim fails, in the same round trip.
+
         try:
-            if await self._redis.set(self._redis_key(key), marker, nx=True, ex=self._lock_ttl_s):
+            claimed, raw = await self._commands.run(claim, replies=2)
+            if claimed:
                 return _CLAIMED
-            raw = await self._redis.get(self._redis_key(key))
         except RedisError as exc:
             # The database constraint still guarantees one effect per key.
             _log.warning("idempotency fast path unavailable: %s", exc)
@@ -209,7 +218,7 @@ class IdempotencyStore:
             "keys": [key for key, _, _ in items],
             "fingerprints": [fp for _, fp, _ in items],
             "statuses": [response.status_code for _, _, response in items],
-            "bodies": [json.dumps(response.body) for _, _, response in items],
+            "bodies": [orjson.dumps(response.body).decode() for _, _, response in items],
         }
         return set((await connection.execute(self._record_many, parameters)).scalars())
 
@@ -235,8 +244,8 @@ class IdempotencyStore:
             _log.warning("could not release idempotency keys: %s", exc)
 
     @staticmethod
-    def _done_entry(fp: str, response: StoredResponse) -> str:
-        return json.dumps(
+    def _done_entry(fp: str, response: StoredResponse) -> bytes:
+        return orjson.dumps(
             {"fingerprint": fp, "state": "done", "status_code": response.status_code, "body": response.body}
         )
 

@@ -3,8 +3,8 @@
 A bucket holds up to `capacity` tokens and gains `refill_per_s` tokens a second; a request
 takes one, or is refused with 429 when none is left. The bucket is read, refilled and taken
 from in one Lua script, so concurrent requests on any instance cannot both take the last
-token. The libraries at hand (`limits`, `slowapi`) count windows rather than keep buckets, and
-redis-py already runs scripts by their digest, so the bucket is these few lines.
+token. The libraries at hand (`limits`, `slowapi`) count windows rather than keep buckets, so the
+bucket is these few lines. Takes of concurrent requests share one pipeline (`PipelinedCommands`).
 
 A Redis that does not answer lets requests through (logged): limits protect the platform from
 a few callers, and must not turn a Redis outage into a full one.
@@ -16,12 +16,15 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledgerline.core.problems import Problem
+from ledgerline.core.redis_pipelines import PipelinedCommands
 
 KEY_PREFIX = "ledgerline:rate:"
 KEY_PART_LENGTH_MAX = 200
@@ -46,6 +49,12 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
 return {allowed, tostring(tokens)}
 """
+
+
+async def _queue_take(pipe: Pipeline, *, keys: list[str], args: list[float | int]) -> None:
+    # EVAL, not EVALSHA: a pipeline with registered scripts asks Redis whether it has them first
+    # (a round trip), and EVAL never meets a Redis that lost its scripts in a restart.
+    pipe.eval(_TAKE, len(keys), *keys, *args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +96,14 @@ def decide(bucket: Bucket, allowed: bool, tokens: float, cost: int = 1) -> Decis
 
 class RateLimiter:
     def __init__(self, redis: Redis) -> None:
-        self._take = redis.register_script(_TAKE)
+        self._commands = PipelinedCommands(redis)
 
     async def take(self, key: str, bucket: Bucket, cost: int = 1) -> Decision | None:
         """The decision for one request on `key`; None when Redis could not be asked."""
         try:
-            allowed, tokens = await self._take(
-                keys=[KEY_PREFIX + key[: KEY_PART_LENGTH_MAX * 3]],
-                args=[bucket.capacity, bucket.refill_per_s, int(time.time() * 1000), cost],
-            )
+            keys = [KEY_PREFIX + key[: KEY_PART_LENGTH_MAX * 3]]
+            args = [bucket.capacity, bucket.refill_per_s, int(time.time() * 1000), cost]
+            [(allowed, tokens)] = await self._commands.run(partial(_queue_take, keys=keys, args=args))
         except RedisError as error:
             _log.warning("rate limit for %s not checked (%s); letting the request through", key, error)
             return None

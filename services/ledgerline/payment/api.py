@@ -6,8 +6,8 @@ client follows it with `GET /v1/payments/{id}`.
 
 Money leaves (or, for a deposit, arrives in) only the caller's own wallet; any other answers
 404 `unknown_wallet` like a missing one. A transfer may go to anyone's wallet. A payment is
-read by the owner of the wallet it moved money for, or with the `admin` scope; an idempotency
-key is bound to the principal that used it first.
+read by the owner of a wallet it moved money out of or into, or with the `admin` scope; an
+idempotency key is bound to the principal that used it first.
 """
 
 from __future__ import annotations
@@ -394,11 +394,12 @@ async def create_refund(
 
 
 async def _may_read(runtime: ServiceRuntime, principal: Principal, payment: Payment) -> bool:
-    """Admins read every payment; a customer those that moved money for a wallet of theirs."""
+    """Admins read every payment; a customer those that moved money out of or into a wallet of
+    theirs, as their history lists them (the recipient of a transfer reads it too)."""
     if principal.is_admin:
         return True
-    own_wallet = payment.destination_wallet_id if payment.type is PaymentType.DEPOSIT else payment.source_wallet_id
-    return principal.owns(await _wallets(runtime).owner_of(own_wallet))
+    wallets = (payment.source_wallet_id, payment.destination_wallet_id)
+    return any([principal.owns(await _wallets(runtime).owner_of(w)) for w in wallets if w is not None])
 
 
 PAGE_SIZE_DEFAULT = 50
