@@ -21,7 +21,8 @@ from ledgerline.core.problems import Problem
 from ledgerline.core.rate_limits import Bucket, RateLimiter
 from ledgerline.identity import domain
 from ledgerline.identity.credentials import REFRESH_TOKEN_LENGTH_MAX
-from ledgerline.identity.service import IdentityService, IssuedTokens
+from ledgerline.identity.service import IssuedTokens
+from ledgerline.identity.wiring import IdentityCollaboratorsDep, IdentityDep
 
 router = APIRouter(tags=["identity"])
 # Hard caps on what the parser accepts at all; the settings hold the policy within them.
@@ -47,9 +48,8 @@ UNKNOWN_SCOPE = DeclaredProblem(422, "unknown_scope", "Request refused")
 CLIENT_EXISTS = DeclaredProblem(409, "client_exists", "Request refused")
 
 
-async def limit_by_address(request: Request) -> None:
+async def limit_by_address(request: Request, identity: IdentityDep) -> None:
     """One bucket per client address and route: password guessing from one place gets 429."""
-    identity: IdentityService = request.app.state.identity
     limiter: RateLimiter = request.app.state.rate_limiter
     bucket = Bucket(identity.settings.address_rate_limit_capacity, identity.settings.address_rate_limit_refill_per_s)
     address = request.client.host if request.client else "unknown"
@@ -58,15 +58,6 @@ async def limit_by_address(request: Request) -> None:
 
 
 AddressLimited = Depends(limit_by_address)
-
-
-async def get_identity(request: Request) -> IdentityService:
-    # Async on purpose: FastAPI runs a plain function dependency in a worker thread.
-    identity: IdentityService = request.app.state.identity
-    return identity
-
-
-IdentityDep = Annotated[IdentityService, Depends(get_identity)]
 
 
 class Credentials(BaseModel):
@@ -296,10 +287,10 @@ async def list_signing_keys(_: AdminPrincipal, identity: IdentityDep) -> list[Si
 
 
 @router.post("/v1/signing-keys/rotations", status_code=201, response_model=SigningKeyView, summary="Rotate (admin)")
-async def rotate_signing_key(_: AdminPrincipal, identity: IdentityDep, request: Request) -> SigningKeyView:
-    key = await identity.rotate_signing_key()
+async def rotate_signing_key(_: AdminPrincipal, collaborators: IdentityCollaboratorsDep) -> SigningKeyView:
+    key = await collaborators.identity.rotate_signing_key()
     # This replica's own verifier learns the new key at once rather than on its next refresh.
-    await request.app.state.token_verifier.reload()
+    await collaborators.token_verifier.reload()
     return SigningKeyView.of(key)
 
 

@@ -22,11 +22,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerline.core.auth import Principal, require_scopes
-from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor
+from ledgerline.core.http import Rfc3339Time, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.idempotency import (
     IDEMPOTENCY_HEADER,
     REPLAYED_HEADER,
-    IdempotencyStore,
     StoredResponse,
     fingerprint,
     validate_key,
@@ -40,14 +39,13 @@ from ledgerline.core.money_schemas import (
     amounts_in_currency,
 )
 from ledgerline.core.problems import Problem, not_found
-from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.payment import domain as d
 from ledgerline.payment import repository
 from ledgerline.payment.api_problems import WALLET_ID_REQUIRED, WALLET_NOT_FOUND
 from ledgerline.payment.batches import TRANSFER_BATCH_MAX, BatchItem, accept_transfer_batch
 from ledgerline.payment.domain import Payment, PaymentType, Status
-from ledgerline.payment.intake import Acceptance, PaymentIntake
-from ledgerline.payment.wallets import WalletDirectory
+from ledgerline.payment.intake import Acceptance
+from ledgerline.payment.wiring import PaymentCollaborators, PaymentDep
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 _AMOUNT_IN_CURRENCY = ConfigDict(json_schema_extra=amounts_in_currency("amount"))
@@ -139,21 +137,6 @@ def _amount(text: str, currency: str) -> int:
         raise Problem(422, error.code, "Amount is not valid", f"amount: {error}") from None
 
 
-def _store(runtime: ServiceRuntime) -> IdempotencyStore:
-    store: IdempotencyStore = runtime.extras["idempotency"]
-    return store
-
-
-def _intake(runtime: ServiceRuntime) -> PaymentIntake:
-    intake: PaymentIntake = runtime.extras["intake"]
-    return intake
-
-
-def _wallets(runtime: ServiceRuntime) -> WalletDirectory:
-    directory: WalletDirectory = runtime.extras["wallets"]
-    return directory
-
-
 def _requested(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
     """What an idempotency key's fingerprint covers: the body and who sent it, so another
     principal presenting the same key is refused (422) rather than shown the first answer."""
@@ -162,7 +145,7 @@ def _requested(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
 
 async def _create(
     request: Request,
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: Principal,
     key: str | None,
     body: BaseModel,
@@ -176,14 +159,14 @@ async def _create(
     """
     key = validate_key(key)
     fp = fingerprint(request.method, request.url.path, _requested(body.model_dump(mode="json"), principal))
-    store = _store(runtime)
+    store = service.idempotency
     stored = await store.begin(key, fp)
     if stored is not None:
         return _replay(stored)
     try:
         payment, commands = await build()
         response = StoredResponse(202, _view(payment))
-        if not await _intake(runtime).accept(Acceptance(key, fp, response, payment, commands), check):
+        if not await service.intake.accept(Acceptance(key, fp, response, payment, commands), check):
             # Another request with this key committed first (the fast path was unavailable).
             stored = await store.lookup(key, fp)
             if stored is None:
@@ -208,17 +191,17 @@ def _replay(stored: StoredResponse) -> JSONResponse:
 async def create_transfer(
     request: Request,
     body: TransferRequest,
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     return await _create(
-        request, runtime, principal, idempotency_key, body, lambda: _start_transfer(runtime, principal, body)
+        request, service, principal, idempotency_key, body, lambda: _start_transfer(service, principal, body)
     )
 
 
 async def _start_transfer(
-    runtime: ServiceRuntime, principal: Principal, body: TransferRequest
+    service: PaymentCollaborators, principal: Principal, body: TransferRequest
 ) -> tuple[Payment, list[d.Command]]:
     amount = _amount(body.amount, body.currency)
     if body.source_wallet_id == body.destination_wallet_id:
@@ -228,8 +211,8 @@ async def _start_transfer(
             "Source and destination are the same wallet",
             "a transfer needs two different wallets",
         )
-    await _wallets(runtime).require_own(body.source_wallet_id, body.currency, principal, role="source")
-    await _wallets(runtime).require(body.destination_wallet_id, body.currency, role="destination")
+    await service.wallets.require_own(body.source_wallet_id, body.currency, principal, role="source")
+    await service.wallets.require(body.destination_wallet_id, body.currency, role="destination")
     return d.start(
         uuid.uuid4(),
         PaymentType.TRANSFER,
@@ -272,7 +255,7 @@ class TransferBatchView(BaseModel):
     responses={503: {"description": "At capacity; retry after Retry-After"}},
 )
 async def create_transfer_batch(
-    body: TransferBatchRequest, runtime: RuntimeDep, principal: PaymentWriter
+    body: TransferBatchRequest, service: PaymentDep, principal: PaymentWriter
 ) -> dict[str, Any]:
     items = [
         BatchItem(
@@ -280,11 +263,11 @@ async def create_transfer_batch(
             _requested(
                 TransferRequest.model_validate(transfer.model_dump(exclude={"id"})).model_dump(mode="json"), principal
             ),
-            partial(_start_transfer, runtime, principal, transfer),
+            partial(_start_transfer, service, principal, transfer),
         )
         for transfer in body.transfers
     ]
-    results = await accept_transfer_batch(items, store=_store(runtime), intake=_intake(runtime), view=_view)
+    results = await accept_transfer_batch(items, store=service.idempotency, intake=service.intake, view=_view)
     return {"results": results}
 
 
@@ -292,13 +275,13 @@ async def create_transfer_batch(
 async def create_deposit(
     request: Request,
     body: DepositRequest,
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         amount = _amount(body.amount, body.currency)
-        await _wallets(runtime).require_own(body.wallet_id, body.currency, principal, role="destination")
+        await service.wallets.require_own(body.wallet_id, body.currency, principal, role="destination")
         return d.start(
             uuid.uuid4(),
             PaymentType.DEPOSIT,
@@ -308,20 +291,20 @@ async def create_deposit(
             external_reference=body.card_token,
         )
 
-    return await _create(request, runtime, principal, idempotency_key, body, build)
+    return await _create(request, service, principal, idempotency_key, body, build)
 
 
 @router.post("/withdrawals", status_code=202, response_model=PaymentView)
 async def create_withdrawal(
     request: Request,
     body: WithdrawalRequest,
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
         amount = _amount(body.amount, body.currency)
-        await _wallets(runtime).require_own(body.wallet_id, body.currency, principal, role="source")
+        await service.wallets.require_own(body.wallet_id, body.currency, principal, role="source")
         return d.start(
             uuid.uuid4(),
             PaymentType.WITHDRAWAL,
@@ -331,7 +314,7 @@ async def create_withdrawal(
             external_reference=body.bank_account,
         )
 
-    return await _create(request, runtime, principal, idempotency_key, body, build)
+    return await _create(request, service, principal, idempotency_key, body, build)
 
 
 @router.post(
@@ -344,18 +327,18 @@ async def create_refund(
     request: Request,
     payment_id: uuid.UUID,
     body: RefundRequest,
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def build() -> tuple[Payment, list[d.Command]]:
-        async with runtime.engine.connect() as connection:
+        async with service.engine.connect() as connection:
             original = await repository.get(connection, payment_id)
         if original is None:
             raise not_found("payment", payment_id)
         # A refund gives money back out of the wallet the transfer paid into: its owner's call.
-        if not principal.owns(await _wallets(runtime).owner_of(original.destination_wallet_id)):
-            if not await _may_read(runtime, principal, original):
+        if not principal.owns(await service.wallets.owner_of(original.destination_wallet_id)):
+            if not await _may_read(service, principal, original):
                 raise not_found("payment", payment_id)
             raise Problem(403, "not_payee", "Only the payee refunds", "the refund comes out of the receiving wallet")
         if original.type is not PaymentType.TRANSFER or original.status is not Status.COMPLETED:
@@ -390,15 +373,15 @@ async def create_refund(
                 f"at most {remaining} {original.currency} can still be refunded",
             )
 
-    return await _create(request, runtime, principal, idempotency_key, body, build, check)
+    return await _create(request, service, principal, idempotency_key, body, build, check)
 
 
-async def _may_read(runtime: ServiceRuntime, principal: Principal, payment: Payment) -> bool:
+async def _may_read(service: PaymentCollaborators, principal: Principal, payment: Payment) -> bool:
     """Admins read every payment; a customer those that moved money for a wallet of theirs."""
     if principal.is_admin:
         return True
     own_wallet = payment.destination_wallet_id if payment.type is PaymentType.DEPOSIT else payment.source_wallet_id
-    return principal.owns(await _wallets(runtime).owner_of(own_wallet))
+    return principal.owns(await service.wallets.owner_of(own_wallet))
 
 
 PAGE_SIZE_DEFAULT = 50
@@ -419,14 +402,14 @@ def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page") from None
 
 
-async def _may_list(runtime: ServiceRuntime, principal: Principal, wallet_id: uuid.UUID | None) -> None:
+async def _may_list(service: PaymentCollaborators, principal: Principal, wallet_id: uuid.UUID | None) -> None:
     """A holder lists the payments of a wallet of theirs (another's is not found); only an admin
     lists every payment."""
     if wallet_id is None:
         if not principal.is_admin:
             raise WALLET_ID_REQUIRED.problem()
         return
-    if not principal.may_see(await _wallets(runtime).owner_of(wallet_id)):
+    if not principal.may_see(await service.wallets.owner_of(wallet_id)):
         raise WALLET_NOT_FOUND.problem(f"no wallet {wallet_id}")
 
 
@@ -441,7 +424,7 @@ async def _may_list(runtime: ServiceRuntime, principal: Principal, wallet_id: uu
     ),
 )
 async def list_payments(
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentReader,
     wallet_id: Annotated[uuid.UUID | None, Query(description="Payments from or to this wallet")] = None,
     type: Annotated[PaymentType | None, Query()] = None,
@@ -451,13 +434,13 @@ async def list_payments(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
-    check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
-    await _may_list(runtime, principal, wallet_id)
+    check_page_size(limit, service.settings.page_size_max)
+    await _may_list(service, principal, wallet_id)
     query = repository.PaymentQuery(
         wallet_id, type, status, _aware("created_from", created_from), _aware("created_to", created_to)
     )
     before = _position(cursor) if cursor else None
-    async with runtime.engine.connect() as connection:
+    async with service.engine.connect() as connection:
         listed = await repository.list_payments(connection, query, before=before, limit=limit)
         refunds = await repository.refunds_of(connection, [item.payment.id for item in listed])
     last = listed[-1] if len(listed) == limit else None
@@ -476,10 +459,10 @@ async def list_payments(
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentView)
-async def read_payment(payment_id: uuid.UUID, runtime: RuntimeDep, principal: PaymentReader) -> dict[str, Any]:
-    async with runtime.engine.connect() as connection:
+async def read_payment(payment_id: uuid.UUID, service: PaymentDep, principal: PaymentReader) -> dict[str, Any]:
+    async with service.engine.connect() as connection:
         payment = await repository.get(connection, payment_id)
-        if payment is None or not await _may_read(runtime, principal, payment):
+        if payment is None or not await _may_read(service, principal, payment):
             raise not_found("payment", payment_id)
         times = await repository.created_at(connection, payment_id)
         history = await repository.history(connection, payment_id)
