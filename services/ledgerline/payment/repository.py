@@ -19,7 +19,7 @@ from ledgerline.payment.tables import payments, transitions
 _ACTIVE_REFUND_STATUSES = [s.value for s in Status if s not in (Status.FAILED, Status.COMPENSATED)]
 
 
-def _payment(row: Row) -> Payment:
+def _payment(row: Row[Any]) -> Payment:
     return Payment(
         id=row.id,
         type=PaymentType(row.type),
@@ -194,7 +194,7 @@ async def refunded_minor(connection: AsyncConnection, original_id: uuid.UUID) ->
     return int(total or 0)
 
 
-async def history(connection: AsyncConnection, payment_id: uuid.UUID) -> list[Row]:
+async def history(connection: AsyncConnection, payment_id: uuid.UUID) -> list[Row[Any]]:
     return list(
         await connection.execute(
             select(transitions).where(transitions.c.payment_id == payment_id).order_by(transitions.c.id)
