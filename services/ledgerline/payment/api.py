@@ -13,6 +13,8 @@ key is bound to the principal that used it first.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -26,11 +28,10 @@ from ledgerline.core.http import Rfc3339Time, check_page_size, decode_cursor, en
 from ledgerline.core.idempotency import (
     IDEMPOTENCY_HEADER,
     REPLAYED_HEADER,
-    StoredResponse,
     fingerprint,
     validate_key,
 )
-from ledgerline.core.money import MoneyError, format_amount, parse_positive_amount
+from ledgerline.core.money import MoneyError, format_amount
 from ledgerline.core.money_schemas import (
     AMOUNT_LENGTH_MAX,
     CURRENCY_PATTERN,
@@ -44,7 +45,22 @@ from ledgerline.payment import repository
 from ledgerline.payment.api_problems import WALLET_ID_REQUIRED, WALLET_NOT_FOUND
 from ledgerline.payment.batches import TRANSFER_BATCH_MAX, BatchItem, accept_transfer_batch
 from ledgerline.payment.domain import Payment, PaymentType, Status
-from ledgerline.payment.intake import Acceptance
+from ledgerline.payment.intake import Check
+from ledgerline.payment.ports import WalletLookup
+from ledgerline.payment.service import (
+    Start,
+    StartDeposit,
+    StartRefund,
+    StartTransfer,
+    StartWithdrawal,
+    accept_once,
+    may_read,
+    refund_limit,
+    start_deposit,
+    start_refund,
+    start_transfer,
+    start_withdrawal,
+)
 from ledgerline.payment.wiring import PaymentCollaborators, PaymentDep
 
 router = APIRouter(prefix="/v1", tags=["payments"])
@@ -130,56 +146,53 @@ def _view(p: Payment, **extra: Any) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def _amount(text: str, currency: str) -> int:
-    try:
-        return parse_positive_amount(text, currency)
-    except MoneyError as error:
-        raise Problem(422, error.code, "Amount is not valid", f"amount: {error}") from None
-
-
 def _requested(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
     """What an idempotency key's fingerprint covers: the body and who sent it, so another
     principal presenting the same key is refused (422) rather than shown the first answer."""
     return body | {"requested_by": principal.subject}
 
 
-async def _create(
+# Refusals answer 422 unless named here; a wallet that is not the caller's answers as a missing one.
+_REFUSAL_STATUS: dict[type[d.PaymentRefused], int] = {
+    d.NotYourWallet: 404,
+    d.PaymentNotFound: 404,
+    d.NotPayee: 403,
+    d.NotRefundable: 409,
+}
+
+
+@contextmanager
+def _refusals_as_problems() -> Iterator[None]:
+    try:
+        yield
+    except d.PaymentRefused as refused:
+        status = next((code for kind, code in _REFUSAL_STATUS.items() if isinstance(refused, kind)), 422)
+        extensions: dict[str, Any] = {"wallet_id": str(refused.wallet_id)} if refused.wallet_id else {}
+        raise Problem(status, refused.code, refused.title, refused.detail, **extensions) from None
+    except MoneyError as error:
+        raise Problem(422, error.code, "Amount is not valid", f"amount: {error}") from None
+
+
+async def _accept(
     request: Request,
-    service: PaymentDep,
+    service: PaymentCollaborators,
     principal: Principal,
     key: str | None,
     body: BaseModel,
-    build: Any,
-    check: Any = None,
+    start: Callable[[], Awaitable[Start]],
+    check: Check | None = None,
 ) -> JSONResponse:
-    """Run `build()` (validation, returns the saga start) once per idempotency key.
-
-    `check(connection, payment)` runs inside the transaction that creates the payment, for
-    rules that need row locks (the refund limit).
-    """
+    """The payment `start()` makes, accepted once per idempotency key: 202, or the first answer replayed."""
     key = validate_key(key)
     fp = fingerprint(request.method, request.url.path, _requested(body.model_dump(mode="json"), principal))
-    store = service.idempotency
-    stored = await store.begin(key, fp)
-    if stored is not None:
-        return _replay(stored)
-    try:
-        payment, commands = await build()
-        response = StoredResponse(202, _view(payment))
-        if not await service.intake.accept(Acceptance(key, fp, response, payment, commands), check):
-            # Another request with this key committed first (the fast path was unavailable).
-            stored = await store.lookup(key, fp)
-            if stored is None:
-                raise Problem(409, "idempotency_key_in_flight", "Request with this key is in flight")
-            return _replay(stored)
-    except BaseException:
-        await store.abandon(key, fp)
-        raise
-    return JSONResponse(response.body, status_code=202, headers={"Location": f"/v1/payments/{payment.id}"})
-
-
-def _replay(stored: StoredResponse) -> JSONResponse:
-    return JSONResponse(stored.body, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"})
+    with _refusals_as_problems():
+        accepted = await accept_once(
+            key, fp, start, idempotency=service.idempotency, intake=service.intake, view=_view, check=check
+        )
+    response = accepted.response
+    if accepted.replayed:
+        return JSONResponse(response.body, status_code=response.status_code, headers={REPLAYED_HEADER: "true"})
+    return JSONResponse(response.body, status_code=202, headers={"Location": f"/v1/payments/{response.body['id']}"})
 
 
 @router.post(
@@ -195,32 +208,8 @@ async def create_transfer(
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _create(
-        request, service, principal, idempotency_key, body, lambda: _start_transfer(service, principal, body)
-    )
-
-
-async def _start_transfer(
-    service: PaymentCollaborators, principal: Principal, body: TransferRequest
-) -> tuple[Payment, list[d.Command]]:
-    amount = _amount(body.amount, body.currency)
-    if body.source_wallet_id == body.destination_wallet_id:
-        raise Problem(
-            422,
-            "self_transfer",
-            "Source and destination are the same wallet",
-            "a transfer needs two different wallets",
-        )
-    await service.wallets.require_own(body.source_wallet_id, body.currency, principal, role="source")
-    await service.wallets.require(body.destination_wallet_id, body.currency, role="destination")
-    return d.start(
-        uuid.uuid4(),
-        PaymentType.TRANSFER,
-        amount,
-        body.currency,
-        source=body.source_wallet_id,
-        destination=body.destination_wallet_id,
-    )
+    start = partial(start_transfer, _transfer(principal, body), service.wallets)
+    return await _accept(request, service, principal, idempotency_key, body, start)
 
 
 class BatchTransfer(TransferRequest):
@@ -248,6 +237,15 @@ class TransferBatchView(BaseModel):
     results: list[TransferBatchResult]
 
 
+def _transfer(principal: Principal, body: TransferRequest) -> StartTransfer:
+    return StartTransfer(principal, body.source_wallet_id, body.destination_wallet_id, body.amount, body.currency)
+
+
+async def _start_in_batch(command: StartTransfer, wallets: WalletLookup) -> Start:
+    with _refusals_as_problems():
+        return await start_transfer(command, wallets)
+
+
 @router.post(
     "/transfers/batch",
     response_model=TransferBatchView,
@@ -263,7 +261,7 @@ async def create_transfer_batch(
             _requested(
                 TransferRequest.model_validate(transfer.model_dump(exclude={"id"})).model_dump(mode="json"), principal
             ),
-            partial(_start_transfer, service, principal, transfer),
+            partial(_start_in_batch, _transfer(principal, transfer), service.wallets),
         )
         for transfer in body.transfers
     ]
@@ -279,19 +277,9 @@ async def create_deposit(
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def build() -> tuple[Payment, list[d.Command]]:
-        amount = _amount(body.amount, body.currency)
-        await service.wallets.require_own(body.wallet_id, body.currency, principal, role="destination")
-        return d.start(
-            uuid.uuid4(),
-            PaymentType.DEPOSIT,
-            amount,
-            body.currency,
-            destination=body.wallet_id,
-            external_reference=body.card_token,
-        )
-
-    return await _create(request, service, principal, idempotency_key, body, build)
+    command = StartDeposit(principal, body.wallet_id, body.amount, body.currency, body.card_token)
+    start = partial(start_deposit, command, service.wallets)
+    return await _accept(request, service, principal, idempotency_key, body, start)
 
 
 @router.post("/withdrawals", status_code=202, response_model=PaymentView)
@@ -302,19 +290,9 @@ async def create_withdrawal(
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def build() -> tuple[Payment, list[d.Command]]:
-        amount = _amount(body.amount, body.currency)
-        await service.wallets.require_own(body.wallet_id, body.currency, principal, role="source")
-        return d.start(
-            uuid.uuid4(),
-            PaymentType.WITHDRAWAL,
-            amount,
-            body.currency,
-            source=body.wallet_id,
-            external_reference=body.bank_account,
-        )
-
-    return await _create(request, service, principal, idempotency_key, body, build)
+    command = StartWithdrawal(principal, body.wallet_id, body.amount, body.currency, body.bank_account)
+    start = partial(start_withdrawal, command, service.wallets)
+    return await _accept(request, service, principal, idempotency_key, body, start)
 
 
 @router.post(
@@ -331,57 +309,9 @@ async def create_refund(
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def build() -> tuple[Payment, list[d.Command]]:
-        async with service.engine.connect() as connection:
-            original = await repository.get(connection, payment_id)
-        if original is None:
-            raise not_found("payment", payment_id)
-        # A refund gives money back out of the wallet the transfer paid into: its owner's call.
-        if not principal.owns(await service.wallets.owner_of(original.destination_wallet_id)):
-            if not await _may_read(service, principal, original):
-                raise not_found("payment", payment_id)
-            raise Problem(403, "not_payee", "Only the payee refunds", "the refund comes out of the receiving wallet")
-        if original.type is not PaymentType.TRANSFER or original.status is not Status.COMPLETED:
-            raise Problem(
-                409,
-                "not_refundable",
-                "Payment cannot be refunded",
-                f"only completed transfers are refunded; this is a {original.status.value} {original.type.value}",
-            )
-        amount = _amount(body.amount, original.currency)
-        return d.start(
-            uuid.uuid4(),
-            PaymentType.REFUND,
-            amount,
-            original.currency,
-            source=original.destination_wallet_id,
-            destination=original.source_wallet_id,
-            original_payment_id=original.id,
-        )
-
-    async def check(connection: Any, refund: Payment) -> None:
-        # The original row lock serialises concurrent refunds of one payment.
-        original = await repository.get(connection, payment_id, for_update=True)
-        assert original is not None
-        refunded = await repository.refunded_minor(connection, payment_id)
-        if refunded + refund.amount_minor > original.amount_minor:
-            remaining = format_amount(original.amount_minor - refunded, original.currency)
-            raise Problem(
-                422,
-                "refund_exceeds_original",
-                "Refund exceeds what is left to refund",
-                f"at most {remaining} {original.currency} can still be refunded",
-            )
-
-    return await _create(request, service, principal, idempotency_key, body, build, check)
-
-
-async def _may_read(service: PaymentCollaborators, principal: Principal, payment: Payment) -> bool:
-    """Admins read every payment; a customer those that moved money for a wallet of theirs."""
-    if principal.is_admin:
-        return True
-    own_wallet = payment.destination_wallet_id if payment.type is PaymentType.DEPOSIT else payment.source_wallet_id
-    return principal.owns(await service.wallets.owner_of(own_wallet))
+    command = StartRefund(principal, payment_id, body.amount)
+    start = partial(start_refund, command, service.wallets, service.payments)
+    return await _accept(request, service, principal, idempotency_key, body, start, refund_limit(payment_id))
 
 
 PAGE_SIZE_DEFAULT = 50
@@ -462,7 +392,7 @@ async def list_payments(
 async def read_payment(payment_id: uuid.UUID, service: PaymentDep, principal: PaymentReader) -> dict[str, Any]:
     async with service.engine.connect() as connection:
         payment = await repository.get(connection, payment_id)
-        if payment is None or not await _may_read(service, principal, payment):
+        if payment is None or not await may_read(principal, payment, service.wallets):
             raise not_found("payment", payment_id)
         times = await repository.created_at(connection, payment_id)
         history = await repository.history(connection, payment_id)

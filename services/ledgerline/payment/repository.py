@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select, text, tuple_, union_all
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerline.core.db import one_of, write_every_row
 from ledgerline.payment.domain import Payment, PaymentType, Status
+from ledgerline.payment.ports import PaymentLookup
 from ledgerline.payment.tables import payments, transitions
 
 _ACTIVE_REFUND_STATUSES = [s.value for s in Status if s not in (Status.FAILED, Status.COMPENSATED)]
@@ -88,6 +89,15 @@ async def get(connection: AsyncConnection, payment_id: uuid.UUID, *, for_update:
         statement = statement.with_for_update()
     row = (await connection.execute(statement)).first()
     return _payment(row) if row else None
+
+
+class SqlPaymentLookup(PaymentLookup):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, payment_id: uuid.UUID) -> Payment | None:
+        async with self._engine.connect() as connection:
+            return await get(connection, payment_id)
 
 
 async def save(connection: AsyncConnection, before: Payment, after: Payment, next_attempt_at: datetime | None) -> None:

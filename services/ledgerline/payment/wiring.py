@@ -15,6 +15,8 @@ from ledgerline.core.idempotency import IdempotencyStore
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.payment.bank import BankClient
 from ledgerline.payment.intake import PaymentIntake
+from ledgerline.payment.ports import PaymentLookup
+from ledgerline.payment.repository import SqlPaymentLookup
 from ledgerline.payment.saga import StepClock
 from ledgerline.payment.settings import PaymentSettings
 from ledgerline.payment.tables import idempotency_keys
@@ -32,6 +34,7 @@ class PaymentCollaborators:
     idempotency: IdempotencyStore
     intake: PaymentIntake
     bank: BankClient
+    payments: PaymentLookup
 
 
 async def bootstrap(runtime: ServiceRuntime[PaymentSettings]) -> PaymentCollaborators:
@@ -48,6 +51,7 @@ async def bootstrap(runtime: ServiceRuntime[PaymentSettings]) -> PaymentCollabor
         idempotency=store,
         intake=PaymentIntake(make_uow=runtime.uow, store=store, settings=settings, clock=clock),
         bank=BankClient(bank_http, settings),
+        payments=SqlPaymentLookup(runtime.engine),
     )
 
 
