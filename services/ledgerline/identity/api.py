@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ledgerline.core.auth import CurrentPrincipal, Principal, require_scopes
 from ledgerline.core.http import EmailAddress
-from ledgerline.core.openapi import RATE_LIMITED, DeclaredProblem, problem_responses
+from ledgerline.core.openapi import RATE_LIMITED, DeclaredProblem, post_creating, problem_responses
 from ledgerline.core.problems import Problem
 from ledgerline.core.rate_limits import Bucket, RateLimiter
 from ledgerline.identity import domain
@@ -144,12 +144,8 @@ def _refusal(error: domain.IdentityError, *, status: int = 400, code: str | None
     return Problem(status, code or error.code, "Request refused", str(error))
 
 
-@router.post(
-    "/v1/registrations",
-    status_code=201,
-    response_model=UserView,
-    responses=problem_responses(PASSWORD_REJECTED, EMAIL_TAKEN, RATE_LIMITED),
-    dependencies=[AddressLimited],
+@post_creating(
+    router, "/v1/registrations", UserView, PASSWORD_REJECTED, EMAIL_TAKEN, RATE_LIMITED, dependencies=[AddressLimited]
 )
 async def register(body: Registration, identity: IdentityDep, response: Response) -> UserView:
     if len(body.email) > identity.settings.email_length_max:
@@ -164,12 +160,13 @@ async def register(body: Registration, identity: IdentityDep, response: Response
     return UserView(id=user.id, email=user.email, scopes=list(user.scopes))
 
 
-@router.post(
+@post_creating(
+    router,
     "/v1/sessions",
-    status_code=201,
-    response_model=TokenView,
+    TokenView,
+    INVALID_CREDENTIALS,
+    RATE_LIMITED,
     summary="Log in",
-    responses=problem_responses(INVALID_CREDENTIALS, RATE_LIMITED),
     dependencies=[AddressLimited],
 )
 async def login(body: Credentials, identity: IdentityDep, response: Response) -> TokenView:
@@ -286,7 +283,7 @@ async def list_signing_keys(_: AdminPrincipal, identity: IdentityDep) -> list[Si
     return [SigningKeyView.of(key) for key in await identity.signing_keys()]
 
 
-@router.post("/v1/signing-keys/rotations", status_code=201, response_model=SigningKeyView, summary="Rotate (admin)")
+@post_creating(router, "/v1/signing-keys/rotations", SigningKeyView, summary="Rotate (admin)")
 async def rotate_signing_key(_: AdminPrincipal, collaborators: IdentityCollaboratorsDep) -> SigningKeyView:
     key = await collaborators.identity.rotate_signing_key()
     # This replica's own verifier learns the new key at once rather than on its next refresh.
@@ -294,12 +291,8 @@ async def rotate_signing_key(_: AdminPrincipal, collaborators: IdentityCollabora
     return SigningKeyView.of(key)
 
 
-@router.post(
-    "/v1/clients",
-    status_code=201,
-    response_model=ClientSecretView,
-    summary="New service client (admin)",
-    responses=problem_responses(UNKNOWN_SCOPE, CLIENT_EXISTS),
+@post_creating(
+    router, "/v1/clients", ClientSecretView, UNKNOWN_SCOPE, CLIENT_EXISTS, summary="New service client (admin)"
 )
 async def create_client(body: NewClient, _: AdminPrincipal, identity: IdentityDep) -> ClientSecretView:
     try:

@@ -16,7 +16,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field
 from ledgerline.core.auth import Principal, require_scopes
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.http import EmailAddress, UowDep, check_page_size
-from ledgerline.core.openapi import DeclaredProblem, problem_responses
+from ledgerline.core.openapi import DeclaredProblem, post_creating, problem_responses
 from ledgerline.core.problems import not_found
 from ledgerline.notification import repository
 from ledgerline.notification.channels import new_webhook_secret
@@ -102,12 +102,13 @@ def _view(s: Subscription, *, with_secret: bool) -> SubscriptionView:
     )
 
 
-@router.post(
+@post_creating(
+    router,
     "/webhooks",
-    status_code=201,
-    response_model=SubscriptionView,
+    SubscriptionView,
+    TOO_MANY_SUBSCRIPTIONS,
+    WALLET_NOT_FOUND,
     summary="Subscribe a URL to the wallet's payment events (HMAC-signed, Standard Webhooks)",
-    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS, WALLET_NOT_FOUND),
 )
 async def subscribe_webhook(
     body: WebhookRequest, service: NotificationDep, uow: UowDep, response: Response, principal: NotificationWriter
@@ -118,12 +119,7 @@ async def subscribe_webhook(
     return _view(subscription, with_secret=True)
 
 
-@router.post(
-    "/email-subscriptions",
-    status_code=201,
-    response_model=SubscriptionView,
-    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS, WALLET_NOT_FOUND),
-)
+@post_creating(router, "/email-subscriptions", SubscriptionView, TOO_MANY_SUBSCRIPTIONS, WALLET_NOT_FOUND)
 async def subscribe_email(
     body: EmailRequest, service: NotificationDep, uow: UowDep, principal: NotificationWriter
 ) -> SubscriptionView:

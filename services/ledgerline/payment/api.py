@@ -81,21 +81,21 @@ class TransferRequest(BaseModel):
     currency: Currency
 
 
-class DepositRequest(BaseModel):
+class _BankPaymentRequest(BaseModel):
+    """Money between the caller's wallet and the bank."""
+
     model_config = _AMOUNT_IN_CURRENCY
 
     wallet_id: uuid.UUID
     amount: str = amount_field()
     currency: Currency
+
+
+class DepositRequest(_BankPaymentRequest):
     card_token: str = Field(min_length=1, max_length=200, examples=["tok_visa"])
 
 
-class WithdrawalRequest(BaseModel):
-    model_config = _AMOUNT_IN_CURRENCY
-
-    wallet_id: uuid.UUID
-    amount: str = amount_field()
-    currency: Currency
+class WithdrawalRequest(_BankPaymentRequest):
     bank_account: str = Field(min_length=1, max_length=64, examples=["DE89370400440532013000"])
 
 

@@ -81,29 +81,30 @@ async def start_transfer(command: StartTransfer, wallets: WalletLookup) -> Start
 
 async def start_deposit(command: StartDeposit, wallets: WalletLookup) -> Start:
     """A card charge into the caller's wallet."""
-    amount = parse_positive_amount(command.amount, command.currency)
-    await _own_wallet(wallets, command.principal, command.wallet_id, command.currency, role="destination")
-    return d.start(
-        uuid.uuid4(),
-        PaymentType.DEPOSIT,
-        amount,
-        command.currency,
-        destination=command.wallet_id,
-        external_reference=command.card_token,
-    )
+    return await _start_with_bank(command, PaymentType.DEPOSIT, command.card_token, wallets)
 
 
 async def start_withdrawal(command: StartWithdrawal, wallets: WalletLookup) -> Start:
     """A payout from the caller's wallet to a bank account."""
+    return await _start_with_bank(command, PaymentType.WITHDRAWAL, command.bank_account, wallets)
+
+
+async def _start_with_bank(
+    command: StartDeposit | StartWithdrawal, type_: PaymentType, reference: str, wallets: WalletLookup
+) -> Start:
+    """Money between the caller's wallet and the bank: into it for a deposit, out of it otherwise."""
+    into_wallet = type_ is PaymentType.DEPOSIT
     amount = parse_positive_amount(command.amount, command.currency)
-    await _own_wallet(wallets, command.principal, command.wallet_id, command.currency, role="source")
+    role = "destination" if into_wallet else "source"
+    await _own_wallet(wallets, command.principal, command.wallet_id, command.currency, role=role)
     return d.start(
         uuid.uuid4(),
-        PaymentType.WITHDRAWAL,
+        type_,
         amount,
         command.currency,
-        source=command.wallet_id,
-        external_reference=command.bank_account,
+        source=None if into_wallet else command.wallet_id,
+        destination=command.wallet_id if into_wallet else None,
+        external_reference=reference,
     )
 
 
