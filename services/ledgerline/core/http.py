@@ -1,4 +1,4 @@
-"""What every service's routes share: the runtime, the unit of work, the service's settings and
+"""What every service's routes share: the runtime, the unit of work and the service's
 collaborators as FastAPI dependencies, page limits and cursors, and the types of times and email
 addresses, with schemas as strict as their validation."""
 
@@ -21,7 +21,6 @@ from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.core.settings import ServiceSettings
 
 T = TypeVar("T")
-SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 async def get_runtime(request: Request) -> ServiceRuntime[ServiceSettings]:
@@ -39,15 +38,6 @@ async def get_uow(runtime: RuntimeDep) -> UnitOfWork:
 
 
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
-
-
-def settings_of(kind: type[SettingsT]) -> Callable[[Request], Awaitable[SettingsT]]:
-    """A dependency giving the service's settings as its own class (`Depends(settings_of(...))`)."""
-
-    async def settings(request: Request) -> SettingsT:
-        return _checked(request.app.state.runtime.settings, kind)
-
-    return settings
 
 
 def collaborators_of(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
