@@ -55,7 +55,7 @@ test-integration: bootstrap  ## Integration tier: the core and the operator agai
 test-e2e: bootstrap  ## End-to-end tier: every service as a process, over HTTP and Kafka (embedded broker).
 	@$(VENV)/bin/python -m pytest tests/e2e -m "not apache" $(PYTEST_ARGS)
 
-lint: bootstrap  ## ruff (lint and format) everywhere, mypy strict on the core, the domains and the operator, import boundaries.
+lint: bootstrap  ## ruff (lint and format) everywhere, mypy strict on every service and the operator, import boundaries.
 	@$(VENV)/bin/ruff check --quiet services operator tests
 	@$(VENV)/bin/ruff format --check --quiet services operator tests
 	@$(VENV)/bin/mypy

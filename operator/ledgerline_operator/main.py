@@ -53,7 +53,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.connect_timeout = API_CONNECT_TIMEOUT_S
     # Only warnings and errors become Kubernetes events; routine progress stays in the log.
     settings.posting.level = logging.WARNING
-    memo.settings = OperatorSettings()  # type: ignore[call-arg]  # pydantic-settings fills it from the environment.
+    memo.settings = OperatorSettings()
     memo.status_writer = await StatusWriter.connect()
 
 

@@ -1,6 +1,6 @@
-"""In-memory stores that subclass the service ports, so handlers run in unit tests as they run
-on PostgreSQL (the same version check on written wallets, the same upserts), and messages as a
-consumer reads them, through the real CloudEvents encoding."""
+"""In-memory stores and lookups that subclass the service ports, so handlers run in unit tests as
+they run on PostgreSQL (the same version check on written wallets, the same upserts), and
+messages as a consumer reads them, through the real CloudEvents encoding."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from ledgerline.core.db import ConcurrentUpdate
 from ledgerline.core.events import Envelope, OutgoingMessage, decode, encode
 from ledgerline.ledger.domain import Account
 from ledgerline.ledger.ports import LedgerStore, NewEntry
+from ledgerline.payment.domain import Payment
+from ledgerline.payment.ports import PaymentLookup, WalletInfo, WalletLookup
 from ledgerline.wallet.domain import Hold, Wallet
 from ledgerline.wallet.ports import WalletStore
 
@@ -88,3 +90,23 @@ def consumed(type_: str, body: c.Contract, *, key: object = "key") -> Envelope:
 def replies(published: list[OutgoingMessage]) -> list[tuple[str, dict[str, object]]]:
     """Published replies as (type, body) pairs, in order."""
     return [(message.type, dict(message.data)) for message in published]
+
+
+class InMemoryWallets(WalletLookup):
+    """The wallets the payment service knows of; `asked` records every lookup, in order."""
+
+    def __init__(self, wallets: Iterable[WalletInfo] = ()) -> None:
+        self.wallets = {wallet.id: wallet for wallet in wallets}
+        self.asked: list[uuid.UUID] = []
+
+    async def get(self, wallet_id: uuid.UUID) -> WalletInfo | None:
+        self.asked.append(wallet_id)
+        return self.wallets.get(wallet_id)
+
+
+class InMemoryPayments(PaymentLookup):
+    def __init__(self, payments: Iterable[Payment] = ()) -> None:
+        self.payments = {payment.id: payment for payment in payments}
+
+    async def get(self, payment_id: uuid.UUID) -> Payment | None:
+        return self.payments.get(payment_id)

@@ -147,7 +147,7 @@ def test_a_payout_entry_is_never_abandoned() -> None:
 def test_invalid_payments_cannot_start() -> None:
     with pytest.raises(d.SagaError):
         d.start(uuid.uuid4(), PaymentType.TRANSFER, 0, "EUR", source=A, destination=B)
-    with pytest.raises(d.SagaError):
+    with pytest.raises(d.SelfTransfer):
         d.start(uuid.uuid4(), PaymentType.TRANSFER, 5, "EUR", source=A, destination=A)
     with pytest.raises(d.SagaError):
         d.start(uuid.uuid4(), PaymentType.WITHDRAWAL, 5, "EUR")

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from ledgerline.core import scopes
 from ledgerline.core.api_docs import install_api_docs
 from ledgerline.core.auth import AdminPrincipal, install_token_verifier, require_scopes, verifier_from_settings
-from ledgerline.core.openapi import DeclaredProblem, install_problem_docs, problem_responses
+from ledgerline.core.openapi import DeclaredProblem, install_problem_docs, post_creating
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.settings import TokenSettings
 from ledgerline.core.telemetry import install_http_telemetry
@@ -109,55 +111,26 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         behaviour.latency_ms, behaviour.failure_rate_percent = body.latency_ms, body.failure_rate_percent
         return behaviour
 
-    @app.post(
-        "/v1/charges",
-        status_code=201,
-        response_model=BankResult,
-        responses=problem_responses(BANK_UNAVAILABLE, BANK_FULL),
-        dependencies=bank_caller,
-    )
+    def bank_operation(path: str, *problems: DeclaredProblem) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        return post_creating(
+            app.router, path, BankResult, BANK_UNAVAILABLE, BANK_FULL, *problems, dependencies=bank_caller
+        )
+
+    @bank_operation("/v1/charges")
     async def charge(body: Charge) -> JSONResponse:
         await simulate()
         declined = body.card_token == DECLINED_TOKEN
         return remember(
-            f"charge:{body.id}",
-            {
-                "id": body.id,
-                "amount_minor": body.amount_minor,
-                "currency": body.currency,
-                "status": "declined" if declined else "approved",
-                "reason": "card_declined" if declined else None,
-            },
+            f"charge:{body.id}", _outcome(body, ("declined", "card_declined") if declined else ("approved", None))
         )
 
-    @app.post(
-        "/v1/payouts",
-        status_code=201,
-        response_model=BankResult,
-        responses=problem_responses(BANK_UNAVAILABLE, BANK_FULL),
-        dependencies=bank_caller,
-    )
+    @bank_operation("/v1/payouts")
     async def payout(body: Payout) -> JSONResponse:
         await simulate()
         failed = FAILING_ACCOUNT_MARKER in body.bank_account.upper()
-        return remember(
-            f"payout:{body.id}",
-            {
-                "id": body.id,
-                "amount_minor": body.amount_minor,
-                "currency": body.currency,
-                "status": "failed" if failed else "paid",
-                "reason": "payout_failed" if failed else None,
-            },
-        )
+        return remember(f"payout:{body.id}", _outcome(body, ("failed", "payout_failed") if failed else ("paid", None)))
 
-    @app.post(
-        "/v1/charges/{charge_id}/refund",
-        status_code=201,
-        response_model=BankResult,
-        responses=problem_responses(BANK_UNAVAILABLE, BANK_FULL, CHARGE_NOT_FOUND),
-        dependencies=bank_caller,
-    )
+    @bank_operation("/v1/charges/{charge_id}/refund", CHARGE_NOT_FOUND)
     async def refund(charge_id: str) -> JSONResponse:
         await simulate()
         original = results.get(f"charge:{charge_id}")
@@ -170,3 +143,14 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         return {"count": len(results), "items": list(results.values())[-100:]}
 
     return app
+
+
+def _outcome(body: Charge | Payout, status_and_reason: tuple[str, str | None]) -> dict[str, Any]:
+    status, reason = status_and_reason
+    return {
+        "id": body.id,
+        "amount_minor": body.amount_minor,
+        "currency": body.currency,
+        "status": status,
+        "reason": reason,
+    }

@@ -244,7 +244,7 @@ async def scale(run: Run) -> None:
             partial(closed_loop, run.client, requests, run.options.concurrency),
             {"concurrency": run.options.concurrency, "wallets": target},
         )
-        figures["history_page_latency"] = (await history_pages(run.client, run.wallets.ids)).as_dict()
+        figures["history_page_latency"] = (await history_pages(run.client, wallets.ids)).as_dict()
         await finish(run, figures)
 
 

@@ -58,7 +58,7 @@ async def seed_wallets(client: ApiClient, count: int, start: int) -> list[str]:
 
 def spread_transfers(wallets: Wallets, population: Sequence[str], count: int) -> list[Request]:
     """From funded wallets to any other wallet of `population`: every transfer may touch a new wallet."""
-    requests = []
+    requests: list[Request] = []
     while len(requests) < count:
         source, destination = wallets.rng.choice(wallets.ids), wallets.rng.choice(population)
         if source != destination:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from contextlib import nullcontext, suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ledgerline.infra.launcher import KAFKA_BACKENDS, Infrastructure, Ports, default_data_dir
-from ledgerline.infra.platform import DEFAULT_PORTS
+from ledgerline.infra.platform import DEFAULT_PORTS, PlatformOptions
 from ledgerline.infra.process import InfrastructureError
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ def up(
         console.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
     infra = Infrastructure(data_dir, kafka_backend=kafka, ports=Ports.free() if free_ports else Ports.fixed())
-    options = {"overrides": overrides, "services": services, "user_env": user_env}
+    options = PlatformOptions(overrides=overrides, services=services, user_env=user_env)
     platform = Platform.on_free_ports(infra, **options) if free_ports else Platform(infra, **options)
     _print_passed_settings(platform)
     try:
@@ -482,12 +482,13 @@ def bench(
     """Measure throughput and latency against pgbench on the same PostgreSQL; checks the books after each workload."""
     from ledgerline.bench.command import run_bench
     from ledgerline.bench.runner import FULL, QUICK
-    from ledgerline.bench.session import local_platform, running_target
+    from ledgerline.bench.session import Target, local_platform, running_target
 
     if url is not None and replicas != 1:
         # A running platform's instances are behind whatever spreads requests over them there.
         console.print("[red]--replicas starts a local platform; it does not apply with --url[/]")
         raise typer.Exit(2)
+    target: AbstractContextManager[Target]
     if url is None:
         target = local_platform(kafka, replicas)
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -85,7 +85,7 @@ def _number(value: float | None, unit: str = "") -> str:
     return f"{value:,.1f}{unit}" if value != int(value) else f"{int(value):,}{unit}"
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+def _table(title: str, columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Table:
     table = Table(title=title, title_justify="left", expand=True)
     for column in columns:
         table.add_column(column, justify="left" if column == columns[0] else "right")

@@ -1,31 +1,59 @@
-"""What every service's routes share: the runtime as a FastAPI dependency, page limits and
-cursors, who owns a wallet, and the types of times and email addresses, with schemas as strict as
-their validation."""
+"""What every service's routes share: the runtime, the unit of work and the service's
+collaborators as FastAPI dependencies, page limits and cursors, and the types of times and email
+addresses, with schemas as strict as their validation."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import email_validator
 from fastapi import Depends, Request
 from pydantic import BeforeValidator, EmailStr, WithJsonSchema
 
+from ledgerline.core.db import UnitOfWork
 from ledgerline.core.problems import Problem
 from ledgerline.core.runtime import ServiceRuntime
-from ledgerline.core.wallet_owners import WalletOwners
+from ledgerline.core.settings import ServiceSettings
+
+T = TypeVar("T")
 
 
-async def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime[ServiceSettings]:
     # Async on purpose: FastAPI runs a plain function dependency in a worker thread.
-    runtime: ServiceRuntime = request.app.state.runtime
+    runtime: ServiceRuntime[ServiceSettings] = request.app.state.runtime
     return runtime
 
 
-RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+RuntimeDep = Annotated[ServiceRuntime[ServiceSettings], Depends(get_runtime)]
+
+
+async def get_uow(runtime: RuntimeDep) -> UnitOfWork:
+    """A unit of work not yet begun: the route enters it where its transaction starts."""
+    return runtime.uow()
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def collaborators_of(kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency giving what the service's bootstrap made (`Depends(collaborators_of(...))`)."""
+
+    async def collaborators(request: Request) -> T:
+        return _checked(request.app.state.collaborators, kind)
+
+    return collaborators
+
+
+def _checked(value: object, kind: type[T]) -> T:
+    # A mismatch is a wiring mistake in the service, caught by its first request in any test.
+    if not isinstance(value, kind):
+        raise TypeError(f"the app holds a {type(value).__name__} where a {kind.__name__} was expected")
+    return value
 
 
 def check_page_size(limit: int, page_size_max: int) -> None:
@@ -84,12 +112,3 @@ def decode_cursor(cursor: str, kind: str) -> str:
     if found != kind or not value:
         raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page")
     return value
-
-
-def wallet_owners(runtime: ServiceRuntime) -> WalletOwners:
-    """The service's view of who owns which wallet (its settings name the wallet service)."""
-    owners: WalletOwners | None = runtime.extras.get("wallet_owners")
-    if owners is None:
-        wallet_url: str = runtime.settings.wallet_url  # type: ignore[attr-defined]
-        owners = runtime.extras["wallet_owners"] = WalletOwners(runtime.peer_client(wallet_url))
-    return owners

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.types import DecoratedCallable
 
 from ledgerline.core.idempotency import IDEMPOTENCY_HEADER, KEY_LENGTH_MAX
-from ledgerline.core.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, Problem
+from ledgerline.core.problems import PROBLEM_MEDIA_TYPE, Problem
 
 Operation = Mapping[str, Any]
 PROBLEM_SCHEMA_NAME = "Problem"
@@ -69,15 +70,7 @@ class DeclaredProblem:
         return Problem(self.status, self.code, self.title, detail or self.detail, **extensions)
 
     def example(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "type": PROBLEM_TYPE_PREFIX + self.code,
-            "title": self.title,
-            "status": self.status,
-            "code": self.code,
-        }
-        if self.detail:
-            body["detail"] = self.detail
-        return body
+        return self.problem().body()
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +178,14 @@ def problem_responses(*problems: DeclaredProblem) -> dict[int | str, dict[str, A
     for problem in problems:
         by_status.setdefault(problem.status, {"x-problems": []})["x-problems"].append(problem)
     return by_status
+
+
+def post_creating(
+    router: APIRouter, path: str, view: type[Any], *problems: DeclaredProblem, **options: Any
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """`router.post` for a route that creates something: 201 with `view`, and the refusals only
+    it makes (`options` as for `router.post`)."""
+    return router.post(path, status_code=201, response_model=view, responses=problem_responses(*problems), **options)
 
 
 def install_problem_docs(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaProducer
@@ -20,7 +20,12 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from ledgerline.core.access_tokens import ClientCredentials, service_auth
 from ledgerline.core.api_docs import install_api_docs
-from ledgerline.core.auth import install_principal_rate_limit, install_token_verifier, verifier_from_settings
+from ledgerline.core.auth import (
+    TokenVerifier,
+    install_principal_rate_limit,
+    install_token_verifier,
+    verifier_from_settings,
+)
 from ledgerline.core.body_limit import RequestBodyLimit
 from ledgerline.core.db import UnitOfWork, create_engine
 from ledgerline.core.kafka import BatchConsumer, BatchHandler, ConsumerLimits
@@ -43,6 +48,9 @@ _log = logging.getLogger(__name__)
 STARTUP_DEADLINE_S = 60
 WORKER_RESTART_DELAY_MAX_S = 30.0
 READINESS_TIMEOUT_S = 2.0
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+CollaboratorsT = TypeVar("CollaboratorsT")
+Worker = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +58,7 @@ class Subscription:
     """A consumer group reading `topics`.
 
     Messages are applied through `handlers` (one inbox transaction per batch), or through a
-    custom batch handler built by `make_batch_handler(runtime, group)`.
+    custom batch handler built by `make_batch_handler(group)`.
     """
 
     topics: Sequence[str]
@@ -59,37 +67,37 @@ class Subscription:
     group_suffix: str = ""
     # Set for topics whose messages wait on purpose (retry delays): no need to poll them often.
     fetch_max_wait_ms: int | None = None
-    make_batch_handler: Callable[[ServiceRuntime, str], BatchHandler] | None = None
+    make_batch_handler: Callable[[str], BatchHandler] | None = None
 
 
 @dataclass
-class ServiceRuntime:
+class ServiceRuntime(Generic[SettingsT]):
+    """The connections of a running service (made by `connect`) and its supervised tasks."""
+
     name: str
-    settings: ServiceSettings
+    settings: SettingsT
     engine: AsyncEngine = field(init=False)
     redis: Redis = field(init=False)
     producer: AIOKafkaProducer = field(init=False)
     consumers: list[BatchConsumer] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
+    _service_auth: ClientCredentials | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        # One token for every peer client: it is fetched once and renewed before it expires.
+        s = self.settings
+        self._service_auth = service_auth(s.auth_identity_url, s.client_id, s.client_secret)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
 
     def peer_client(self, base_url: str, timeout_s: float | None = None) -> httpx.AsyncClient:
         """An HTTP client to another service that sends this service's token (client credentials)."""
-        if "service_auth" not in self.extras:
-            s = self.settings
-            self.extras["service_auth"] = service_auth(s.auth_identity_url, s.client_id, s.client_secret)
-        auth: ClientCredentials | None = self.extras["service_auth"]
-        return httpx.AsyncClient(base_url=base_url, timeout=timeout_s or self.settings.http_timeout_s, auth=auth)
+        timeout = timeout_s or self.settings.http_timeout_s
+        return httpx.AsyncClient(base_url=base_url, timeout=timeout, auth=self._service_auth)
 
-    async def start(
-        self,
-        subscriptions: Sequence[Subscription],
-        workers: Callable[[ServiceRuntime], Sequence[Callable[[], Awaitable[None]]]] = lambda _: (),
-    ) -> None:
-        """Connect, then start the relay, the consumers and `workers(self)` as supervised tasks."""
+    async def connect(self) -> None:
+        """The engine, Redis and the producer, the producer retried until the broker answers."""
         s = self.settings
         self.engine = create_engine(
             s.database_url,
@@ -108,6 +116,10 @@ class ServiceRuntime:
         ):
             with attempt:
                 await self.producer.start()
+
+    async def start(self, subscriptions: Sequence[Subscription], workers: Sequence[Worker] = ()) -> None:
+        """Start the relay, the consumers and `workers` as supervised tasks (after `connect`)."""
+        s = self.settings
         if s.outbox_relay_enabled:
             relay = OutboxRelay(
                 service=self.name,
@@ -128,7 +140,7 @@ class ServiceRuntime:
         for subscription in subscriptions:
             group = f"ledgerline-{self.name}{subscription.group_suffix}"
             if subscription.make_batch_handler is not None:
-                handle_batch = subscription.make_batch_handler(self, group)
+                handle_batch = subscription.make_batch_handler(group)
             else:
                 processor = InboxProcessor(
                     consumer=group, engine=self.engine, handlers=subscription.handlers, batch=subscription.batch
@@ -146,10 +158,10 @@ class ServiceRuntime:
             )
             self.consumers.append(consumer)
             self._spawn(group, consumer.run)
-        for worker in workers(self):
+        for worker in workers:
             self._spawn(getattr(worker, "__name__", "worker"), worker)
 
-    def _spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+    def _spawn(self, name: str, run: Worker) -> None:
         self._tasks.append(asyncio.create_task(_supervise(name, run), name=name))
 
     async def stop(self) -> None:
@@ -190,7 +202,7 @@ def _plain_dsn(url: str) -> str:
     return url
 
 
-async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
+async def _supervise(name: str, run: Worker) -> None:
     """Keep a background worker alive: a crash is logged and the worker restarts with backoff."""
     delay = 0.5
     while True:
@@ -207,23 +219,37 @@ async def _supervise(name: str, run: Callable[[], Awaitable[None]]) -> None:
 
 def build_service_app(
     *,
-    runtime: ServiceRuntime,
+    runtime: ServiceRuntime[SettingsT],
+    bootstrap: Callable[[ServiceRuntime[SettingsT]], Awaitable[CollaboratorsT]],
     title: str,
     description: str,
     routers: Sequence[APIRouter],
-    subscriptions: Sequence[Subscription] = (),
-    workers: Callable[[ServiceRuntime], Sequence[Callable[[], Awaitable[None]]]] = lambda _: (),
+    subscriptions: Sequence[Subscription] | Callable[[CollaboratorsT], Sequence[Subscription]] = (),
+    workers: Callable[[CollaboratorsT], Sequence[Worker]] = lambda _: (),
+    token_verifier: Callable[[CollaboratorsT], TokenVerifier] | None = None,
     problem_rules: Sequence[ProblemRule] = (),
 ) -> FastAPI:
-    """The service's FastAPI app; `problem_rules` declare its own refusals beyond `PROBLEM_RULES`."""
+    """The service's FastAPI app.
+
+    At startup the runtime connects, then `bootstrap(runtime)` makes the service's collaborators
+    (routes reach them through `collaborators_of`), and the consumers and `workers` start.
+    `token_verifier` replaces the one that fetches the identity service's keys;
+    `problem_rules` declare the service's own refusals beyond `PROBLEM_RULES`.
+    """
     settings = runtime.settings
     traced = configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
     configure_logging(settings.log_level, with_trace_ids=traced)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]  # FastAPI's own protocol.
-        await runtime.start(subscriptions, workers)
-        install_token_verifier(app, verifier_from_settings(settings, runtime.redis))
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.connect()
+        collaborators = await bootstrap(runtime)
+        app.state.collaborators = collaborators
+        await runtime.start(
+            subscriptions(collaborators) if callable(subscriptions) else subscriptions, workers(collaborators)
+        )
+        verifier = token_verifier(collaborators) if token_verifier else verifier_from_settings(settings, runtime.redis)
+        install_token_verifier(app, verifier)
         install_principal_rate_limit(
             app, RateLimiter(runtime.redis), Bucket(settings.rate_limit_capacity, settings.rate_limit_refill_per_s)
         )

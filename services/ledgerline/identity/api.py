@@ -16,12 +16,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ledgerline.core.auth import CurrentPrincipal, Principal, require_scopes
 from ledgerline.core.http import EmailAddress
-from ledgerline.core.openapi import RATE_LIMITED, DeclaredProblem, problem_responses
+from ledgerline.core.openapi import RATE_LIMITED, DeclaredProblem, post_creating, problem_responses
 from ledgerline.core.problems import Problem
 from ledgerline.core.rate_limits import Bucket, RateLimiter
 from ledgerline.identity import domain
 from ledgerline.identity.credentials import REFRESH_TOKEN_LENGTH_MAX
-from ledgerline.identity.service import IdentityService, IssuedTokens
+from ledgerline.identity.service import IssuedTokens
+from ledgerline.identity.wiring import IdentityCollaboratorsDep, IdentityDep
 
 router = APIRouter(tags=["identity"])
 # Hard caps on what the parser accepts at all; the settings hold the policy within them.
@@ -47,9 +48,8 @@ UNKNOWN_SCOPE = DeclaredProblem(422, "unknown_scope", "Request refused")
 CLIENT_EXISTS = DeclaredProblem(409, "client_exists", "Request refused")
 
 
-async def limit_by_address(request: Request) -> None:
+async def limit_by_address(request: Request, identity: IdentityDep) -> None:
     """One bucket per client address and route: password guessing from one place gets 429."""
-    identity: IdentityService = request.app.state.identity
     limiter: RateLimiter = request.app.state.rate_limiter
     bucket = Bucket(identity.settings.address_rate_limit_capacity, identity.settings.address_rate_limit_refill_per_s)
     address = request.client.host if request.client else "unknown"
@@ -58,15 +58,6 @@ async def limit_by_address(request: Request) -> None:
 
 
 AddressLimited = Depends(limit_by_address)
-
-
-async def get_identity(request: Request) -> IdentityService:
-    # Async on purpose: FastAPI runs a plain function dependency in a worker thread.
-    identity: IdentityService = request.app.state.identity
-    return identity
-
-
-IdentityDep = Annotated[IdentityService, Depends(get_identity)]
 
 
 class Credentials(BaseModel):
@@ -153,12 +144,8 @@ def _refusal(error: domain.IdentityError, *, status: int = 400, code: str | None
     return Problem(status, code or error.code, "Request refused", str(error))
 
 
-@router.post(
-    "/v1/registrations",
-    status_code=201,
-    response_model=UserView,
-    responses=problem_responses(PASSWORD_REJECTED, EMAIL_TAKEN, RATE_LIMITED),
-    dependencies=[AddressLimited],
+@post_creating(
+    router, "/v1/registrations", UserView, PASSWORD_REJECTED, EMAIL_TAKEN, RATE_LIMITED, dependencies=[AddressLimited]
 )
 async def register(body: Registration, identity: IdentityDep, response: Response) -> UserView:
     if len(body.email) > identity.settings.email_length_max:
@@ -173,12 +160,13 @@ async def register(body: Registration, identity: IdentityDep, response: Response
     return UserView(id=user.id, email=user.email, scopes=list(user.scopes))
 
 
-@router.post(
+@post_creating(
+    router,
     "/v1/sessions",
-    status_code=201,
-    response_model=TokenView,
+    TokenView,
+    INVALID_CREDENTIALS,
+    RATE_LIMITED,
     summary="Log in",
-    responses=problem_responses(INVALID_CREDENTIALS, RATE_LIMITED),
     dependencies=[AddressLimited],
 )
 async def login(body: Credentials, identity: IdentityDep, response: Response) -> TokenView:
@@ -295,20 +283,16 @@ async def list_signing_keys(_: AdminPrincipal, identity: IdentityDep) -> list[Si
     return [SigningKeyView.of(key) for key in await identity.signing_keys()]
 
 
-@router.post("/v1/signing-keys/rotations", status_code=201, response_model=SigningKeyView, summary="Rotate (admin)")
-async def rotate_signing_key(_: AdminPrincipal, identity: IdentityDep, request: Request) -> SigningKeyView:
-    key = await identity.rotate_signing_key()
+@post_creating(router, "/v1/signing-keys/rotations", SigningKeyView, summary="Rotate (admin)")
+async def rotate_signing_key(_: AdminPrincipal, collaborators: IdentityCollaboratorsDep) -> SigningKeyView:
+    key = await collaborators.identity.rotate_signing_key()
     # This replica's own verifier learns the new key at once rather than on its next refresh.
-    await request.app.state.token_verifier.reload()
+    await collaborators.token_verifier.reload()
     return SigningKeyView.of(key)
 
 
-@router.post(
-    "/v1/clients",
-    status_code=201,
-    response_model=ClientSecretView,
-    summary="New service client (admin)",
-    responses=problem_responses(UNKNOWN_SCOPE, CLIENT_EXISTS),
+@post_creating(
+    router, "/v1/clients", ClientSecretView, UNKNOWN_SCOPE, CLIENT_EXISTS, summary="New service client (admin)"
 )
 async def create_client(body: NewClient, _: AdminPrincipal, identity: IdentityDep) -> ClientSecretView:
     try:

@@ -2,68 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from ledgerline.core.auth import RevokedSessions, TokenVerifier, VerifierLimits, install_token_verifier
+from ledgerline.core.auth import TokenVerifier
 from ledgerline.core.runtime import ServiceRuntime, build_service_app
 from ledgerline.identity import api
-from ledgerline.identity.service import IdentityService
 from ledgerline.identity.settings import IdentitySettings
-
-# The service reads its own keys from its database, so refreshing on an unknown kid costs one
-# small query; the bound still stops a stream of made-up kids from becoming a query stream.
-LOCAL_JWKS_REFRESH_INTERVAL_MIN_S = 1.0
-
-
-class LocalJwksSource:
-    """The identity service's own JWKS, read from its database instead of over HTTP."""
-
-    def __init__(self, identity: IdentityService) -> None:
-        self._identity = identity
-
-    async def fetch(self) -> dict[str, Any]:
-        return await self._identity.jwks()
+from ledgerline.identity.wiring import IdentityCollaborators, bootstrap
 
 
 def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     settings = settings or IdentitySettings()
-    runtime = ServiceRuntime("identity", settings)
     app = build_service_app(
-        runtime=runtime,
+        runtime=ServiceRuntime("identity", settings),
+        bootstrap=bootstrap,
         title="Ledgerline identity service",
         description="Registration, login, refresh-token rotation, client credentials and the JWKS.",
         routers=[api.router],
+        token_verifier=_own_verifier,
     )
     _state_registration_policy(app, settings)
-    runtime_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-        # The runtime connects first; the service layer needs its engine and Redis.
-        async with runtime_lifespan(app) as state:
-            identity = IdentityService(settings, runtime.engine, RevokedSessions(runtime.redis))
-            await identity.ensure_signing_key()
-            app.state.identity = identity
-            limits = VerifierLimits(
-                refresh_interval_min_s=LOCAL_JWKS_REFRESH_INTERVAL_MIN_S,
-                cache_max_age_s=settings.jwks_cache_max_age_s,
-            )
-            verifier = TokenVerifier(
-                LocalJwksSource(identity),
-                issuer=settings.issuer,
-                audience=settings.audience,
-                limits=limits,
-                revoked_sessions=RevokedSessions(runtime.redis),
-            )
-            install_token_verifier(app, verifier)
-            yield state
-
-    app.router.lifespan_context = lifespan
     return app
+
+
+def _own_verifier(collaborators: IdentityCollaborators) -> TokenVerifier:
+    return collaborators.token_verifier
 
 
 def _state_registration_policy(app: FastAPI, settings: IdentitySettings) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -61,11 +62,11 @@ async def replace_password_hash(connection: AsyncConnection, user_id: uuid.UUID,
     await connection.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
 
 
-def _family(row: Row) -> RefreshFamily:
+def _family(row: Row[Any]) -> RefreshFamily:
     return RefreshFamily(row.id, row.user_id, row.created_at, row.expires_at, row.revoked_at)
 
 
-def _token(row: Row) -> RefreshToken:
+def _token(row: Row[Any]) -> RefreshToken:
     return RefreshToken(row.id, row.family_id, row.created_at, row.expires_at, row.rotated_at)
 
 
@@ -125,7 +126,7 @@ async def lock_signing_keys(connection: AsyncConnection) -> None:
     await connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SIGNING_KEYS_LOCK_ID})
 
 
-def _stored_key(row: Row) -> StoredKey:
+def _stored_key(row: Row[Any]) -> StoredKey:
     key = SigningKey(
         row.kid, row.algorithm, row.public_jwk, row.created_at, row.activates_at, row.retired_at, row.published_until
     )

@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from ledgerline.core.kafka_clients import ensure_topics
 from ledgerline.core.migrations import upgrade_to_head
@@ -52,6 +53,16 @@ def http_ok(url: str) -> bool:
         return False
 
 
+class PlatformOptions(TypedDict, total=False):
+    """`Platform`'s fields other than the infrastructure and the ports, by name."""
+
+    environment: str
+    overrides: dict[str, dict[str, str]]
+    services: tuple[str, ...]
+    user_env: dict[str, str]
+    replicas: int
+
+
 @dataclass
 class Platform:
     infra: Infrastructure
@@ -90,9 +101,9 @@ class Platform:
         return base if number.isdigit() and base in self.services else instance
 
     @classmethod
-    def on_free_ports(cls, infra: Infrastructure, **kwargs: object) -> Platform:
+    def on_free_ports(cls, infra: Infrastructure, **options: Unpack[PlatformOptions]) -> Platform:
         ports = {name: free_port() for name in DEFAULT_PORTS}
-        return cls(infra, ports=ports, **kwargs)  # type: ignore[arg-type]  # Platform's own fields, by name.
+        return cls(infra, ports=ports, **options)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"

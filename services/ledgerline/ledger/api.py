@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
+from sqlalchemy import Row
 
 from ledgerline.core.auth import AdminPrincipal, Principal, require_scopes
-from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor, wallet_owners
+from ledgerline.core.http import Rfc3339Time, UowDep, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.money import format_amount
 from ledgerline.core.openapi import DeclaredProblem, problem_responses
 from ledgerline.core.problems import not_found
-from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.ledger import domain, reconciliation, repository
 from ledgerline.ledger.domain import Account
-from ledgerline.ledger.settings import LedgerSettings
+from ledgerline.ledger.wiring import LedgerCollaborators, LedgerDep
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 LedgerReader = Annotated[Principal, Depends(require_scopes("ledger:read"))]
@@ -101,33 +101,33 @@ class ReconciliationView(BaseModel):
     drifted_accounts: int | None
 
 
-def _posting_view(row: object, *, with_entry: bool = True) -> PostingView:
-    r = row  # A Row from repository; attributes as in the postings table.
+def _posting_view(r: Row[Any], *, with_entry: bool = True) -> PostingView:
+    """A posting row from the repository: the postings table's columns, with the entry's when joined."""
     return PostingView(
         entry_id=r.entry_id,
-        account_id=r.account_id,  # type: ignore[attr-defined]
+        account_id=r.account_id,
         payment_id=getattr(r, "payment_id", None) if with_entry else None,
         description=getattr(r, "description", None) if with_entry else None,
         amount=format_amount(r.amount_minor, r.currency),
-        currency=r.currency,  # type: ignore[attr-defined]
-        balance_after=format_amount(r.balance_after_minor, r.currency),  # type: ignore[attr-defined]
+        currency=r.currency,
+        balance_after=format_amount(r.balance_after_minor, r.currency),
         sequence=r.account_sequence,
-        posted_at=r.created_at,  # type: ignore[attr-defined]
+        posted_at=r.created_at,
     )
 
 
-async def _visible(runtime: ServiceRuntime, principal: Principal, account_id: uuid.UUID) -> bool:
+async def _visible(ledger: LedgerCollaborators, principal: Principal, account_id: uuid.UUID) -> bool:
     """Admins see every account; anyone else only a wallet account whose wallet they may see."""
     if principal.is_admin:
         return True
-    return principal.may_see(await wallet_owners(runtime).owner_of(account_id))
+    return principal.may_see(await ledger.wallet_owners.owner_of(account_id))
 
 
-async def _account_or_404(runtime: ServiceRuntime, principal: Principal, account_id: uuid.UUID) -> Account:
+async def _account_or_404(ledger: LedgerCollaborators, principal: Principal, account_id: uuid.UUID) -> Account:
     # Ownership first: an account that is not the caller's answers exactly as a missing one.
-    if not await _visible(runtime, principal, account_id):
+    if not await _visible(ledger, principal, account_id):
         raise not_found("account", account_id)
-    async with runtime.engine.connect() as connection:
+    async with ledger.engine.connect() as connection:
         account = await repository.get_account(connection, account_id)
     if account is None:
         raise not_found("account", account_id)
@@ -136,20 +136,20 @@ async def _account_or_404(runtime: ServiceRuntime, principal: Principal, account
 
 @router.get("/accounts", response_model=list[AccountView], summary="Every account (admin)")
 async def list_accounts(
-    runtime: RuntimeDep,
+    ledger: LedgerDep,
     _: AdminPrincipal,
     kind: Annotated[Literal["wallet", "settlement"] | None, Query()] = None,
     cursor: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AccountView]:
-    async with runtime.engine.connect() as connection:
+    async with ledger.engine.connect() as connection:
         found = await repository.list_accounts(connection, kind=kind, after=cursor, limit=limit)
     return [AccountView.of(a) for a in found]
 
 
 @router.get("/accounts/{account_id}", response_model=AccountView)
-async def read_account(account_id: uuid.UUID, runtime: RuntimeDep, principal: LedgerReader) -> AccountView:
-    return AccountView.of(await _account_or_404(runtime, principal, account_id))
+async def read_account(account_id: uuid.UUID, ledger: LedgerDep, principal: LedgerReader) -> AccountView:
+    return AccountView.of(await _account_or_404(ledger, principal, account_id))
 
 
 @router.post(
@@ -158,8 +158,8 @@ async def read_account(account_id: uuid.UUID, runtime: RuntimeDep, principal: Le
     summary="Close an empty account (admin)",
     responses=problem_responses(ACCOUNT_NOT_EMPTY),
 )
-async def close_account(account_id: uuid.UUID, runtime: RuntimeDep, _: AdminPrincipal) -> AccountView:
-    async with runtime.uow() as uow:
+async def close_account(account_id: uuid.UUID, uow: UowDep, _: AdminPrincipal) -> AccountView:
+    async with uow:
         account = await repository.get_account(uow.connection, account_id, for_update=True)
         if account is None:
             raise not_found("account", account_id)
@@ -190,7 +190,7 @@ def _sequence(cursor: str) -> int:
 )
 async def account_history(
     account_id: uuid.UUID,
-    runtime: RuntimeDep,
+    ledger: LedgerDep,
     principal: LedgerReader,
     cursor: Annotated[
         str | None,
@@ -198,10 +198,10 @@ async def account_history(
     ] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> PostingPage:
-    check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
-    await _account_or_404(runtime, principal, account_id)
+    check_page_size(limit, ledger.settings.page_size_max)
+    await _account_or_404(ledger, principal, account_id)
     before = _sequence(cursor) if cursor is not None else None
-    async with runtime.engine.connect() as connection:
+    async with ledger.engine.connect() as connection:
         rows = await repository.account_postings(connection, account_id, before_sequence=before, limit=limit)
     next_cursor = encode_cursor(CURSOR_KIND, str(rows[-1].account_sequence)) if len(rows) == limit else None
     return PostingPage(items=[_posting_view(r) for r in rows], next_cursor=next_cursor)
@@ -210,11 +210,11 @@ async def account_history(
 @router.get("/accounts/{account_id}/balance", response_model=BalanceView, responses=problem_responses(NAIVE_TIME))
 async def account_balance(
     account_id: uuid.UUID,
-    runtime: RuntimeDep,
+    ledger: LedgerDep,
     principal: LedgerReader,
     as_of: Annotated[Rfc3339Time | None, Query(description="RFC 3339 time with an offset; default now")] = None,
 ) -> BalanceView:
-    account = await _account_or_404(runtime, principal, account_id)
+    account = await _account_or_404(ledger, principal, account_id)
     if as_of is None:
         return BalanceView(
             account_id=account_id,
@@ -224,7 +224,7 @@ async def account_balance(
         )
     if as_of.tzinfo is None:
         raise NAIVE_TIME.problem()
-    async with runtime.engine.connect() as connection:
+    async with ledger.engine.connect() as connection:
         minor = await repository.balance_as_of(connection, account_id, as_of)
     return BalanceView(
         account_id=account_id, currency=account.currency, balance=format_amount(minor, account.currency), as_of=as_of
@@ -232,13 +232,13 @@ async def account_balance(
 
 
 @router.get("/entries/{entry_id}", response_model=EntryView)
-async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep, principal: LedgerReader) -> EntryView:
-    async with runtime.engine.connect() as connection:
+async def read_entry(entry_id: uuid.UUID, ledger: LedgerDep, principal: LedgerReader) -> EntryView:
+    async with ledger.engine.connect() as connection:
         found = await repository.entry_with_postings(connection, entry_id)
     if found is None:
         raise not_found("entry", entry_id)
     entry, lines = found
-    lines = [line for line in lines if await _visible(runtime, principal, line.account_id)]
+    lines = [line for line in lines if await _visible(ledger, principal, line.account_id)]
     if not lines:
         raise not_found("entry", entry_id)
     return EntryView(
@@ -257,15 +257,15 @@ async def read_entry(entry_id: uuid.UUID, runtime: RuntimeDep, principal: Ledger
     responses=problem_responses(WALLET_SERVICE_UNAVAILABLE),
 )
 async def reconcile(
-    runtime: RuntimeDep,
+    ledger: LedgerDep,
     _: AdminPrincipal,
     verify_postings: Annotated[bool, Query(description="Also re-add every posting (slow audit)")] = False,
 ) -> ReconciliationView:
-    settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
-    async with runtime.peer_client(settings.wallet_url) as client:
+    settings = ledger.settings
+    async with ledger.wallet_client() as client:
         try:
             report = await reconciliation.run_pass(
-                runtime.engine,
+                ledger.engine,
                 client,
                 page_size=settings.reconciliation_page_size,
                 listed_max=settings.reconciliation_mismatches_listed_max,

@@ -1,24 +1,22 @@
 """Ledger service: the double-entry source of truth."""
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 
 from ledgerline.core import topics
-from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
+from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
 from ledgerline.ledger import api
 from ledgerline.ledger.handlers import COMMAND_HANDLING, WALLET_EVENT_HANDLING
 from ledgerline.ledger.reconciler import Reconciler
 from ledgerline.ledger.settings import LedgerSettings
+from ledgerline.ledger.wiring import LedgerCollaborators, bootstrap
 
 
-def _workers(runtime: ServiceRuntime) -> Sequence[Callable[[], Awaitable[None]]]:
-    settings: LedgerSettings = runtime.settings  # type: ignore[assignment]
-    if not settings.reconciliation_enabled:
+def _workers(ledger: LedgerCollaborators) -> Sequence[Worker]:
+    if not ledger.settings.reconciliation_enabled:
         return []
-    reconciler = Reconciler(
-        engine=runtime.engine, settings=settings, wallet_client=lambda: runtime.peer_client(settings.wallet_url)
-    )
+    reconciler = Reconciler(engine=ledger.engine, settings=ledger.settings, wallet_client=ledger.wallet_client)
     return [reconciler.run]
 
 
@@ -26,6 +24,7 @@ def create_app(settings: LedgerSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("ledger", settings or LedgerSettings())
     return build_service_app(
         runtime=runtime,
+        bootstrap=bootstrap,
         title="Ledgerline ledger service",
         description="Double-entry ledger: accounts, journal entries, postings, reconciliation.",
         routers=[api.router],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -17,7 +18,7 @@ from ledgerline.ledger.ports import LedgerStore, NewEntry
 from ledgerline.ledger.tables import accounts, journal_entries, postings, voided_entries
 
 
-def _account(row: Row) -> Account:
+def _account(row: Row[Any]) -> Account:
     return Account(
         id=row.id,
         kind=AccountKind(row.kind),
@@ -144,7 +145,7 @@ async def add_entries(connection: AsyncConnection, entries: Sequence[NewEntry]) 
 
 async def account_postings(
     connection: AsyncConnection, account_id: uuid.UUID, *, before_sequence: int | None, limit: int
-) -> list[Row]:
+) -> list[Row[Any]]:
     """Newest first; `before_sequence` is the keyset cursor."""
     statement = (
         select(postings, journal_entries.c.description, journal_entries.c.payment_id)
@@ -169,7 +170,9 @@ async def balance_as_of(connection: AsyncConnection, account_id: uuid.UUID, as_o
     return int(await connection.scalar(statement) or 0)
 
 
-async def entry_with_postings(connection: AsyncConnection, entry_id: uuid.UUID) -> tuple[Row, list[Row]] | None:
+async def entry_with_postings(
+    connection: AsyncConnection, entry_id: uuid.UUID
+) -> tuple[Row[Any], list[Row[Any]]] | None:
     entry = (await connection.execute(select(journal_entries).where(journal_entries.c.id == entry_id))).first()
     if entry is None:
         return None

@@ -14,14 +14,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from ledgerline.core.auth import Principal, require_scopes
-from ledgerline.core.http import EmailAddress, RuntimeDep, check_page_size, wallet_owners
-from ledgerline.core.openapi import DeclaredProblem, problem_responses
+from ledgerline.core.db import UnitOfWork
+from ledgerline.core.http import EmailAddress, UowDep, check_page_size
+from ledgerline.core.openapi import DeclaredProblem, post_creating, problem_responses
 from ledgerline.core.problems import not_found
-from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.notification import repository
 from ledgerline.notification.channels import new_webhook_secret
 from ledgerline.notification.domain import Channel, Notification, Subscription
-from ledgerline.notification.settings import NotificationSettings
+from ledgerline.notification.wiring import NotificationCollaborators, NotificationDep
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 NotificationReader = Annotated[Principal, Depends(require_scopes("notifications:read"))]
@@ -71,15 +71,17 @@ class NotificationView(BaseModel):
     payload: dict[str, Any]
 
 
-async def _require_visible(runtime: ServiceRuntime, principal: Principal, wallet_id: uuid.UUID) -> None:
-    if not principal.may_see(await wallet_owners(runtime).owner_of(wallet_id)):
+async def _require_visible(service: NotificationCollaborators, principal: Principal, wallet_id: uuid.UUID) -> None:
+    if not principal.may_see(await service.wallet_owners.owner_of(wallet_id)):
         raise WALLET_NOT_FOUND.problem(f"wallet {wallet_id} is not one of yours")
 
 
-async def _subscribe(runtime: ServiceRuntime, principal: Principal, subscription: Subscription) -> Subscription:
-    await _require_visible(runtime, principal, subscription.wallet_id)
-    settings: NotificationSettings = runtime.settings  # type: ignore[assignment]
-    async with runtime.uow() as uow:
+async def _subscribe(
+    service: NotificationCollaborators, uow: UnitOfWork, principal: Principal, subscription: Subscription
+) -> Subscription:
+    await _require_visible(service, principal, subscription.wallet_id)
+    settings = service.settings
+    async with uow:
         if (
             await repository.count_subscriptions(uow.connection, subscription.wallet_id)
             >= settings.subscriptions_per_wallet_max
@@ -100,39 +102,37 @@ def _view(s: Subscription, *, with_secret: bool) -> SubscriptionView:
     )
 
 
-@router.post(
+@post_creating(
+    router,
     "/webhooks",
-    status_code=201,
-    response_model=SubscriptionView,
+    SubscriptionView,
+    TOO_MANY_SUBSCRIPTIONS,
+    WALLET_NOT_FOUND,
     summary="Subscribe a URL to the wallet's payment events (HMAC-signed, Standard Webhooks)",
-    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS, WALLET_NOT_FOUND),
 )
 async def subscribe_webhook(
-    body: WebhookRequest, runtime: RuntimeDep, response: Response, principal: NotificationWriter
+    body: WebhookRequest, service: NotificationDep, uow: UowDep, response: Response, principal: NotificationWriter
 ) -> SubscriptionView:
     subscription = Subscription(uuid.uuid4(), body.wallet_id, Channel.WEBHOOK, str(body.url), new_webhook_secret())
-    await _subscribe(runtime, principal, subscription)
+    await _subscribe(service, uow, principal, subscription)
     response.headers["Location"] = f"/v1/subscriptions/{subscription.id}"
     return _view(subscription, with_secret=True)
 
 
-@router.post(
-    "/email-subscriptions",
-    status_code=201,
-    response_model=SubscriptionView,
-    responses=problem_responses(TOO_MANY_SUBSCRIPTIONS, WALLET_NOT_FOUND),
-)
-async def subscribe_email(body: EmailRequest, runtime: RuntimeDep, principal: NotificationWriter) -> SubscriptionView:
+@post_creating(router, "/email-subscriptions", SubscriptionView, TOO_MANY_SUBSCRIPTIONS, WALLET_NOT_FOUND)
+async def subscribe_email(
+    body: EmailRequest, service: NotificationDep, uow: UowDep, principal: NotificationWriter
+) -> SubscriptionView:
     subscription = Subscription(uuid.uuid4(), body.wallet_id, Channel.EMAIL, str(body.address))
-    return _view(await _subscribe(runtime, principal, subscription), with_secret=False)
+    return _view(await _subscribe(service, uow, principal, subscription), with_secret=False)
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionView], responses=problem_responses(WALLET_NOT_FOUND))
 async def list_subscriptions(
-    wallet_id: uuid.UUID, runtime: RuntimeDep, principal: NotificationReader
+    wallet_id: uuid.UUID, service: NotificationDep, principal: NotificationReader
 ) -> list[SubscriptionView]:
-    await _require_visible(runtime, principal, wallet_id)
-    async with runtime.engine.connect() as connection:
+    await _require_visible(service, principal, wallet_id)
+    async with service.engine.connect() as connection:
         found = await repository.subscriptions_for(connection, [wallet_id])
     return [_view(s, with_secret=False) for s in found]
 
@@ -168,25 +168,25 @@ def _notification_view(n: Notification, attempts: list[Any]) -> NotificationView
     responses=problem_responses(WALLET_NOT_FOUND),
 )
 async def list_notifications(
-    runtime: RuntimeDep,
+    service: NotificationDep,
     principal: NotificationReader,
     wallet: Annotated[uuid.UUID, Query(description="Wallet id")],
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> list[NotificationView]:
-    check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
-    await _require_visible(runtime, principal, wallet)
-    async with runtime.engine.connect() as connection:
+    check_page_size(limit, service.settings.page_size_max)
+    await _require_visible(service, principal, wallet)
+    async with service.engine.connect() as connection:
         found = await repository.list_for_wallet(connection, wallet, limit=limit)
     return [_notification_view(n, attempts) for n, attempts in found]
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationView)
 async def read_notification(
-    notification_id: uuid.UUID, runtime: RuntimeDep, principal: NotificationReader
+    notification_id: uuid.UUID, service: NotificationDep, principal: NotificationReader
 ) -> NotificationView:
-    async with runtime.engine.connect() as connection:
+    async with service.engine.connect() as connection:
         notification = await repository.get_notification(connection, notification_id)
-        if notification is None or not principal.may_see(await wallet_owners(runtime).owner_of(notification.wallet_id)):
+        if notification is None or not principal.may_see(await service.wallet_owners.owner_of(notification.wallet_id)):
             raise not_found("notification", notification_id)
         attempts = await repository.attempts_of(connection, notification_id)
     return _notification_view(notification, attempts)

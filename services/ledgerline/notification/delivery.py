@@ -85,7 +85,7 @@ class DeliveryWorker:
         self._engine = engine
         self._router = RetryRouter(producer, policy)
         self._retries = len(policy.delays_s)
-        self._senders = {Channel.WEBHOOK: webhooks, Channel.EMAIL: email}
+        self._senders: dict[Channel, WebhookSender | EmailSender] = {Channel.WEBHOOK: webhooks, Channel.EMAIL: email}
         self._limit = asyncio.Semaphore(concurrency_max)
         self._waits = waits_for_due_time
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -15,11 +16,11 @@ from ledgerline.notification.domain import Channel, DeliveryStatus, Notification
 from ledgerline.notification.tables import delivery_attempts, notifications, subscriptions
 
 
-def _subscription(row: Row) -> Subscription:
+def _subscription(row: Row[Any]) -> Subscription:
     return Subscription(row.id, row.wallet_id, Channel(row.channel), row.target, row.secret)
 
 
-def _notification(row: Row) -> Notification:
+def _notification(row: Row[Any]) -> Notification:
     return Notification(
         id=row.id,
         event_id=row.event_id,
@@ -132,7 +133,7 @@ async def record_attempt(
 
 async def list_for_wallet(
     connection: AsyncConnection, wallet_id: uuid.UUID, *, limit: int
-) -> list[tuple[Notification, list[Row]]]:
+) -> list[tuple[Notification, list[Row[Any]]]]:
     rows = await connection.execute(
         select(notifications)
         .where(notifications.c.wallet_id == wallet_id)
@@ -140,7 +141,7 @@ async def list_for_wallet(
         .limit(limit)
     )
     found = [_notification(row) for row in rows]
-    attempts: dict[uuid.UUID, list[Row]] = {n.id: [] for n in found}
+    attempts: dict[uuid.UUID, list[Row[Any]]] = {n.id: [] for n in found}
     if found:
         for row in await connection.execute(
             select(delivery_attempts)
@@ -151,7 +152,7 @@ async def list_for_wallet(
     return [(n, attempts[n.id]) for n in found]
 
 
-async def attempts_of(connection: AsyncConnection, notification_id: uuid.UUID) -> list[Row]:
+async def attempts_of(connection: AsyncConnection, notification_id: uuid.UUID) -> list[Row[Any]]:
     return list(
         await connection.execute(
             select(delivery_attempts)

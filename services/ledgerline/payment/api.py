@@ -13,6 +13,8 @@ idempotency key is bound to the principal that used it first.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -22,16 +24,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerline.core.auth import Principal, require_scopes
-from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor
+from ledgerline.core.http import Rfc3339Time, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.idempotency import (
     IDEMPOTENCY_HEADER,
     REPLAYED_HEADER,
-    IdempotencyStore,
-    StoredResponse,
     fingerprint,
     validate_key,
 )
-from ledgerline.core.money import MoneyError, format_amount, parse_positive_amount
+from ledgerline.core.money import MoneyError, format_amount
 from ledgerline.core.money_schemas import (
     AMOUNT_LENGTH_MAX,
     CURRENCY_PATTERN,
@@ -40,14 +40,28 @@ from ledgerline.core.money_schemas import (
     amounts_in_currency,
 )
 from ledgerline.core.problems import Problem, not_found
-from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.payment import domain as d
 from ledgerline.payment import repository
 from ledgerline.payment.api_problems import WALLET_ID_REQUIRED, WALLET_NOT_FOUND
 from ledgerline.payment.batches import TRANSFER_BATCH_MAX, BatchItem, accept_transfer_batch
 from ledgerline.payment.domain import Payment, PaymentType, Status
-from ledgerline.payment.intake import Acceptance, PaymentIntake
-from ledgerline.payment.wallets import WalletDirectory
+from ledgerline.payment.intake import Check
+from ledgerline.payment.ports import WalletLookup
+from ledgerline.payment.service import (
+    Start,
+    StartDeposit,
+    StartRefund,
+    StartTransfer,
+    StartWithdrawal,
+    accept_once,
+    may_read,
+    refund_limit,
+    start_deposit,
+    start_refund,
+    start_transfer,
+    start_withdrawal,
+)
+from ledgerline.payment.wiring import PaymentCollaborators, PaymentDep
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 _AMOUNT_IN_CURRENCY = ConfigDict(json_schema_extra=amounts_in_currency("amount"))
@@ -67,21 +81,21 @@ class TransferRequest(BaseModel):
     currency: Currency
 
 
-class DepositRequest(BaseModel):
+class _BankPaymentRequest(BaseModel):
+    """Money between the caller's wallet and the bank."""
+
     model_config = _AMOUNT_IN_CURRENCY
 
     wallet_id: uuid.UUID
     amount: str = amount_field()
     currency: Currency
+
+
+class DepositRequest(_BankPaymentRequest):
     card_token: str = Field(min_length=1, max_length=200, examples=["tok_visa"])
 
 
-class WithdrawalRequest(BaseModel):
-    model_config = _AMOUNT_IN_CURRENCY
-
-    wallet_id: uuid.UUID
-    amount: str = amount_field()
-    currency: Currency
+class WithdrawalRequest(_BankPaymentRequest):
     bank_account: str = Field(min_length=1, max_length=64, examples=["DE89370400440532013000"])
 
 
@@ -132,71 +146,53 @@ def _view(p: Payment, **extra: Any) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def _amount(text: str, currency: str) -> int:
-    try:
-        return parse_positive_amount(text, currency)
-    except MoneyError as error:
-        raise Problem(422, error.code, "Amount is not valid", f"amount: {error}") from None
-
-
-def _store(runtime: ServiceRuntime) -> IdempotencyStore:
-    store: IdempotencyStore = runtime.extras["idempotency"]
-    return store
-
-
-def _intake(runtime: ServiceRuntime) -> PaymentIntake:
-    intake: PaymentIntake = runtime.extras["intake"]
-    return intake
-
-
-def _wallets(runtime: ServiceRuntime) -> WalletDirectory:
-    directory: WalletDirectory = runtime.extras["wallets"]
-    return directory
-
-
 def _requested(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
     """What an idempotency key's fingerprint covers: the body and who sent it, so another
     principal presenting the same key is refused (422) rather than shown the first answer."""
     return body | {"requested_by": principal.subject}
 
 
-async def _create(
+# Refusals answer 422 unless named here; a wallet that is not the caller's answers as a missing one.
+_REFUSAL_STATUS: dict[type[d.PaymentRefused], int] = {
+    d.NotYourWallet: 404,
+    d.PaymentNotFound: 404,
+    d.NotPayee: 403,
+    d.NotRefundable: 409,
+}
+
+
+@contextmanager
+def _refusals_as_problems() -> Iterator[None]:
+    try:
+        yield
+    except d.PaymentRefused as refused:
+        status = next((code for kind, code in _REFUSAL_STATUS.items() if isinstance(refused, kind)), 422)
+        extensions: dict[str, Any] = {"wallet_id": str(refused.wallet_id)} if refused.wallet_id else {}
+        raise Problem(status, refused.code, refused.title, refused.detail, **extensions) from None
+    except MoneyError as error:
+        raise Problem(422, error.code, "Amount is not valid", f"amount: {error}") from None
+
+
+async def _accept(
     request: Request,
-    runtime: RuntimeDep,
+    service: PaymentCollaborators,
     principal: Principal,
     key: str | None,
     body: BaseModel,
-    build: Any,
-    check: Any = None,
+    start: Callable[[], Awaitable[Start]],
+    check: Check | None = None,
 ) -> JSONResponse:
-    """Run `build()` (validation, returns the saga start) once per idempotency key.
-
-    `check(connection, payment)` runs inside the transaction that creates the payment, for
-    rules that need row locks (the refund limit).
-    """
+    """The payment `start()` makes, accepted once per idempotency key: 202, or the first answer replayed."""
     key = validate_key(key)
     fp = fingerprint(request.method, request.url.path, _requested(body.model_dump(mode="json"), principal))
-    store = _store(runtime)
-    stored = await store.begin(key, fp)
-    if stored is not None:
-        return _replay(stored)
-    try:
-        payment, commands = await build()
-        response = StoredResponse(202, _view(payment))
-        if not await _intake(runtime).accept(Acceptance(key, fp, response, payment, commands), check):
-            # Another request with this key committed first (the fast path was unavailable).
-            stored = await store.lookup(key, fp)
-            if stored is None:
-                raise Problem(409, "idempotency_key_in_flight", "Request with this key is in flight")
-            return _replay(stored)
-    except BaseException:
-        await store.abandon(key, fp)
-        raise
-    return JSONResponse(response.body, status_code=202, headers={"Location": f"/v1/payments/{payment.id}"})
-
-
-def _replay(stored: StoredResponse) -> JSONResponse:
-    return JSONResponse(stored.body, status_code=stored.status_code, headers={REPLAYED_HEADER: "true"})
+    with _refusals_as_problems():
+        accepted = await accept_once(
+            key, fp, start, idempotency=service.idempotency, intake=service.intake, view=_view, check=check
+        )
+    response = accepted.response
+    if accepted.replayed:
+        return JSONResponse(response.body, status_code=response.status_code, headers={REPLAYED_HEADER: "true"})
+    return JSONResponse(response.body, status_code=202, headers={"Location": f"/v1/payments/{response.body['id']}"})
 
 
 @router.post(
@@ -208,36 +204,12 @@ def _replay(stored: StoredResponse) -> JSONResponse:
 async def create_transfer(
     request: Request,
     body: TransferRequest,
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await _create(
-        request, runtime, principal, idempotency_key, body, lambda: _start_transfer(runtime, principal, body)
-    )
-
-
-async def _start_transfer(
-    runtime: ServiceRuntime, principal: Principal, body: TransferRequest
-) -> tuple[Payment, list[d.Command]]:
-    amount = _amount(body.amount, body.currency)
-    if body.source_wallet_id == body.destination_wallet_id:
-        raise Problem(
-            422,
-            "self_transfer",
-            "Source and destination are the same wallet",
-            "a transfer needs two different wallets",
-        )
-    await _wallets(runtime).require_own(body.source_wallet_id, body.currency, principal, role="source")
-    await _wallets(runtime).require(body.destination_wallet_id, body.currency, role="destination")
-    return d.start(
-        uuid.uuid4(),
-        PaymentType.TRANSFER,
-        amount,
-        body.currency,
-        source=body.source_wallet_id,
-        destination=body.destination_wallet_id,
-    )
+    start = partial(start_transfer, _transfer(principal, body), service.wallets)
+    return await _accept(request, service, principal, idempotency_key, body, start)
 
 
 class BatchTransfer(TransferRequest):
@@ -265,6 +237,15 @@ class TransferBatchView(BaseModel):
     results: list[TransferBatchResult]
 
 
+def _transfer(principal: Principal, body: TransferRequest) -> StartTransfer:
+    return StartTransfer(principal, body.source_wallet_id, body.destination_wallet_id, body.amount, body.currency)
+
+
+async def _start_in_batch(command: StartTransfer, wallets: WalletLookup) -> Start:
+    with _refusals_as_problems():
+        return await start_transfer(command, wallets)
+
+
 @router.post(
     "/transfers/batch",
     response_model=TransferBatchView,
@@ -272,7 +253,7 @@ class TransferBatchView(BaseModel):
     responses={503: {"description": "At capacity; retry after Retry-After"}},
 )
 async def create_transfer_batch(
-    body: TransferBatchRequest, runtime: RuntimeDep, principal: PaymentWriter
+    body: TransferBatchRequest, service: PaymentDep, principal: PaymentWriter
 ) -> dict[str, Any]:
     items = [
         BatchItem(
@@ -280,11 +261,11 @@ async def create_transfer_batch(
             _requested(
                 TransferRequest.model_validate(transfer.model_dump(exclude={"id"})).model_dump(mode="json"), principal
             ),
-            partial(_start_transfer, runtime, principal, transfer),
+            partial(_start_in_batch, _transfer(principal, transfer), service.wallets),
         )
         for transfer in body.transfers
     ]
-    results = await accept_transfer_batch(items, store=_store(runtime), intake=_intake(runtime), view=_view)
+    results = await accept_transfer_batch(items, store=service.idempotency, intake=service.intake, view=_view)
     return {"results": results}
 
 
@@ -292,46 +273,26 @@ async def create_transfer_batch(
 async def create_deposit(
     request: Request,
     body: DepositRequest,
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def build() -> tuple[Payment, list[d.Command]]:
-        amount = _amount(body.amount, body.currency)
-        await _wallets(runtime).require_own(body.wallet_id, body.currency, principal, role="destination")
-        return d.start(
-            uuid.uuid4(),
-            PaymentType.DEPOSIT,
-            amount,
-            body.currency,
-            destination=body.wallet_id,
-            external_reference=body.card_token,
-        )
-
-    return await _create(request, runtime, principal, idempotency_key, body, build)
+    command = StartDeposit(principal, body.wallet_id, body.amount, body.currency, body.card_token)
+    start = partial(start_deposit, command, service.wallets)
+    return await _accept(request, service, principal, idempotency_key, body, start)
 
 
 @router.post("/withdrawals", status_code=202, response_model=PaymentView)
 async def create_withdrawal(
     request: Request,
     body: WithdrawalRequest,
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def build() -> tuple[Payment, list[d.Command]]:
-        amount = _amount(body.amount, body.currency)
-        await _wallets(runtime).require_own(body.wallet_id, body.currency, principal, role="source")
-        return d.start(
-            uuid.uuid4(),
-            PaymentType.WITHDRAWAL,
-            amount,
-            body.currency,
-            source=body.wallet_id,
-            external_reference=body.bank_account,
-        )
-
-    return await _create(request, runtime, principal, idempotency_key, body, build)
+    command = StartWithdrawal(principal, body.wallet_id, body.amount, body.currency, body.bank_account)
+    start = partial(start_withdrawal, command, service.wallets)
+    return await _accept(request, service, principal, idempotency_key, body, start)
 
 
 @router.post(
@@ -344,62 +305,13 @@ async def create_refund(
     request: Request,
     payment_id: uuid.UUID,
     body: RefundRequest,
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def build() -> tuple[Payment, list[d.Command]]:
-        async with runtime.engine.connect() as connection:
-            original = await repository.get(connection, payment_id)
-        if original is None:
-            raise not_found("payment", payment_id)
-        # A refund gives money back out of the wallet the transfer paid into: its owner's call.
-        if not principal.owns(await _wallets(runtime).owner_of(original.destination_wallet_id)):
-            if not await _may_read(runtime, principal, original):
-                raise not_found("payment", payment_id)
-            raise Problem(403, "not_payee", "Only the payee refunds", "the refund comes out of the receiving wallet")
-        if original.type is not PaymentType.TRANSFER or original.status is not Status.COMPLETED:
-            raise Problem(
-                409,
-                "not_refundable",
-                "Payment cannot be refunded",
-                f"only completed transfers are refunded; this is a {original.status.value} {original.type.value}",
-            )
-        amount = _amount(body.amount, original.currency)
-        return d.start(
-            uuid.uuid4(),
-            PaymentType.REFUND,
-            amount,
-            original.currency,
-            source=original.destination_wallet_id,
-            destination=original.source_wallet_id,
-            original_payment_id=original.id,
-        )
-
-    async def check(connection: Any, refund: Payment) -> None:
-        # The original row lock serialises concurrent refunds of one payment.
-        original = await repository.get(connection, payment_id, for_update=True)
-        assert original is not None
-        refunded = await repository.refunded_minor(connection, payment_id)
-        if refunded + refund.amount_minor > original.amount_minor:
-            remaining = format_amount(original.amount_minor - refunded, original.currency)
-            raise Problem(
-                422,
-                "refund_exceeds_original",
-                "Refund exceeds what is left to refund",
-                f"at most {remaining} {original.currency} can still be refunded",
-            )
-
-    return await _create(request, runtime, principal, idempotency_key, body, build, check)
-
-
-async def _may_read(runtime: ServiceRuntime, principal: Principal, payment: Payment) -> bool:
-    """Admins read every payment; a customer those that moved money out of or into a wallet of
-    theirs, as their history lists them (the recipient of a transfer reads it too)."""
-    if principal.is_admin:
-        return True
-    wallets = (payment.source_wallet_id, payment.destination_wallet_id)
-    return any([principal.owns(await _wallets(runtime).owner_of(w)) for w in wallets if w is not None])
+    command = StartRefund(principal, payment_id, body.amount)
+    start = partial(start_refund, command, service.wallets, service.payments)
+    return await _accept(request, service, principal, idempotency_key, body, start, refund_limit(payment_id))
 
 
 PAGE_SIZE_DEFAULT = 50
@@ -420,14 +332,14 @@ def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Problem(400, "invalid_cursor", "Cursor is not valid", "use next_cursor from a previous page") from None
 
 
-async def _may_list(runtime: ServiceRuntime, principal: Principal, wallet_id: uuid.UUID | None) -> None:
+async def _may_list(service: PaymentCollaborators, principal: Principal, wallet_id: uuid.UUID | None) -> None:
     """A holder lists the payments of a wallet of theirs (another's is not found); only an admin
     lists every payment."""
     if wallet_id is None:
         if not principal.is_admin:
             raise WALLET_ID_REQUIRED.problem()
         return
-    if not principal.may_see(await _wallets(runtime).owner_of(wallet_id)):
+    if not principal.may_see(await service.wallets.owner_of(wallet_id)):
         raise WALLET_NOT_FOUND.problem(f"no wallet {wallet_id}")
 
 
@@ -442,7 +354,7 @@ async def _may_list(runtime: ServiceRuntime, principal: Principal, wallet_id: uu
     ),
 )
 async def list_payments(
-    runtime: RuntimeDep,
+    service: PaymentDep,
     principal: PaymentReader,
     wallet_id: Annotated[uuid.UUID | None, Query(description="Payments from or to this wallet")] = None,
     type: Annotated[PaymentType | None, Query()] = None,
@@ -452,13 +364,13 @@ async def list_payments(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> dict[str, Any]:
-    check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
-    await _may_list(runtime, principal, wallet_id)
+    check_page_size(limit, service.settings.page_size_max)
+    await _may_list(service, principal, wallet_id)
     query = repository.PaymentQuery(
         wallet_id, type, status, _aware("created_from", created_from), _aware("created_to", created_to)
     )
     before = _position(cursor) if cursor else None
-    async with runtime.engine.connect() as connection:
+    async with service.engine.connect() as connection:
         listed = await repository.list_payments(connection, query, before=before, limit=limit)
         refunds = await repository.refunds_of(connection, [item.payment.id for item in listed])
     last = listed[-1] if len(listed) == limit else None
@@ -477,10 +389,10 @@ async def list_payments(
 
 
 @router.get("/payments/{payment_id}", response_model=PaymentView)
-async def read_payment(payment_id: uuid.UUID, runtime: RuntimeDep, principal: PaymentReader) -> dict[str, Any]:
-    async with runtime.engine.connect() as connection:
+async def read_payment(payment_id: uuid.UUID, service: PaymentDep, principal: PaymentReader) -> dict[str, Any]:
+    async with service.engine.connect() as connection:
         payment = await repository.get(connection, payment_id)
-        if payment is None or not await _may_read(runtime, principal, payment):
+        if payment is None or not await may_read(principal, payment, service.wallets):
             raise not_found("payment", payment_id)
         times = await repository.created_at(connection, payment_id)
         history = await repository.history(connection, payment_id)

@@ -20,26 +20,30 @@ WALLET_ID_REQUIRED = DeclaredProblem(422, "wallet_id_required", "Name a wallet",
 DUPLICATE_TRANSFER_ID = DeclaredProblem(422, "duplicate_transfer_id", "Two transfers share an id")
 
 
+def _operation_id(operation: Operation) -> str:
+    return str(operation.get("operationId", ""))
+
+
 def _starts_payment(operation: Operation) -> bool:
     """One payment per request; a batch answers each transfer's problem in its 200 body instead."""
-    operation_id = operation.get("operationId", "")
+    operation_id = _operation_id(operation)
     return operation_id.startswith("create_") and not _transfer_batch(operation)
 
 
 def _transfers(operation: Operation) -> bool:
-    return operation.get("operationId", "").startswith("create_transfer_v1")
+    return _operation_id(operation).startswith("create_transfer_v1")
 
 
 def _refunds(operation: Operation) -> bool:
-    return operation.get("operationId", "").startswith("create_refund")
+    return _operation_id(operation).startswith("create_refund")
 
 
 def _lists_payments(operation: Operation) -> bool:
-    return operation.get("operationId", "").startswith("list_payments")
+    return _operation_id(operation).startswith("list_payments")
 
 
 def _transfer_batch(operation: Operation) -> bool:
-    return operation.get("operationId", "").startswith("create_transfer_batch")
+    return _operation_id(operation).startswith("create_transfer_batch")
 
 
 RULES = (

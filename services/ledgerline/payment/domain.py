@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
+
+from ledgerline.core.money import format_amount
 
 
 class PaymentType(StrEnum):
@@ -48,6 +50,70 @@ class Reason(StrEnum):
 
 class SagaError(RuntimeError):
     """A reply that cannot happen in the payment's state: a bug, so it fails loudly."""
+
+
+class PaymentRefused(Exception):
+    """A payment the rules do not start; `code` names the rule for the client."""
+
+    code: ClassVar[str]
+    title: ClassVar[str]
+
+    def __init__(self, detail: str, *, wallet_id: uuid.UUID | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.wallet_id = wallet_id
+
+
+class SelfTransfer(PaymentRefused):
+    code, title = "self_transfer", "Source and destination are the same wallet"
+
+
+class UnknownWallet(PaymentRefused):
+    code, title = "unknown_wallet", "Unknown wallet"
+
+
+class NotYourWallet(UnknownWallet):
+    """Money leaves (or, for a deposit, arrives in) only the caller's own wallet: another's is
+    refused exactly as a missing one, so wallet ids reveal nothing."""
+
+
+class CurrencyMismatch(PaymentRefused):
+    code, title = "currency_mismatch", "Currency does not match the wallet"
+
+
+class PaymentNotFound(PaymentRefused):
+    code, title = "payment_not_found", "Payment not found"
+
+
+class NotPayee(PaymentRefused):
+    code, title = "not_payee", "Only the payee refunds"
+
+
+class NotRefundable(PaymentRefused):
+    code, title = "not_refundable", "Payment cannot be refunded"
+
+
+class RefundExceedsOriginal(PaymentRefused):
+    code, title = "refund_exceeds_original", "Refund exceeds what is left to refund"
+
+
+def check_distinct(source: uuid.UUID | None, destination: uuid.UUID | None) -> None:
+    if source is not None and source == destination:
+        raise SelfTransfer("a transfer needs two different wallets")
+
+
+def check_refund_fits(original: Payment, refunded_minor: int, amount_minor: int) -> None:
+    """Refunds of a transfer never add up to more than it moved."""
+    if refunded_minor + amount_minor > original.amount_minor:
+        remaining = format_amount(original.amount_minor - refunded_minor, original.currency)
+        raise RefundExceedsOriginal(f"at most {remaining} {original.currency} can still be refunded")
+
+
+def check_refundable(original: Payment) -> None:
+    if original.type is not PaymentType.TRANSFER or original.status is not Status.COMPLETED:
+        raise NotRefundable(
+            f"only completed transfers are refunded; this is a {original.status.value} {original.type.value}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +209,7 @@ def start(
     }[type_]
     if any(wallet is None for wallet in needs):
         raise SagaError(f"{type_} needs its wallets")
-    if source is not None and source == destination:
-        raise SagaError("source and destination must differ")
+    check_distinct(source, destination)
     payment = Payment(
         payment_id,
         type_,

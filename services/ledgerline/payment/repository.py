@@ -10,16 +10,17 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select, text, tuple_, union_all
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerline.core.db import one_of, write_every_row
 from ledgerline.payment.domain import Payment, PaymentType, Status
+from ledgerline.payment.ports import PaymentLookup
 from ledgerline.payment.tables import payments, transitions
 
 _ACTIVE_REFUND_STATUSES = [s.value for s in Status if s not in (Status.FAILED, Status.COMPENSATED)]
 
 
-def _payment(row: Row) -> Payment:
+def _payment(row: Row[Any]) -> Payment:
     return Payment(
         id=row.id,
         type=PaymentType(row.type),
@@ -88,6 +89,15 @@ async def get(connection: AsyncConnection, payment_id: uuid.UUID, *, for_update:
         statement = statement.with_for_update()
     row = (await connection.execute(statement)).first()
     return _payment(row) if row else None
+
+
+class SqlPaymentLookup(PaymentLookup):
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, payment_id: uuid.UUID) -> Payment | None:
+        async with self._engine.connect() as connection:
+            return await get(connection, payment_id)
 
 
 async def save(connection: AsyncConnection, before: Payment, after: Payment, next_attempt_at: datetime | None) -> None:
@@ -194,7 +204,7 @@ async def refunded_minor(connection: AsyncConnection, original_id: uuid.UUID) ->
     return int(total or 0)
 
 
-async def history(connection: AsyncConnection, payment_id: uuid.UUID) -> list[Row]:
+async def history(connection: AsyncConnection, payment_id: uuid.UUID) -> list[Row[Any]]:
     return list(
         await connection.execute(
             select(transitions).where(transitions.c.payment_id == payment_id).order_by(transitions.c.id)

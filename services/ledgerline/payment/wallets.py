@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import httpx
 from cachetools import LRUCache
@@ -22,10 +21,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ledgerline.core import contracts as c
-from ledgerline.core.auth import Principal
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope
 from ledgerline.core.problems import Problem
+from ledgerline.payment.ports import WalletInfo, WalletLookup
 from ledgerline.payment.tables import known_wallets
 
 KNOWN_WALLETS_IN_MEMORY_MAX = 200_000
@@ -34,13 +33,6 @@ _REMEMBER = text(
     "SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:currencies AS text[]), CAST(:owners AS text[])) "
     "ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id WHERE known_wallets.owner_id IS NULL"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class WalletInfo:
-    id: uuid.UUID
-    currency: str
-    owner_id: str
 
 
 async def remember(connection: AsyncConnection, wallets: Sequence[WalletInfo]) -> None:
@@ -61,7 +53,7 @@ async def remember_opened(envelopes: Sequence[Envelope], uow: UnitOfWork) -> Non
     await remember(uow.connection, [WalletInfo(e.wallet_id, e.currency, e.owner_id) for e in events])
 
 
-class WalletDirectory:
+class WalletDirectory(WalletLookup):
     def __init__(
         self, client: httpx.AsyncClient, engine: AsyncEngine, in_memory_max: int = KNOWN_WALLETS_IN_MEMORY_MAX
     ) -> None:
@@ -97,47 +89,3 @@ class WalletDirectory:
         async with self._engine.begin() as connection:
             await remember(connection, [info])
         return info
-
-    async def require_own(self, wallet_id: uuid.UUID, currency: str, principal: Principal, *, role: str) -> WalletInfo:
-        """The caller's own wallet for a payment of `currency`: 404 when it is missing or someone else's."""
-        wallet = await self.get(wallet_id)
-        if wallet is None or not principal.owns(wallet.owner_id):
-            raise Problem(
-                404,
-                "unknown_wallet",
-                "Unknown wallet",
-                f"{role} wallet {wallet_id} is not one of yours",
-                wallet_id=str(wallet_id),
-            )
-        return self._check_currency(wallet, currency, role)
-
-    async def owner_of(self, wallet_id: uuid.UUID | None) -> str | None:
-        if wallet_id is None:
-            return None
-        wallet = await self.get(wallet_id)
-        return wallet.owner_id if wallet else None
-
-    async def require(self, wallet_id: uuid.UUID, currency: str, *, role: str) -> WalletInfo:
-        """The wallet, checked for use in a payment of `currency`; a 422 problem otherwise."""
-        wallet = await self.get(wallet_id)
-        if wallet is None:
-            raise Problem(
-                422,
-                "unknown_wallet",
-                "Unknown wallet",
-                f"{role} wallet {wallet_id} does not exist",
-                wallet_id=str(wallet_id),
-            )
-        return self._check_currency(wallet, currency, role)
-
-    @staticmethod
-    def _check_currency(wallet: WalletInfo, currency: str, role: str) -> WalletInfo:
-        if wallet.currency != currency:
-            # Names no currency: the destination may be anyone's, and its currency is theirs.
-            raise Problem(
-                422,
-                "currency_mismatch",
-                "Currency does not match the wallet",
-                f"{role} wallet {wallet.id} does not hold {currency}",
-            )
-        return wallet

@@ -98,6 +98,24 @@ def _after(after: uuid.UUID | None) -> uuid.UUID:
     return after or uuid.UUID(int=0)
 
 
+def _keyset_pages(
+    connection: AsyncConnection,
+    sql: str,
+    make: Callable[[Any], Row],
+    key: Callable[[Row], uuid.UUID],
+    page_size: int,
+    **params: Any,
+) -> AsyncIterator[Sequence[Row]]:
+    """Pages of `sql`'s rows, each made by `make`: the statement takes the keys `> :after`, in
+    key order, `LIMIT :size`."""
+
+    async def fetch(after: uuid.UUID | None, size: int) -> Sequence[Row]:
+        rows = await _rows(connection, sql, after=_after(after), size=size, **params)
+        return [make(row) for row in rows]
+
+    return pages(fetch, key, page_size)
+
+
 async def verify(sources: Sources, limits: Limits = Limits()) -> Report:
     report = Report.empty(limits.findings_kept_max, limits.stale_after_s)
     async with (
@@ -142,18 +160,16 @@ async def _ledger_checks(ledger: AsyncConnection, report: Report, limits: Limits
 
 
 async def _wallet_checks(wallets: AsyncConnection, ledger: AsyncConnection, report: Report, limits: Limits) -> None:
-    async def fetch(after: uuid.UUID | None, size: int) -> Sequence[k.WalletRow]:
-        rows = await _rows(
-            wallets,
-            "SELECT id, currency, balance_minor, held_minor, overdraft_limit_minor FROM wallets "
-            "WHERE id > :after ORDER BY id LIMIT :size",
-            after=_after(after),
-            size=size,
-        )
-        return [k.WalletRow(*row) for row in rows]
-
+    walk = _keyset_pages(
+        wallets,
+        "SELECT id, currency, balance_minor, held_minor, overdraft_limit_minor FROM wallets "
+        "WHERE id > :after ORDER BY id LIMIT :size",
+        lambda row: k.WalletRow(*row),
+        lambda w: w.id,
+        limits.page_size,
+    )
     reconciled, held = report.tally(k.Check.WALLETS_RECONCILED), report.tally(k.Check.HELD_WITHIN_BALANCE)
-    async for page in pages(fetch, lambda w: w.id, limits.page_size):
+    async for page in walk:
         ids = [w.id for w in page]
         ledger_minor = dict(await _rows(ledger, "SELECT id, balance_minor FROM accounts WHERE id = ANY(:ids)", ids=ids))
         live = await _rows(
@@ -173,35 +189,32 @@ async def _wallet_checks(wallets: AsyncConnection, ledger: AsyncConnection, repo
 async def _accounts_without_wallet(
     wallets: AsyncConnection, ledger: AsyncConnection, tally: k.Tally, limits: Limits
 ) -> None:
-    async def fetch(after: uuid.UUID | None, size: int) -> Sequence[Any]:
-        return await _rows(
-            ledger,
-            "SELECT id, currency, balance_minor FROM accounts WHERE kind = 'wallet' AND id > :after "
-            "ORDER BY id LIMIT :size",
-            after=_after(after),
-            size=size,
-        )
-
-    async for page in pages(fetch, lambda row: row[0], limits.page_size):
+    walk = _keyset_pages(
+        ledger,
+        "SELECT id, currency, balance_minor FROM accounts WHERE kind = 'wallet' AND id > :after "
+        "ORDER BY id LIMIT :size",
+        lambda row: row,
+        lambda row: row[0],
+        limits.page_size,
+    )
+    async for page in walk:
         ids = [row[0] for row in page]
         known = {row[0] for row in await _rows(wallets, "SELECT id FROM wallets WHERE id = ANY(:ids)", ids=ids)}
         tally.add(k.ledger_accounts_without_wallet({r[0]: (r[1], int(r[2])) for r in page}, known))
 
 
 async def _hold_checks(wallets: AsyncConnection, payments: AsyncConnection, report: Report, limits: Limits) -> None:
-    async def fetch(after: uuid.UUID | None, size: int) -> Sequence[k.HoldRow]:
-        rows = await _rows(
-            wallets,
-            "SELECT payment_id, wallet_id, amount_minor FROM holds WHERE status = :held AND payment_id > :after "
-            "ORDER BY payment_id LIMIT :size",
-            held=k.LIVE_HOLD,
-            after=_after(after),
-            size=size,
-        )
-        return [k.HoldRow(*row) for row in rows]
-
+    walk = _keyset_pages(
+        wallets,
+        "SELECT payment_id, wallet_id, amount_minor FROM holds WHERE status = :held AND payment_id > :after "
+        "ORDER BY payment_id LIMIT :size",
+        lambda row: k.HoldRow(*row),
+        lambda h: h.payment_id,
+        limits.page_size,
+        held=k.LIVE_HOLD,
+    )
     tally = report.tally(k.Check.HOLDS_LIVE)
-    async for page in pages(fetch, lambda h: h.payment_id, limits.page_size):
+    async for page in walk:
         ids = [h.payment_id for h in page]
         status = dict(await _rows(payments, "SELECT id, status FROM payments WHERE id = ANY(:ids)", ids=ids))
         tally.add(k.holds_live(page, status), len(page))
@@ -220,17 +233,15 @@ async def _payment_checks(payments: AsyncConnection, ledger: AsyncConnection, re
     now = await payments.scalar(text("SELECT now()"))
     bound = timedelta(seconds=limits.stale_after_s)
 
-    async def fetch(after: uuid.UUID | None, size: int) -> Sequence[k.PaymentRow]:
-        rows = await _rows(
-            payments,
-            "SELECT id, type, status, created_at FROM payments WHERE id > :after ORDER BY id LIMIT :size",
-            after=_after(after),
-            size=size,
-        )
-        return [k.PaymentRow(*row) for row in rows]
-
+    walk = _keyset_pages(
+        payments,
+        "SELECT id, type, status, created_at FROM payments WHERE id > :after ORDER BY id LIMIT :size",
+        lambda row: k.PaymentRow(*row),
+        lambda p: p.id,
+        limits.page_size,
+    )
     once, settled = report.tally(k.Check.ENTRY_ONCE), report.tally(k.Check.PAYMENTS_SETTLED)
-    async for page in pages(fetch, lambda p: p.id, limits.page_size):
+    async for page in walk:
         ids = [p.id for p in page]
         counts = await _rows(
             ledger,
@@ -245,15 +256,13 @@ async def _payment_checks(payments: AsyncConnection, ledger: AsyncConnection, re
 async def _entries_without_payment(
     payments: AsyncConnection, ledger: AsyncConnection, tally: k.Tally, limits: Limits
 ) -> None:
-    async def fetch(after: uuid.UUID | None, size: int) -> Sequence[uuid.UUID]:
-        rows = await _rows(
-            ledger,
-            "SELECT DISTINCT payment_id FROM journal_entries WHERE payment_id > :after ORDER BY payment_id LIMIT :size",
-            after=_after(after),
-            size=size,
-        )
-        return [row[0] for row in rows]
-
-    async for page in pages(fetch, lambda p: p, limits.page_size):
+    walk = _keyset_pages(
+        ledger,
+        "SELECT DISTINCT payment_id FROM journal_entries WHERE payment_id > :after ORDER BY payment_id LIMIT :size",
+        lambda row: row[0],
+        lambda p: p,
+        limits.page_size,
+    )
+    async for page in walk:
         known = {r[0] for r in await _rows(payments, "SELECT id FROM payments WHERE id = ANY(:ids)", ids=list(page))}
         tally.add(k.entries_without_payment(page, known))

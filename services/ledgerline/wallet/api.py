@@ -16,13 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from ledgerline.core import contracts as c
 from ledgerline.core import scopes
 from ledgerline.core.auth import AdminPrincipal, Principal, require_scopes
-from ledgerline.core.http import RuntimeDep, check_page_size
+from ledgerline.core.db import UnitOfWork
+from ledgerline.core.http import UowDep, check_page_size
 from ledgerline.core.money import MoneyError, currency_exponent, format_amount, parse_amount
 from ledgerline.core.money_schemas import Currency, amount_field, amounts_in_currency
 from ledgerline.core.problems import Problem, not_found
-from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.wallet import domain, repository
 from ledgerline.wallet.domain import Wallet, WalletStatus
+from ledgerline.wallet.wiring import WalletCollaborators, WalletDep
 
 router = APIRouter(prefix="/v1", tags=["wallets"])
 WalletReader = Annotated[Principal, Depends(require_scopes("wallets:read"))]
@@ -115,9 +116,9 @@ def _new_wallet(body: OpenWallet, principal: Principal, field_prefix: str = "") 
     return domain.open_wallet(uuid.uuid4(), owner_id, body.currency, overdraft)
 
 
-async def _open(runtime: ServiceRuntime, opened: list[Wallet]) -> None:
+async def _open(uow: UnitOfWork, opened: list[Wallet]) -> None:
     """The wallets and their `wallet.opened` events, in one transaction."""
-    async with runtime.uow() as uow:
+    async with uow:
         await repository.add_wallets(uow.connection, opened)
         for wallet in opened:
             event = c.WalletOpened(wallet_id=wallet.id, owner_id=wallet.owner_id, currency=wallet.currency)
@@ -126,9 +127,9 @@ async def _open(runtime: ServiceRuntime, opened: list[Wallet]) -> None:
 
 
 @router.post("/wallets", status_code=201, response_model=WalletView)
-async def open_wallet(body: OpenWallet, runtime: RuntimeDep, response: Response, principal: WalletWriter) -> WalletView:
+async def open_wallet(body: OpenWallet, uow: UowDep, response: Response, principal: WalletWriter) -> WalletView:
     wallet = _new_wallet(body, principal)
-    await _open(runtime, [wallet])
+    await _open(uow, [wallet])
     response.headers["Location"] = f"/v1/wallets/{wallet.id}"
     return WalletView.of(wallet)
 
@@ -139,16 +140,16 @@ async def open_wallet(body: OpenWallet, runtime: RuntimeDep, response: Response,
     response_model=WalletList,
     summary=f"Open up to {WALLET_BATCH_MAX} wallets at once, all or none (bulk loading)",
 )
-async def open_wallets(body: OpenWallets, runtime: RuntimeDep, principal: WalletWriter) -> WalletList:
+async def open_wallets(body: OpenWallets, uow: UowDep, principal: WalletWriter) -> WalletList:
     opened = [_new_wallet(wallet, principal, f"wallets[{index}].") for index, wallet in enumerate(body.wallets)]
-    await _open(runtime, opened)
+    await _open(uow, opened)
     return WalletList(items=[WalletView.of(w) for w in opened])
 
 
 # `:uuid`, so that `/wallets/batch` is never read as a wallet id (a GET there is 405, not 422).
 @router.get("/wallets/{wallet_id:uuid}", response_model=WalletView)
-async def read_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep, principal: WalletReader) -> WalletView:
-    async with runtime.engine.connect() as connection:
+async def read_wallet(wallet_id: uuid.UUID, service: WalletDep, principal: WalletReader) -> WalletView:
+    async with service.engine.connect() as connection:
         wallet = await repository.get_wallet(connection, wallet_id)
     if wallet is None or not principal.may_see(wallet.owner_id):
         raise not_found("wallet", wallet_id)
@@ -157,47 +158,49 @@ async def read_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep, principal: Wall
 
 @router.get("/wallets", response_model=WalletPage, summary="All wallets, in id order (keyset pages; admin)")
 async def list_all_wallets(
-    runtime: RuntimeDep,
+    service: WalletDep,
     _: Annotated[Principal, Depends(require_scopes(scopes.WALLETS_READ_ANY))],
     cursor: Annotated[uuid.UUID | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> WalletPage:
-    return await _page(runtime, owner_id=None, cursor=cursor, limit=limit)
+    return await _page(service, owner_id=None, cursor=cursor, limit=limit)
 
 
 @router.get("/users/{owner_id}/wallets", response_model=WalletPage)
 async def list_user_wallets(
     owner_id: str,
-    runtime: RuntimeDep,
+    service: WalletDep,
     principal: WalletReader,
     cursor: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1)] = PAGE_SIZE_DEFAULT,
 ) -> WalletPage:
     if not principal.may_see(owner_id):
         raise not_found("user", owner_id)
-    return await _page(runtime, owner_id=owner_id, cursor=cursor, limit=limit)
+    return await _page(service, owner_id=owner_id, cursor=cursor, limit=limit)
 
 
-async def _page(runtime: ServiceRuntime, *, owner_id: str | None, cursor: uuid.UUID | None, limit: int) -> WalletPage:
-    check_page_size(limit, runtime.settings.page_size_max)  # type: ignore[attr-defined]
-    async with runtime.engine.connect() as connection:
+async def _page(
+    service: WalletCollaborators, *, owner_id: str | None, cursor: uuid.UUID | None, limit: int
+) -> WalletPage:
+    check_page_size(limit, service.settings.page_size_max)
+    async with service.engine.connect() as connection:
         wallets = await repository.list_wallets(connection, owner_id=owner_id, after=cursor, limit=limit)
     next_cursor = str(wallets[-1].id) if len(wallets) == limit else None
     return WalletPage(items=[WalletView.of(w) for w in wallets], next_cursor=next_cursor)
 
 
 @router.post("/wallets/{wallet_id}/freeze", response_model=WalletView, summary="Freeze (admin)")
-async def freeze_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep, _: AdminPrincipal) -> WalletView:
-    return await _set_status(runtime, wallet_id, WalletStatus.FROZEN)
+async def freeze_wallet(wallet_id: uuid.UUID, uow: UowDep, _: AdminPrincipal) -> WalletView:
+    return await _set_status(uow, wallet_id, WalletStatus.FROZEN)
 
 
 @router.post("/wallets/{wallet_id}/unfreeze", response_model=WalletView, summary="Unfreeze (admin)")
-async def unfreeze_wallet(wallet_id: uuid.UUID, runtime: RuntimeDep, _: AdminPrincipal) -> WalletView:
-    return await _set_status(runtime, wallet_id, WalletStatus.ACTIVE)
+async def unfreeze_wallet(wallet_id: uuid.UUID, uow: UowDep, _: AdminPrincipal) -> WalletView:
+    return await _set_status(uow, wallet_id, WalletStatus.ACTIVE)
 
 
-async def _set_status(runtime: ServiceRuntime, wallet_id: uuid.UUID, status: WalletStatus) -> WalletView:
-    async with runtime.uow() as uow:
+async def _set_status(uow: UnitOfWork, wallet_id: uuid.UUID, status: WalletStatus) -> WalletView:
+    async with uow:
         wallet = await repository.get_wallet(uow.connection, wallet_id, for_update=True)
         if wallet is None:
             raise not_found("wallet", wallet_id)

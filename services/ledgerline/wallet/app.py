@@ -7,12 +7,14 @@ from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_
 from ledgerline.wallet import api
 from ledgerline.wallet.handlers import COMMAND_HANDLING
 from ledgerline.wallet.settings import WalletSettings
+from ledgerline.wallet.wiring import bootstrap
 
 
 def create_app(settings: WalletSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime("wallet", settings or WalletSettings())
     return build_service_app(
         runtime=runtime,
+        bootstrap=bootstrap,
         title="Ledgerline wallet service",
         description="Wallets: balance, held and available funds, overdraft limits, freezing.",
         routers=[api.router],

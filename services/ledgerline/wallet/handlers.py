@@ -48,6 +48,12 @@ def _reply(type_: str, body: c.Contract, payment_id: object) -> OutgoingMessage:
     return c.message(type_, body, key=str(payment_id), source=SOURCE)
 
 
+def _reason_of(rejected: Hold) -> RejectionReason:
+    if rejected.reason is None:
+        raise ValueError(f"hold of payment {rejected.payment_id} was rejected without a reason")
+    return RejectionReason(rejected.reason)
+
+
 def reserve_funds(command: c.ReserveFunds, book: Book) -> OutgoingMessage:
     existing = book.holds.get(command.payment_id)
     reserved = _reply(
@@ -57,7 +63,7 @@ def reserve_funds(command: c.ReserveFunds, book: Book) -> OutgoingMessage:
     )
     if existing is not None:
         if existing.status is HoldStatus.REJECTED:
-            return _rejected(command, RejectionReason(existing.reason))
+            return _rejected(command, _reason_of(existing))
         return _rejected(command, RejectionReason.HOLD_RELEASED) if existing.status is HoldStatus.RELEASED else reserved
     wallet = book.wallets.get(command.wallet_id)
     outcome = (
@@ -71,7 +77,7 @@ def reserve_funds(command: c.ReserveFunds, book: Book) -> OutgoingMessage:
         book.put_hold(Hold(command.payment_id, command.wallet_id, 0, HoldStatus.REJECTED, outcome.value))
         return _rejected(command, outcome)
     book.put_wallet(outcome)
-    book.put_hold(Hold(command.payment_id, wallet.id, command.amount_minor, HoldStatus.HELD))
+    book.put_hold(Hold(command.payment_id, command.wallet_id, command.amount_minor, HoldStatus.HELD))
     return reserved
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -16,7 +17,7 @@ from ledgerline.wallet.ports import WalletStore
 from ledgerline.wallet.tables import holds, wallets
 
 
-def _wallet(row: Row) -> Wallet:
+def _wallet(row: Row[Any]) -> Wallet:
     return Wallet(
         id=row.id,
         owner_id=row.owner_id,
@@ -29,7 +30,7 @@ def _wallet(row: Row) -> Wallet:
     )
 
 
-def _hold(row: Row) -> Hold:
+def _hold(row: Row[Any]) -> Hold:
     return Hold(row.payment_id, row.wallet_id, row.amount_minor, HoldStatus(row.status), row.reason)
 
 
