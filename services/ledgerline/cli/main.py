@@ -284,6 +284,7 @@ def status(data_dir: Annotated[Path | None, typer.Option(help="Data folder of `l
 
 
 LOCAL_PROMETHEUS_URL = f"http://127.0.0.1:{DEFAULT_PORTS['prometheus']}"  # The one `ledgerline up` starts.
+LOCAL_ENTRY_POINT_URL = f"http://127.0.0.1:{DEFAULT_PORTS['gateway']}"  # The nginx `ledgerline up` starts.
 
 
 @app.command()
@@ -446,10 +447,7 @@ def verify(
 
 @app.command()
 def demo(
-    payment_url: Annotated[str, typer.Option(help="Payment service")] = "http://127.0.0.1:8003",
-    wallet_url: Annotated[str, typer.Option(help="Wallet service")] = "http://127.0.0.1:8001",
-    ledger_url: Annotated[str, typer.Option(help="Ledger service")] = "http://127.0.0.1:8002",
-    identity_url: Annotated[str, typer.Option(help="Identity service")] = "http://127.0.0.1:8005",
+    url: Annotated[str, typer.Option(help="The platform's one entry point")] = LOCAL_ENTRY_POINT_URL,
     data_dir: Annotated[
         Path | None, typer.Option(help="Data folder of `ledgerline up`, for the operator credentials")
     ] = None,
@@ -457,14 +455,7 @@ def demo(
     """Register two customers, move money between them, and show balances, ledger entries and the reconciliation."""
     from ledgerline.cli.demo import run_demo
 
-    run_demo(
-        console,
-        payment_url=payment_url,
-        wallet_url=wallet_url,
-        ledger_url=ledger_url,
-        identity_url=identity_url,
-        operator_credentials=_operator_credentials(data_dir),
-    )
+    run_demo(console, url=url.rstrip("/"), operator_credentials=_operator_credentials(data_dir))
 
 
 @app.command()
