@@ -1,18 +1,23 @@
 """The one entry point (nginx in front of the platform) serves the whole public API: a customer
-registers, logs in and moves money through it alone; paths outside the public table are not
-routed; each client address behind it has its own login rate limit, while a forged
+registers, logs in and moves money through it alone; every operation of a public service is
+routed and nothing else is; one API reference lists every service's operations; each client address behind it has its own login rate limit, while a forged
 X-Forwarded-For sent straight to a service from an address that is not the proxy is ignored."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 
 import httpx
 
 from ledgerline.client import LedgerlineClient, register_customer
+from ledgerline.infra.api_reference import is_public
+from ledgerline.infra.gateway import public_routes
 from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, minor, wallet_minor
 from tests.conftest import TEST_OVERRIDES, operator_auth
+from tests.e2e.test_api_docs import EXPECTED_OPERATIONS, HTTP_METHODS
 
 ADDRESS_CAPACITY = int(TEST_OVERRIDES["identity"]["LEDGERLINE_IDENTITY_ADDRESS_RATE_LIMIT_CAPACITY"])
 # Sent at once, four buckets' worth, so that they outrun the refill even on a busy machine.
@@ -23,6 +28,7 @@ TIMEOUT_S = 120
 FLOODING_CLIENT = "127.0.0.2"
 OTHER_CLIENT = "127.0.0.3"
 FORGING_CLIENT = "127.0.0.4"
+REFERENCE = re.compile(r'"\$ref": "#/components/(\w+)/([^"]+)"')
 
 
 def from_address(address: str, base_url: str) -> httpx.AsyncClient:
@@ -96,3 +102,42 @@ async def test_a_forged_forwarded_address_sent_to_a_service_directly_is_ignored(
         statuses = await login_attempts(forger, ATTEMPTS, forged=True)
     # Had identity believed the header, each guess would have had a bucket of its own.
     assert 429 in statuses, statuses
+
+
+def test_every_operation_of_a_public_service_is_routed(platform: Platform) -> None:
+    routes = public_routes()
+    for service in routes:
+        document = httpx.get(platform.url(service) + "/openapi.json", timeout=TIMEOUT_S).json()
+        unrouted = sorted(path for path in document["paths"] if not is_public(path, routes[service]))
+        assert unrouted == [], f"{service} answers {unrouted}, which the entry point does not route"
+
+
+def test_the_entry_point_serves_one_reference_of_every_service(platform: Platform) -> None:
+    with httpx.Client(base_url=platform.entry_point, timeout=TIMEOUT_S) as http:
+        page = http.get("/docs")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "/docs-assets/swagger-ui-bundle.js" in page.text
+        assert http.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+        document = http.get("/openapi.json").json()
+    operations = [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
+    listed = {(method, path) for method, path, _ in operations}
+    for service in public_routes():
+        assert EXPECTED_OPERATIONS[service] <= listed, f"the reference lacks {service}'s operations"
+        assert any(o["tags"] == [service] for _, _, o in operations), f"no operation tagged {service}"
+    assert not listed & EXPECTED_OPERATIONS["banksim"], "the bank simulator is not public"
+    ids = [o["operationId"] for _, _, o in operations]
+    assert len(ids) == len(set(ids))
+    assert all(o["operationId"].startswith(o["tags"][0] + "_") for _, _, o in operations)
+    # Every reference resolves, and every secured operation names the one shared bearer scheme.
+    for section, name in REFERENCE.findall(json.dumps(document)):
+        assert name in document["components"][section], f"#/components/{section}/{name} is missing"
+    schemes = document["components"]["securitySchemes"]
+    for _, _, operation in operations:
+        for requirement in operation.get("security", []):
+            assert set(requirement) <= set(schemes)
+    assert any(s["type"] == "http" and s["scheme"] == "bearer" for s in schemes.values())

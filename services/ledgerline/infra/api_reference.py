@@ -52,7 +52,7 @@ def merge_documents(documents: Mapping[str, Mapping[str, Any]], routes: Mapping[
     }
     for service, document in documents.items():
         own = _prefixed(service, document)
-        paths = {p: item for p, item in own.get("paths", {}).items() if _public(p, routes.get(service, ()))}
+        paths = {p: item for p, item in own.get("paths", {}).items() if is_public(p, routes.get(service, ()))}
         if not paths:
             continue
         merged["tags"].append({"name": service, "description": document.get("info", {}).get("title", service)})
@@ -71,7 +71,7 @@ def _one_version(documents: Mapping[str, Mapping[str, Any]]) -> str:
     return versions.pop()
 
 
-def _public(path: str, prefixes: Sequence[str]) -> bool:
+def is_public(path: str, prefixes: Sequence[str]) -> bool:
     """As a Kubernetes `Prefix` path: the prefix itself or anything below it."""
     return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 

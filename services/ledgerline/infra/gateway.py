@@ -49,6 +49,7 @@ _MIME_TYPES = {
     "application/json": "json",
     "image/png": "png",
 }
+_MIME_OF_SUFFIX = {suffix: mime for mime, suffix in _MIME_TYPES.items()}
 
 
 def public_routes(values_path: Path = CHART_VALUES) -> dict[str, tuple[str, ...]]:
@@ -103,6 +104,9 @@ def render_config(
         "http {",
         "  types { " + " ".join(f"{mime} {ext};" for mime, ext in _MIME_TYPES.items()) + " }",
         "  default_type application/octet-stream;",
+        # Swagger UI's script holds UTF-8 text; without a charset a browser reads it as Latin-1.
+        "  charset utf-8;",
+        "  charset_types " + " ".join(mime for mime in _MIME_TYPES if mime != "image/png") + ";",
         f"  access_log {data_dir / 'access.log'};",
         *(f"  {name}_temp_path {data_dir / 'temp' / name};" for name in TEMP_DIRS),
         f"  client_max_body_size {CLIENT_BODY_BYTES_MAX};",
@@ -129,9 +133,13 @@ def render_config(
             for location in locations(prefix):
                 lines.append(f"    location {location} {{ proxy_pass http://{upstream_name(service)}; }}")
     for url_path, file in (static_aliases or {}).items():
-        # A path ending in `/` serves a folder below it; any other path is one file.
-        where, alias = (url_path, f"{file}/") if url_path.endswith("/") else (f"= {url_path}", str(file))
-        lines.append(f"    location {where} {{ alias {alias}; }}")
+        # A path ending in `/` serves a folder below it; any other path is one file, typed by
+        # the file's name since the URL (`/docs`) may have no extension.
+        if url_path.endswith("/"):
+            lines.append(f"    location {url_path} {{ alias {file}/; }}")
+        else:
+            mime = _MIME_OF_SUFFIX.get(file.suffix.lstrip("."), "application/octet-stream")
+            lines.append(f"    location = {url_path} {{ default_type {mime}; alias {file}; }}")
     lines += ["  }", "}"]
     return "\n".join(lines) + "\n"
 
