@@ -1,7 +1,8 @@
 """The one entry point (nginx in front of the platform) serves the whole public API: a customer
 registers, logs in and moves money through it alone; every operation of a public service is
-routed and nothing else is; one API reference lists every service's operations; each client address behind it has its own login rate limit, while a forged
-X-Forwarded-For sent straight to a service from an address that is not the proxy is ignored."""
+routed and nothing else is; one API reference lists every service's operations; each client
+address behind it has its own login rate limit, while a forged X-Forwarded-For sent straight to
+a service from an address that is not the proxy is ignored."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""`ledgerline demo`, through the one entry point: two customers register and log in, then a deposit, a transfer, a partial
-refund and a withdrawal, each made by the customer whose money moves; the operator (an admin
-client) runs the reconciliation."""
+"""`ledgerline demo`, through the one entry point: two customers register and log in, then a
+deposit, a transfer, a partial refund and a withdrawal, each made by the customer whose money
+moves; the operator (an admin client) runs the reconciliation."""
 
 from __future__ import annotations
 
