@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 
 import httpx
 
@@ -142,3 +144,16 @@ def test_the_entry_point_serves_one_reference_of_every_service(platform: Platfor
         for requirement in operation.get("security", []):
             assert set(requirement) <= set(schemes)
     assert any(s["type"] == "http" and s["scheme"] == "bearer" for s in schemes.values())
+
+
+def test_the_entry_point_starts_again_after_its_master_process_is_killed(platform: Platform) -> None:
+    killed = platform.processes["gateway"]
+    assert killed.process is not None
+    # SIGKILL to the master alone, as the OOM killer would: its workers live on with the port.
+    os.kill(killed.process.pid, signal.SIGKILL)
+    killed.process.wait(timeout=TIMEOUT_S)
+    platform.start_gateway()
+    restarted = platform.processes["gateway"]
+    assert restarted.running and restarted is not killed
+    keys = httpx.get(platform.entry_point + "/.well-known/jwks.json", timeout=TIMEOUT_S)
+    assert keys.status_code == 200 and keys.json()["keys"]

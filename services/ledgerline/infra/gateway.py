@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -20,7 +22,13 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ledgerline.infra import api_reference
-from ledgerline.infra.process import InfrastructureError, ManagedProcess, find_executable, refuse_taken_port
+from ledgerline.infra.process import (
+    InfrastructureError,
+    ManagedProcess,
+    find_executable,
+    refuse_taken_port,
+    tcp_open,
+)
 
 if TYPE_CHECKING:
     from ledgerline.infra.platform import Platform
@@ -31,6 +39,7 @@ CHART_VALUES = REPOSITORY / "charts" / "ledgerline" / "values.yaml"
 _DEBIAN_BINARY = Path("/usr/sbin/nginx")
 READY_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 2.0
+ORPHANS_GONE_TIMEOUT_S = 10.0
 # The entry point's own liveness answer, which no service path shadows.
 HEALTH_PATH = "/gateway/healthz"
 # The services refuse larger bodies themselves (core.settings.REQUEST_BODY_BYTES_CEILING); nginx
@@ -106,7 +115,8 @@ def render_config(
         "  default_type application/octet-stream;",
         # Swagger UI's script holds UTF-8 text; without a charset a browser reads it as Latin-1.
         "  charset utf-8;",
-        "  charset_types " + " ".join(mime for mime in _MIME_TYPES if mime != "image/png") + ";",
+        # text/html is in the list already.
+        "  charset_types text/css application/javascript application/json;",
         f"  access_log {data_dir / 'access.log'};",
         *(f"  {name}_temp_path {data_dir / 'temp' / name};" for name in TEMP_DIRS),
         f"  client_max_body_size {CLIENT_BODY_BYTES_MAX};",
@@ -212,6 +222,7 @@ class Gateway:
 
     def start(self) -> None:
         binary = find_nginx()
+        self._end_orphaned_workers()
         refuse_taken_port("gateway", self.port)
         self.write_config()
         self.process = ManagedProcess(
@@ -236,3 +247,19 @@ class Gateway:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+        self._end_orphaned_workers()
+
+    def _end_orphaned_workers(self) -> None:
+        """nginx's workers outlive a master that was killed outright and keep the port: they are
+        in the master's session (process group), which is ended whole."""
+        previous = self.process.process if self.process is not None else None
+        if previous is None or previous.poll() is None:
+            return
+        try:
+            os.killpg(previous.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        # SIGKILL is delivered, not awaited: the port frees once the workers are gone.
+        deadline = time.monotonic() + ORPHANS_GONE_TIMEOUT_S
+        while tcp_open("127.0.0.1", self.port) and time.monotonic() < deadline:
+            time.sleep(0.1)
