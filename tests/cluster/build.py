@@ -296,7 +296,10 @@ def build_all() -> None:
     missing = missing_components()
     if missing:
         go_executable()
-    for component in missing:
+        names = ", ".join(component.name for component in missing)
+        progress(f"{len(missing)} to build ({names}): a first build takes several minutes; later runs reuse it")
+    for number, component in enumerate(missing, start=1):
+        progress(f"[{number}/{len(missing)}] {component.name}")
         build_component(component)
 
 

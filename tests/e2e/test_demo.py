@@ -1,4 +1,4 @@
-"""`ledgerline demo` against the running platform, authentication on: two customers register and
+"""`ledgerline demo` through the platform's one entry point, authentication on: two customers register and
 log in, each moves only their own money, the attempt to take the other's is refused with 404,
 and the operator's reconciliation finds the books balanced."""
 
@@ -16,10 +16,7 @@ def test_the_demo_moves_money_as_its_owners_and_reconciles(platform: Platform) -
     output = io.StringIO()
     run_demo(
         Console(file=output, width=1000),
-        payment_url=platform.url("payment"),
-        wallet_url=platform.url("wallet"),
-        ledger_url=platform.url("ledger"),
-        identity_url=platform.url("identity"),
+        url=platform.entry_point,
         operator_credentials=platform.operator_credentials,
     )
     text = output.getvalue()

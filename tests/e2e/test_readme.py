@@ -5,9 +5,10 @@ failing on any HTTP error, and leaves the money where the README says it goes.
 Blocks fenced as `sh` are examples to run against a running platform. Blocks that start or tune
 the platform itself (`make run`, `make test`) are fenced `sh platform`: they are how a reader gets
 a platform, so this test checks they are only `make` commands. The README's addresses are those of
-`make run` (ports 8001...8009, PostgreSQL on 15432); the test replaces each `localhost:PORT` and
-`127.0.0.1:PORT` with the address of the same part of the test platform, and the data folder of
-`make run` (`.ledgerline/`, where the operator's credentials are) with the test platform's.
+`make run` (the entry point on 8000, the services on 8001...8009, PostgreSQL on 15432); the test
+replaces each `localhost:PORT` and `127.0.0.1:PORT` with the address of the same part of the test
+platform, and the data folder of `make run` (`.ledgerline/`, where the operator's credentials
+are) with the test platform's.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""`ledgerline demo`: two customers register and log in, then a deposit, a transfer, a partial
-refund and a withdrawal, each made by the customer whose money moves; the operator (an admin
-client) runs the reconciliation."""
+"""`ledgerline demo`, through the one entry point: two customers register and log in, then a
+deposit, a transfer, a partial refund and a withdrawal, each made by the customer whose money
+moves; the operator (an admin client) runs the reconciliation."""
 
 from __future__ import annotations
 
@@ -13,20 +13,14 @@ from ledgerline.client import LedgerlineClient, register_customer
 from ledgerline.core.access_tokens import ClientCredentials
 
 
-def run_demo(
-    console: Console,
-    *,
-    payment_url: str,
-    wallet_url: str,
-    ledger_url: str,
-    identity_url: str,
-    operator_credentials: tuple[str, str],
-) -> None:
+def run_demo(console: Console, *, url: str, operator_credentials: tuple[str, str]) -> None:
+    """Everything through `url`, the platform's one entry point: logins, wallets, payments, the ledger."""
+
     async def demo() -> None:
-        operator = ClientCredentials(identity_url, *operator_credentials)
+        operator = ClientCredentials(url, *operator_credentials)
         alice, bob = [
-            LedgerlineClient(wallet_url, ledger_url, payment_url, auth=customer, operator=operator)
-            for customer in (await register_customer(identity_url), await register_customer(identity_url))
+            LedgerlineClient(url, url, url, auth=customer, operator=operator)
+            for customer in (await register_customer(url), await register_customer(url))
         ]
         try:
             await _demo(console, alice, bob)

@@ -57,6 +57,8 @@ def serve(
     """Serve one service's HTTP API and run its consumers (used by the launcher and the image)."""
     import uvicorn
 
+    from ledgerline.core.settings import ProxySettings
+
     factory = f"ledgerline.{service.value}.app:create_app"
     # uvloop and httptools: the C event loop and HTTP parser, several times the pure-Python ones.
     uvicorn.run(
@@ -68,6 +70,10 @@ def serve(
         http="httptools",
         log_level="warning",
         access_log=False,
+        # The client address (rate limits per address) and scheme come from X-Forwarded-* only
+        # when the connection is from one of these proxies; anyone else's headers are ignored.
+        proxy_headers=True,
+        forwarded_allow_ips=ProxySettings().forwarded_allow_ips,
     )
 
 
@@ -210,9 +216,14 @@ def _print_endpoints(platform: Platform, infra: Infrastructure) -> None:
     table = Table(title="Ledgerline is running")
     for column in ("service", "API docs", "metrics"):
         table.add_column(column)
+    table.add_row("[bold]entry point[/] (every API)", f"[bold]{platform.entry_point}/docs[/]", "-")
     for name, urls in platform.describe().items():
         table.add_row(name, urls["api_docs"], urls["metrics"])
     console.print(table)
+    console.print(
+        f"The whole API answers at [bold]{platform.entry_point}[/] (nginx, routing by path as the chart's "
+        "Ingress does); each service's own port is there for debugging."
+    )
     console.print(
         f"PostgreSQL {infra.postgres.url('postgres', driver='postgresql')}  Redis {infra.redis.url}  "
         f"Kafka ({infra.kafka.backend}) {infra.kafka.bootstrap_servers}"
@@ -273,6 +284,7 @@ def status(data_dir: Annotated[Path | None, typer.Option(help="Data folder of `l
 
 
 LOCAL_PROMETHEUS_URL = f"http://127.0.0.1:{DEFAULT_PORTS['prometheus']}"  # The one `ledgerline up` starts.
+LOCAL_ENTRY_POINT_URL = f"http://127.0.0.1:{DEFAULT_PORTS['gateway']}"  # The nginx `ledgerline up` starts.
 
 
 @app.command()
@@ -298,9 +310,11 @@ def _print_status(state: dict[str, Any] | None) -> None:
     # A line of its own rather than the table's title, which rich would wrap to the table's width.
     console.print(f"ledgerline up (pid {state['supervisor_pid']}) {running}, as of {state['updated_at']}")
     table = Table()
-    for column in ("process", "state", "pid", "restarts", "last exit code"):
+    for column in ("process", "state", "pid", "restarts", "last exit code", "URL"):
         table.add_column(column)
-    for name, process in state["processes"].items():
+    # The entry point first: it is where the platform is used from.
+    processes = sorted(state["processes"].items(), key=lambda item: item[0] != "gateway")
+    for name, process in processes:
         shown = process["state"] + (f" in {process['restart_in_s']}s" if process["restart_in_s"] is not None else "")
         exit_code = process["last_exit_code"]
         table.add_row(
@@ -309,6 +323,7 @@ def _print_status(state: dict[str, Any] | None) -> None:
             str(process["pid"] or "-"),
             str(process["restarts"]),
             "-" if exit_code is None else str(exit_code),
+            process.get("url") or "-",
         )
     console.print(table)
 
@@ -432,10 +447,7 @@ def verify(
 
 @app.command()
 def demo(
-    payment_url: Annotated[str, typer.Option(help="Payment service")] = "http://127.0.0.1:8003",
-    wallet_url: Annotated[str, typer.Option(help="Wallet service")] = "http://127.0.0.1:8001",
-    ledger_url: Annotated[str, typer.Option(help="Ledger service")] = "http://127.0.0.1:8002",
-    identity_url: Annotated[str, typer.Option(help="Identity service")] = "http://127.0.0.1:8005",
+    url: Annotated[str, typer.Option(help="The platform's one entry point")] = LOCAL_ENTRY_POINT_URL,
     data_dir: Annotated[
         Path | None, typer.Option(help="Data folder of `ledgerline up`, for the operator credentials")
     ] = None,
@@ -443,14 +455,7 @@ def demo(
     """Register two customers, move money between them, and show balances, ledger entries and the reconciliation."""
     from ledgerline.cli.demo import run_demo
 
-    run_demo(
-        console,
-        payment_url=payment_url,
-        wallet_url=wallet_url,
-        ledger_url=ledger_url,
-        identity_url=identity_url,
-        operator_credentials=_operator_credentials(data_dir),
-    )
+    run_demo(console, url=url.rstrip("/"), operator_credentials=_operator_credentials(data_dir))
 
 
 @app.command()

@@ -46,6 +46,16 @@ class TokenSettings(BaseSettings):
     auth_revocation_cache_s: float = Field(2.0, ge=0, le=60, validation_alias=_shared("auth_revocation_cache_s"))
 
 
+class ProxySettings(BaseSettings):
+    """Which peers may say who the client is: X-Forwarded-For and X-Forwarded-Proto are believed
+    only from these addresses (comma-separated IPs or networks, `*` for any), the entry point's.
+    A client's address decides its rate-limit bucket on login and registration."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", extra="ignore")
+
+    forwarded_allow_ips: str = Field("127.0.0.1,::1", min_length=1, max_length=4096)
+
+
 class ServiceSettings(TokenSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", extra="ignore", populate_by_name=True)
 

@@ -103,7 +103,10 @@ def resolve_jars() -> Path:
 
 def download_jars(folder: Path) -> None:
     mvn = require_tool("mvn", [])
-    say(f"resolving Apache Kafka {KAFKA_VERSION} jars from Maven Central (first run only)...")
+    say(
+        f"resolving Apache Kafka {KAFKA_VERSION} and its runtime jars (about 45 MB) from Maven Central "
+        f"with mvn into {folder / 'lib'}: first run only, usually one to three minutes..."
+    )
     began = time.monotonic()
     shutil.rmtree(folder / "lib", ignore_errors=True)  # Whatever an interrupted run left behind.
     (folder / "pom.xml").write_text(RUNTIME_POM)

@@ -18,6 +18,7 @@ from ledgerline.core.kafka_clients import ensure_topics
 from ledgerline.core.migrations import upgrade_to_head
 from ledgerline.identity import administration as identity_administration
 from ledgerline.identity.administration import SERVICE_CLIENT_SCOPES, service_client_id
+from ledgerline.infra.gateway import Gateway
 from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
 from ledgerline.infra.service_settings import passthrough
@@ -25,6 +26,8 @@ from ledgerline.infra.service_settings import passthrough
 SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "banksim")
 MIGRATED = ("wallet", "ledger", "payment", "notification", "identity")
 DEFAULT_PORTS = {
+    # The one entry point (nginx): the whole public API and its reference behind one address.
+    "gateway": 8000,
     "wallet": 8001,
     "ledger": 8002,
     "payment": 8003,
@@ -83,6 +86,7 @@ class Platform:
         self.processes: dict[str, ManagedProcess] = {}
         # Client secrets, made afresh by every `prepare()`; a service gets its own in its environment.
         self.client_secrets: dict[str, str] = {}
+        self.gateway: Gateway | None = None
         for service in self.services:
             for name in self.instances(service)[1:]:
                 self.ports.setdefault(name, free_port())
@@ -133,6 +137,8 @@ class Platform:
             **self._client_env(service),
             "LEDGERLINE_NOTIFICATION_SMTP_HOST": "127.0.0.1",
             "LEDGERLINE_NOTIFICATION_SMTP_PORT": str(self.ports["smtp"]),
+            # The entry point connects from loopback: only it may say who the client is.
+            "LEDGERLINE_FORWARDED_ALLOW_IPS": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -204,6 +210,24 @@ class Platform:
             self.spawn_service(name)
         for name in every:
             self.wait_service(name)
+        self.start_gateway()
+
+    @property
+    def entry_point(self) -> str:
+        """Where the whole public API answers (the nginx of `start_gateway`)."""
+        return self.url("gateway")
+
+    def start_gateway(self) -> None:
+        """nginx in front of every running service, with the combined API reference; the
+        services must answer first, since the reference is made of their documents."""
+        if self.gateway is None:
+            gateway = Gateway.for_platform(self)
+            gateway.publish_reference({service: self.url(service) for service in gateway.routes})
+            self.gateway = gateway
+        # A restart keeps the configuration and the reference written the first time.
+        self.gateway.start()
+        if self.gateway.process is not None:
+            self.processes["gateway"] = self.gateway.process
 
     def start_service(self, service: str, extra_env: Mapping[str, str] | None = None) -> None:
         self.spawn_service(service, extra_env)

@@ -64,6 +64,8 @@ class Supervised:
     # What must be running before this process is started again: a service restarted while
     # PostgreSQL is down would wait out its whole readiness timeout for nothing.
     needs: tuple[str, ...] = ()
+    # Where it answers, for `ledgerline status`.
+    url: str | None = None
 
 
 @dataclass
@@ -181,6 +183,7 @@ class Supervisor:
                 "restarts": record.restarts,
                 "last_exit_code": record.last_exit_code,
                 "restart_in_s": round(max(record.restart_due_at - now, 0.0), 1) if record.restart_due_at else None,
+                "url": item.url,
             }
         return {
             "supervisor_pid": os.getpid(),
@@ -246,8 +249,14 @@ def supervise_platform(platform: Platform) -> list[Supervised]:
     for name in list(platform.processes):
         if name == "smtp-sink":
             supervised.append(Supervised(name, _current(platform, name), platform.start_smtp_sink))
+        elif name == "gateway":
+            supervised.append(
+                Supervised(name, _current(platform, name), platform.start_gateway, url=platform.entry_point)
+            )
         else:
-            supervised.append(Supervised(name, _current(platform, name), _starter(platform, name), infrastructure))
+            supervised.append(
+                Supervised(name, _current(platform, name), _starter(platform, name), infrastructure, platform.url(name))
+            )
     return supervised
 
 

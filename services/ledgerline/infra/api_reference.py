@@ -1,0 +1,158 @@
+"""One API reference for the whole platform, served by the entry point at /docs and /redoc.
+
+The services' own OpenAPI documents are merged into one: every public operation (a path under one
+of the service's routed prefixes), tagged with its service; operation ids and component names get
+the service's name in front, so two services may both have a `Problem` schema or a `list_items`
+operation. The pages load Swagger UI and ReDoc from the same wheel the services use, so they render
+offline. The merge is a pure function of the documents; fetching and writing are at the edges.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+
+from ledgerline.core.api_docs import ASSETS_DIR, FAVICON, REDOC_JS, SWAGGER_CSS, SWAGGER_JS, SWAGGER_UI_PARAMETERS
+
+TITLE = "Ledgerline API"
+DOCUMENT_PATH = "/openapi.json"
+DOCS_PATH = "/docs"
+REDOC_PATH = "/redoc"
+OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
+ASSETS_PATH = "/docs-assets/"
+FETCH_TIMEOUT_S = 10.0
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_REF_PREFIX = "#/components/"
+DESCRIPTION = (
+    "Every public operation of every Ledgerline service, behind one address. Each operation is "
+    "tagged with the service that answers it.\n\n"
+    "To call the API from this page: register (`POST /v1/registrations`), log in "
+    "(`POST /v1/sessions`), then press **Authorize** and paste the `access_token` from the answer."
+)
+
+
+class ReferenceError(ValueError):
+    """Documents that cannot be merged: a path claimed twice, a shared scheme defined twice."""
+
+
+def merge_documents(documents: Mapping[str, Mapping[str, Any]], routes: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """service -> its OpenAPI document, service -> its public prefixes: one document."""
+    merged: dict[str, Any] = {
+        "openapi": _one_version(documents),
+        "info": {"title": TITLE, "version": "1", "description": DESCRIPTION},
+        "tags": [],
+        "paths": {},
+        "components": {},
+    }
+    for service, document in documents.items():
+        own = _prefixed(service, document)
+        paths = {p: item for p, item in own.get("paths", {}).items() if is_public(p, routes.get(service, ()))}
+        if not paths:
+            continue
+        merged["tags"].append({"name": service, "description": document.get("info", {}).get("title", service)})
+        for path, item in paths.items():
+            if path in merged["paths"]:
+                raise ReferenceError(f"{path} is in the documents of two services")
+            merged["paths"][path] = item
+        _add_components(merged["components"], own.get("components", {}), service)
+    return merged
+
+
+def _one_version(documents: Mapping[str, Mapping[str, Any]]) -> str:
+    versions = {str(d.get("openapi")) for d in documents.values()}
+    if len(versions) != 1:
+        raise ReferenceError(f"the services' documents use OpenAPI versions {sorted(versions)}")
+    return versions.pop()
+
+
+def is_public(path: str, prefixes: Sequence[str]) -> bool:
+    """As a Kubernetes `Prefix` path: the prefix itself or anything below it."""
+    return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def _prefixed(service: str, document: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy whose component names, references and operation ids start with `service`; every
+    operation tagged with the service alone. Security schemes stay shared: one token for all."""
+    own = _renamed_references(copy.deepcopy(dict(document)), service)
+    for item in own.get("paths", {}).values():
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            operation["tags"] = [service]
+            if "operationId" in operation:
+                operation["operationId"] = f"{service}_{operation['operationId']}"
+    return own
+
+
+def _renamed_references(value: Any, service: str) -> Any:
+    if isinstance(value, dict):
+        renamed = {k: _renamed_references(v, service) for k, v in value.items()}
+        ref = renamed.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_REF_PREFIX) and not ref.startswith(_REF_PREFIX + "securitySchemes"):
+            section, _, name = ref.removeprefix(_REF_PREFIX).partition("/")
+            renamed["$ref"] = f"{_REF_PREFIX}{section}/{service}.{name}"
+        return renamed
+    if isinstance(value, list):
+        return [_renamed_references(v, service) for v in value]
+    return value
+
+
+def _add_components(target: dict[str, Any], components: Mapping[str, Any], service: str) -> None:
+    for section, entries in components.items():
+        into = target.setdefault(section, {})
+        for name, entry in entries.items():
+            if section == "securitySchemes":
+                if name in into and into[name] != entry:
+                    raise ReferenceError(f"security scheme {name} differs between services")
+                into[name] = entry
+            else:
+                into[f"{service}.{name}"] = entry
+
+
+def fetch_documents(urls: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """service -> base URL of one running instance: each service's own OpenAPI document."""
+    documents = {}
+    for service, url in urls.items():
+        with urllib.request.urlopen(url + DOCUMENT_PATH, timeout=FETCH_TIMEOUT_S) as response:
+            documents[service] = json.loads(response.read())
+    return documents
+
+
+def write_reference(directory: Path, document: Mapping[str, Any]) -> dict[str, Path]:
+    """The document and its pages as files; URL path -> file, for the entry point to serve."""
+    directory.mkdir(parents=True, exist_ok=True)
+    swagger = get_swagger_ui_html(
+        openapi_url=DOCUMENT_PATH,
+        title=f"{TITLE} - Swagger UI",
+        swagger_js_url=ASSETS_PATH + SWAGGER_JS,
+        swagger_css_url=ASSETS_PATH + SWAGGER_CSS,
+        swagger_favicon_url=ASSETS_PATH + FAVICON,
+        oauth2_redirect_url=OAUTH2_REDIRECT_PATH,
+        swagger_ui_parameters={**SWAGGER_UI_PARAMETERS, "persistAuthorization": True},
+    )
+    redoc = get_redoc_html(
+        openapi_url=DOCUMENT_PATH,
+        title=f"{TITLE} - ReDoc",
+        redoc_js_url=ASSETS_PATH + REDOC_JS,
+        redoc_favicon_url=ASSETS_PATH + FAVICON,
+        with_google_fonts=False,
+    )
+    files = {
+        DOCUMENT_PATH: ("openapi.json", json.dumps(document).encode()),
+        DOCS_PATH: ("docs.html", swagger.body),
+        REDOC_PATH: ("redoc.html", redoc.body),
+        OAUTH2_REDIRECT_PATH: ("oauth2-redirect.html", get_swagger_ui_oauth2_redirect_html().body),
+    }
+    served: dict[str, Path] = {}
+    for url_path, (name, body) in files.items():
+        (directory / name).write_bytes(bytes(body))
+        served[url_path] = directory / name
+    served[ASSETS_PATH] = ASSETS_DIR
+    return served
