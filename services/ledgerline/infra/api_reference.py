@@ -79,7 +79,7 @@ def is_public(path: str, prefixes: Sequence[str]) -> bool:
 def _prefixed(service: str, document: Mapping[str, Any]) -> dict[str, Any]:
     """A copy whose component names, references and operation ids start with `service`; every
     operation tagged with the service alone. Security schemes stay shared: one token for all."""
-    own = _renamed_references(copy.deepcopy(dict(document)), service)
+    own: dict[str, Any] = _renamed_references(copy.deepcopy(dict(document)), service)
     for item in own.get("paths", {}).values():
         for method in _METHODS:
             operation = item.get(method)
