@@ -63,7 +63,7 @@ async def run_seed(chaos: ChaosPlatform, seed: int, options: ChaosOptions, log: 
     email = f"chaos-seed-{seed}-{uuid.uuid4().hex[:8]}@example.com"
     customer = await register_customer(platform.url("identity"), email)
     client = LedgerlineClient(platform.url("wallet"), platform.url("ledger"), platform.url("payment"), auth=customer)
-    injector = Injector(platform, log)
+    injector = Injector(platform, log, chaos.network)
     restarts_before = sum(chaos.restarts().values())
     try:
         wallets = await load.open_funded_wallets(client, f"chaos-seed-{seed}")
