@@ -30,6 +30,7 @@ from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
 from ledgerline.core.rate_limits import Bucket, RateLimiter, RateLimitHeaders
+from ledgerline.core.retention import Pruner, limits_of, retained_tables
 from ledgerline.core.settings import ServiceSettings
 from ledgerline.core.telemetry import (
     configure_logging,
@@ -88,8 +89,11 @@ class ServiceRuntime:
         self,
         subscriptions: Sequence[Subscription],
         workers: Callable[[ServiceRuntime], Sequence[Callable[[], Awaitable[None]]]] = lambda _: (),
+        *,
+        idempotency_records: bool = False,
     ) -> None:
-        """Connect, then start the relay, the consumers and `workers(self)` as supervised tasks."""
+        """Connect, then start the relay, the consumers, retention and `workers(self)` as
+        supervised tasks; `idempotency_records` says the service keeps an idempotency_keys table."""
         s = self.settings
         self.engine = create_engine(
             s.database_url,
@@ -118,6 +122,10 @@ class ServiceRuntime:
                 poll_interval_s=s.outbox_poll_interval_s,
             )
             self._spawn("outbox-relay", relay.run)
+        if s.retention_enabled:
+            tables = retained_tables(s, idempotency_records=idempotency_records)
+            pruner = Pruner(service=self.name, engine=self.engine, tables=tables, limits=limits_of(s))
+            self._spawn("retention", pruner.run)
         limits = ConsumerLimits(
             batch_size_max=s.consumer_batch_size_max,
             poll_timeout_ms=s.consumer_poll_timeout_ms,
@@ -214,15 +222,17 @@ def build_service_app(
     subscriptions: Sequence[Subscription] = (),
     workers: Callable[[ServiceRuntime], Sequence[Callable[[], Awaitable[None]]]] = lambda _: (),
     problem_rules: Sequence[ProblemRule] = (),
+    idempotency_records: bool = False,
 ) -> FastAPI:
-    """The service's FastAPI app; `problem_rules` declare its own refusals beyond `PROBLEM_RULES`."""
+    """The service's FastAPI app; `problem_rules` declare its own refusals beyond `PROBLEM_RULES`;
+    `idempotency_records` says it keeps an idempotency_keys table (pruned with its inbox)."""
     settings = runtime.settings
     traced = configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
     configure_logging(settings.log_level, with_trace_ids=traced)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]  # FastAPI's own protocol.
-        await runtime.start(subscriptions, workers)
+        await runtime.start(subscriptions, workers, idempotency_records=idempotency_records)
         install_token_verifier(app, verifier_from_settings(settings, runtime.redis))
         install_principal_rate_limit(
             app, RateLimiter(runtime.redis), Bucket(settings.rate_limit_capacity, settings.rate_limit_refill_per_s)

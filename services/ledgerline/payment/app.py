@@ -71,4 +71,5 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         ],
         workers=workers,
         problem_rules=api_problems.RULES,
+        idempotency_records=True,
     )
