@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from ledgerline.client import LedgerlineClient, PaymentTimeout, operator_from_file, register_customer
-from ledgerline.infra.platform import OPERATOR_CREDENTIALS_FILE
+from ledgerline.infra.platform import OPERATOR_CREDENTIALS_FILE, http_ok
 from ledgerline.infra.supervisor import STATE_FILE_NAME
 from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
 from tests.e2e.test_settings_passthrough import RunningUp
@@ -40,6 +40,7 @@ SHORT_SAGA_STEPS = [
 PAYMENTS_IN_FLIGHT = 5
 CRASH_LINES_SHOWN_MAX = 40
 DURABILITY_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
+INFRASTRUCTURE = ("postgresql", "redis", "kafka")
 
 # Apache Kafka, whose log survives a SIGKILL. The embedded broker of `make run` keeps messages
 # in memory: after its SIGKILL a payment can stay POSTED for good.
@@ -91,6 +92,10 @@ async def kill_and_await_restart(up: RunningUp, name: str) -> None:
 
     assert await eventually(restarted, timeout_s=RESTART_TIMEOUT_S), f"{name} not restarted: {supervised(up)[name]}"
     assert f"restarted {name}" in up.output, up.output
+    if name not in INFRASTRUCTURE:
+        # A service is restarted as a container is, without waiting for its readiness.
+        ready = await eventually(lambda: http_ok(f"{up.url(name)}/readyz"), timeout_s=RESTART_TIMEOUT_S)
+        assert ready, f"{name} restarted but not ready:\n{crashed_workers(up)}"
 
 
 async def start_transfers(api: LedgerlineClient, source: str, destination: str) -> list[str]:
