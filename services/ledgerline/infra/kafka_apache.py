@@ -36,7 +36,7 @@ NODE_ID = 1
 # Small enough for a 2-core CI machine running PostgreSQL, Redis and the services beside it.
 JVM_FLAGS = ("-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
 RESOLVE_TIMEOUT_S = 900.0  # First run downloads ~45 MB of jars.
-FORMAT_TIMEOUT_S = 60.0
+FORMAT_TIMEOUT_S = 300.0  # A JVM start: over a minute on a busy 2-core machine.
 # How long the broker may go without a line in its log before it is judged stuck. After a
 # SIGKILL it replays every unflushed log first, which on a busy machine outlasts any fixed
 # readiness timeout; killing it then would only make the next start replay the same logs.
