@@ -1,8 +1,10 @@
 """A real Apache Kafka broker started by ApacheKafka round-trips keyed messages through a
-consumer group that commits, each message arriving exactly once."""
+consumer group that commits, each message arriving exactly once; SIGKILLed twice in a row, it
+comes back each time with every message it acknowledged."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -82,3 +84,32 @@ async def test_keyed_messages_round_trip_through_a_consumer_group(broker: Apache
 
     assert Counter(received) == Counter(sent)  # Every value once: none lost, none repeated.
     assert sum(committed) == MESSAGES  # The group's commits cover everything it read.
+
+
+async def read_back(servers: str) -> list[bytes]:
+    consumer = AIOKafkaConsumer(
+        TOPIC, bootstrap_servers=servers, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        received: list[bytes] = []
+        deadline = time.monotonic() + CONSUME_TIMEOUT_S
+        while len(received) < 2 * MESSAGES and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
+            received.extend(r.value for records in batches.values() for r in records if r.value is not None)
+        return received
+    finally:
+        await consumer.stop()
+
+
+async def test_a_broker_killed_twice_in_a_row_comes_back_with_every_message(broker: ApacheKafka) -> None:
+    servers = broker.bootstrap_servers
+    await ensure_topics(servers, [TopicSpec(TOPIC, PARTITIONS, dead_letters=False)])
+    sent = await produce(servers)
+    assert broker.process is not None
+    broker.process.kill()  # SIGKILL: no clean shutdown, the next start recovers its logs.
+    await asyncio.to_thread(broker.start)
+    sent += await produce(servers)
+    broker.process.kill()  # Again, right after it came back.
+    await asyncio.to_thread(broker.start)
+    assert Counter(await read_back(servers)) == Counter(sent)  # Both rounds, each value once.

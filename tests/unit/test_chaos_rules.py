@@ -9,17 +9,32 @@ from ledgerline.chaos import findings as f
 from ledgerline.chaos.load import Attempted
 from ledgerline.chaos.schedule import FAULTS_PER_SEED_MAX, Kind, plan
 
+DECK = len(Kind) + 1  # Every kind once, kills twice.
+
 
 def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
-    first = plan(7, load_s=30, faults=6, pause_s=5)
-    assert first == plan(7, load_s=30, faults=6, pause_s=5)
-    assert first != plan(8, load_s=30, faults=6, pause_s=5)
+    first = plan(7, load_s=30, faults=DECK, pause_s=5)
+    assert first == plan(7, load_s=30, faults=DECK, pause_s=5)
+    assert first != plan(8, load_s=30, faults=DECK, pause_s=5)
     times = [fault.at_s for fault in first.faults]
     assert times == sorted(times) and times[0] > 0 and times[-1] < 30
     # A deck of every kind is dealt before any kind repeats.
     assert {fault.kind for fault in first.faults} == set(Kind)
     pauses = [fault for fault in first.faults if fault.kind is Kind.PAUSE]
     assert all(fault.duration_s >= 5 for fault in pauses)
+
+
+def test_network_faults_and_redis_loss_are_planned_with_what_a_replay_needs() -> None:
+    faults = [fault for seed in range(20) for fault in plan(seed, load_s=30, faults=DECK, pause_s=5).faults]
+    network = [fault for fault in faults if fault.kind in (Kind.NET_LATENCY, Kind.NET_DROP, Kind.NET_STALL)]
+    assert {fault.targets for fault in network} == {("kafka",), ("postgresql",)}
+    assert all(fault.duration_s > 0 for fault in network)
+    latencies = [fault for fault in network if fault.kind is Kind.NET_LATENCY]
+    assert all(200 <= fault.latency_ms <= 1500 and f"+{fault.latency_ms}ms" in fault.describe() for fault in latencies)
+    stalls = [fault for fault in network if fault.kind is Kind.NET_STALL]
+    assert {fault.direction for fault in stalls} == {"upstream", "downstream"}
+    assert all(fault.direction in fault.describe() for fault in stalls)
+    assert {fault.targets for fault in faults if fault.kind is Kind.REDIS_LOST} == {("redis",)}
 
 
 def test_fault_count_is_bounded() -> None:

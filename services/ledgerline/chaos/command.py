@@ -35,6 +35,7 @@ def run_chaos(console: Console, seeds: Sequence[int], options: ChaosOptions, kaf
             console.rule(f"seed {seed}")
             result = asyncio.run(run_seed(chaos, seed, options, log))
             print_seed(console, result)
+            chaos.keep_logs = chaos.keep_logs or not result.ok
             results.append(result)
     finally:
         platform.__exit__(None, None, None)

@@ -1,6 +1,6 @@
 """The platform the chaos test breaks: on free ports, durable PostgreSQL, Apache Kafka by default,
-short saga timeouts, and a supervisor thread that restarts whatever is killed, as `ledgerline up`
-does."""
+short saga timeouts, a supervisor thread that restarts whatever is killed, as `ledgerline up`
+does, and toxiproxy between the services and their database and broker, for network faults."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledgerline.infra.launcher import Infrastructure, Ports
-from ledgerline.infra.platform import Platform, http_ok
-from ledgerline.infra.process import InfrastructureError
+from ledgerline.infra.kafka_apache import ApacheKafka
+from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
+from ledgerline.infra.platform import DEFAULT_PORTS, Platform, http_ok
+from ledgerline.infra.process import InfrastructureError, free_stable_port
 from ledgerline.infra.supervisor import Supervisor, supervise_platform
+from ledgerline.infra.toxiproxy import Route, Toxiproxy
 
 # Short step timeouts, so a pause of a few seconds outlasts a step and the saga's timer acts;
 # the bank timeout is below the slow bank's latency (faults.BANK_SLOW_LATENCY_MS).
@@ -41,10 +43,14 @@ PLATFORM_START_ATTEMPTS = 2
 class ChaosPlatform:
     platform: Platform
     supervisor: Supervisor
+    network: Toxiproxy
+    # Set when a seed found a violation: the run's logs then outlive its data folder.
+    keep_logs: bool = False
 
     def healthy(self) -> bool:
         infra = self.platform.infra
-        parts = [infra.postgres.process, infra.redis.process, infra.kafka.process, *self.platform.processes.values()]
+        parts = [infra.postgres.process, infra.redis.process, infra.kafka.process, self.network.process]
+        parts += self.platform.processes.values()
         if not all(p is not None and p.running for p in parts):
             return False
         return all(
@@ -67,24 +73,79 @@ class ChaosPlatform:
 def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[ChaosPlatform]:
     data_dir = Path(tempfile.mkdtemp(prefix="ledgerline-chaos-"))
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when this runs as root.
-    infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=Ports.free(), durable=True)
-    platform = Platform.on_free_ports(infra, environment="test", overrides=CHAOS_OVERRIDES, user_env={})
+    # Every server here is killed and restarted on its port: none may lie in the ephemeral range,
+    # where the proxy's and the clients' own connections could hold it in the meantime.
+    pick = distinct_ports()
+    ports = Ports(postgres=pick(), redis=pick(), kafka=pick())
+    infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=ports, durable=True)
+    network = Toxiproxy(data_dir / "toxiproxy", pick(), network_routes(infra, pick))
+    if "kafka" in network.routes and isinstance(infra.kafka, ApacheKafka):
+        # Clients reach the broker at the address it advertises: the proxy's.
+        infra.kafka.advertised_port = network.routes["kafka"].listen_port
+    overrides = {**CHAOS_OVERRIDES}
+    for service in SERVICE_DATABASES:
+        proxied = {f"LEDGERLINE_{service.upper()}_DATABASE_URL": proxied_database_url(infra, network, service)}
+        overrides[service] = {**overrides.get(service, {}), **proxied}
+    service_ports = {name: pick() for name in DEFAULT_PORTS}
+    platform = Platform(infra, ports=service_ports, environment="test", overrides=overrides, user_env={})
     stopping = threading.Event()
     thread: threading.Thread | None = None
+    chaos: ChaosPlatform | None = None
     try:
+        network.start()
         infra.start()
         _start(platform, say)
         supervisor = Supervisor(supervise_platform(platform), data_dir=data_dir, say=say)
         thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), name="supervisor", daemon=True)
         thread.start()
-        yield ChaosPlatform(platform, supervisor)
+        chaos = ChaosPlatform(platform, supervisor, network)
+        yield chaos
     finally:
         stopping.set()
         if thread is not None:
             thread.join()
         platform.stop()
         infra.stop()
+        network.stop()
+        if chaos is not None and chaos.keep_logs:
+            say(f"the logs of this run are kept in {keep_logs(data_dir)}")
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def keep_logs(data_dir: Path) -> Path:
+    """Every log of the run (services, supervisor, broker, database, proxy) in a folder of its own."""
+    kept = Path(tempfile.mkdtemp(prefix="ledgerline-chaos-logs-"))
+    for log in data_dir.rglob("*.log"):
+        if log.is_file():
+            shutil.copy2(log, kept / f"{log.parent.name}-{log.name}")
+    return kept
+
+
+def distinct_ports() -> Callable[[], int]:
+    """Free stable ports, never the same one twice (none is bound until its server starts)."""
+    taken: set[int] = set()
+
+    def pick() -> int:
+        port = free_stable_port()
+        while port in taken:
+            port = free_stable_port()
+        taken.add(port)
+        return port
+
+    return pick
+
+
+def network_routes(infra: Infrastructure, pick: Callable[[], int]) -> list[Route]:
+    """PostgreSQL always; the broker when it can advertise the proxy (Apache Kafka can)."""
+    routes = [Route("postgresql", pick(), infra.ports.postgres)]
+    if isinstance(infra.kafka, ApacheKafka):
+        routes.append(Route("kafka", pick(), infra.ports.kafka))
+    return routes
+
+
+def proxied_database_url(infra: Infrastructure, network: Toxiproxy, service: str) -> str:
+    direct = f":{infra.ports.postgres}/"
+    return infra.database_url(service).replace(direct, f":{network.routes['postgresql'].listen_port}/", 1)
 
 
 def _start(platform: Platform, say: Callable[[str], None]) -> None:

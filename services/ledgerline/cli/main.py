@@ -350,6 +350,9 @@ def chaos(
     first_seed: Annotated[int | None, typer.Option(help="First of --seeds consecutive seeds [default: random]")] = None,
     load_s: Annotated[float, typer.Option(min=1, max=3600, help="Seconds of load (and faults) per seed")] = 30.0,
     faults: Annotated[int, typer.Option(min=1, max=20, help="Faults per seed")] = 5,
+    heal_bound_s: Annotated[
+        float, typer.Option(min=1, max=3600, help="Every process must be back and ready this long after the faults")
+    ] = 300.0,
     settle_bound_s: Annotated[
         float, typer.Option(min=1, max=3600, help="Every accepted payment must be terminal this long after healing")
     ] = 120.0,
@@ -366,7 +369,7 @@ def chaos(
     else:
         start = first_seed if first_seed is not None else secrets.randbelow(1_000_000)
         chosen = list(range(start, start + seeds))
-    options = ChaosOptions(load_s=load_s, faults=faults, settle_bound_s=settle_bound_s)
+    options = ChaosOptions(load_s=load_s, faults=faults, heal_bound_s=heal_bound_s, settle_bound_s=settle_bound_s)
     console.print(f"seeds: {', '.join(map(str, chosen))}")
     results = run_chaos(console, chosen, options, kafka)
     if not all(r.ok for r in results):

@@ -18,7 +18,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select, text
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Table, Text, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -43,6 +43,8 @@ def idempotency_table(metadata: MetaData) -> Table:
         Column("status_code", Integer, nullable=False),
         Column("body", JSONB, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # Retention (core/retention.py) deletes the oldest records first.
+        Index("idempotency_keys_created_at", "created_at"),
     )
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
+    Index,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -39,4 +40,6 @@ inbox_table = Table(
     Column("event_id", Text, nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("consumer", "event_id"),
+    # Retention (core/retention.py) deletes the oldest rows first.
+    Index("inbox_processed_at", "processed_at"),
 )

@@ -99,3 +99,18 @@ def create_messaging_tables() -> None:
         timestamp_column("processed_at"),
         sa.PrimaryKeyConstraint("consumer", "event_id"),
     )
+    create_retention_indexes()
+
+
+def create_retention_indexes(*, idempotency: bool = False) -> None:
+    """The indexes retention (core/retention.py) finds the oldest rows by; a database whose
+    first migration already made them keeps them."""
+    op.create_index("inbox_processed_at", "inbox", ["processed_at"], if_not_exists=True)
+    if idempotency:
+        op.create_index("idempotency_keys_created_at", "idempotency_keys", ["created_at"], if_not_exists=True)
+
+
+def drop_retention_indexes(*, idempotency: bool = False) -> None:
+    op.drop_index("inbox_processed_at", "inbox", if_exists=True)
+    if idempotency:
+        op.drop_index("idempotency_keys_created_at", "idempotency_keys", if_exists=True)

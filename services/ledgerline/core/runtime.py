@@ -35,6 +35,7 @@ from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
 from ledgerline.core.rate_limits import Bucket, RateLimiter, RateLimitHeaders
+from ledgerline.core.retention import Pruner, limits_of, retained_tables
 from ledgerline.core.settings import ServiceSettings
 from ledgerline.core.telemetry import (
     configure_logging,
@@ -117,8 +118,15 @@ class ServiceRuntime(Generic[SettingsT]):
             with attempt:
                 await self.producer.start()
 
-    async def start(self, subscriptions: Sequence[Subscription], workers: Sequence[Worker] = ()) -> None:
-        """Start the relay, the consumers and `workers` as supervised tasks (after `connect`)."""
+    async def start(
+        self,
+        subscriptions: Sequence[Subscription],
+        workers: Sequence[Worker] = (),
+        *,
+        idempotency_records: bool = False,
+    ) -> None:
+        """Start the relay, the consumers, retention and `workers` as supervised tasks (after
+        `connect`); `idempotency_records` says the service keeps an idempotency_keys table."""
         s = self.settings
         if s.outbox_relay_enabled:
             relay = OutboxRelay(
@@ -130,6 +138,10 @@ class ServiceRuntime(Generic[SettingsT]):
                 poll_interval_s=s.outbox_poll_interval_s,
             )
             self._spawn("outbox-relay", relay.run)
+        if s.retention_enabled:
+            tables = retained_tables(s, idempotency_records=idempotency_records)
+            pruner = Pruner(service=self.name, engine=self.engine, tables=tables, limits=limits_of(s))
+            self._spawn("retention", pruner.run)
         limits = ConsumerLimits(
             batch_size_max=s.consumer_batch_size_max,
             poll_timeout_ms=s.consumer_poll_timeout_ms,
@@ -228,13 +240,15 @@ def build_service_app(
     workers: Callable[[CollaboratorsT], Sequence[Worker]] = lambda _: (),
     token_verifier: Callable[[CollaboratorsT], TokenVerifier] | None = None,
     problem_rules: Sequence[ProblemRule] = (),
+    idempotency_records: bool = False,
 ) -> FastAPI:
     """The service's FastAPI app.
 
     At startup the runtime connects, then `bootstrap(runtime)` makes the service's collaborators
     (routes reach them through `collaborators_of`), and the consumers and `workers` start.
     `token_verifier` replaces the one that fetches the identity service's keys;
-    `problem_rules` declare the service's own refusals beyond `PROBLEM_RULES`.
+    `problem_rules` declare the service's own refusals beyond `PROBLEM_RULES`;
+    `idempotency_records` says it keeps an idempotency_keys table (pruned with its inbox).
     """
     settings = runtime.settings
     traced = configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
@@ -246,7 +260,9 @@ def build_service_app(
         collaborators = await bootstrap(runtime)
         app.state.collaborators = collaborators
         await runtime.start(
-            subscriptions(collaborators) if callable(subscriptions) else subscriptions, workers(collaborators)
+            subscriptions(collaborators) if callable(subscriptions) else subscriptions,
+            workers(collaborators),
+            idempotency_records=idempotency_records,
         )
         verifier = token_verifier(collaborators) if token_verifier else verifier_from_settings(settings, runtime.redis)
         install_token_verifier(app, verifier)

@@ -18,6 +18,8 @@ _DEVELOPMENT_HOSTS = ("localhost", "127.0.0.1")
 REQUEST_BODY_BYTES_MAX = 64 * 1024
 # No setting may let a request body hold more than this in a service's memory.
 REQUEST_BODY_BYTES_CEILING = 16 * 1024 * 1024
+HOUR_S = 3600.0
+DAY_S = 24 * HOUR_S
 
 
 def _shared(name: str) -> AliasChoices:
@@ -94,6 +96,15 @@ class ServiceSettings(TokenSettings):
     outbox_batch_size_max: int = Field(500, ge=1, le=10_000)
     outbox_poll_interval_s: float = Field(1.0, gt=0, le=60)
     http_timeout_s: float = Field(5.0, gt=0, le=120)
+    # Retention (core/retention.py): inbox rows and idempotency records are deleted once older
+    # than these, well past any redelivery (the broker keeps a topic 7 days by default) or client
+    # retry (the idempotency fast path in Redis keeps a response 24 hours).
+    retention_enabled: bool = True
+    inbox_retention_s: float = Field(14 * DAY_S, ge=HOUR_S, le=366 * DAY_S)
+    idempotency_retention_s: float = Field(7 * DAY_S, ge=HOUR_S, le=366 * DAY_S)
+    retention_interval_s: float = Field(300.0, gt=0, le=DAY_S)
+    retention_batch_size_max: int = Field(1_000, ge=1, le=100_000)
+    retention_batches_per_round_max: int = Field(100, ge=1, le=10_000)
     # Larger request bodies are refused with 413 before a route reads them (core/body_limit.py).
     request_body_bytes_max: int = Field(REQUEST_BODY_BYTES_MAX, ge=1024, le=REQUEST_BODY_BYTES_CEILING)
 

@@ -36,8 +36,16 @@ NODE_ID = 1
 # Small enough for a 2-core CI machine running PostgreSQL, Redis and the services beside it.
 JVM_FLAGS = ("-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
 RESOLVE_TIMEOUT_S = 900.0  # First run downloads ~45 MB of jars.
-FORMAT_TIMEOUT_S = 60.0
+FORMAT_TIMEOUT_S = 300.0  # A JVM start: over a minute on a busy 2-core machine.
+# How long the broker may go without a line in its log before it is judged stuck. After a
+# SIGKILL it replays every unflushed log first, which on a busy machine outlasts any fixed
+# readiness timeout; killing it then would only make the next start replay the same logs.
 READY_TIMEOUT_S = 120.0
+# The whole wait, recovery included: far above what the flush settings below leave to replay.
+RECOVERY_LIMIT_S = 1800.0
+RECOVERY_REPORT_INTERVAL_S = 30.0
+# A clean shutdown writes the recovery checkpoints, so the next start replays nothing.
+STOP_TIMEOUT_S = 90.0
 OUTPUT_TAIL_CHARS = 4000
 RESOLVED_MARKER = ".resolved"
 INSTALL_HINT = "install Java 17 and Maven (Debian: apt-get install openjdk-17-jre-headless maven)"
@@ -134,13 +142,13 @@ def random_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-def server_properties(log_dir: Path, port: int, controller_port: int) -> str:
+def server_properties(log_dir: Path, port: int, controller_port: int, advertised_port: int | None = None) -> str:
     # A static voter set (not --standalone): the controller port may then differ between starts.
     settings = {
         "node.id": NODE_ID,
         "process.roles": "broker,controller",
         "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{advertised_port or port}",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
@@ -155,6 +163,17 @@ def server_properties(log_dir: Path, port: int, controller_port: int) -> str:
         "group.initial.rebalance.delay.ms": 0,  # Tests join groups often; do not wait 3 s each.
         "num.partitions": 1,
         "auto.create.topics.enable": "false",  # The platform creates its topics explicitly.
+        # What a restart after a SIGKILL replays: only what came after the last flush of each log
+        # (Kafka flushes none on its own), with small preallocated indexes and both cores.
+        "log.flush.interval.ms": 5_000,
+        "log.flush.scheduler.interval.ms": 1_000,
+        "log.flush.offset.checkpoint.interval.ms": 5_000,
+        "log.segment.bytes": 64 * 1024 * 1024,
+        "log.index.size.max.bytes": 1024 * 1024,
+        "num.recovery.threads.per.data.dir": 2,
+        # Fewer internal partitions than the 50 each a cluster gets: fewer logs to load at start.
+        "offsets.topic.num.partitions": 6,
+        "transaction.state.log.num.partitions": 6,
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -177,11 +196,13 @@ class ApacheKafka:
     def __init__(self, data_dir: Path, port: int) -> None:
         self.data_dir = data_dir
         self.port = port
+        # Where clients are told to connect, when not `port`: a proxy in front (the chaos test's).
+        self.advertised_port: int | None = None
         self.process: ManagedProcess | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port or self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -195,7 +216,8 @@ class ApacheKafka:
         """Rewritten on every start, since the ports may differ; the storage is kept."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "server.properties"
-        config.write_text(server_properties(self.data_dir / "logs", self.port, free_port()))
+        properties = server_properties(self.data_dir / "logs", self.port, free_port(), self.advertised_port)
+        config.write_text(properties)
         (self.data_dir / "log4j2.properties").write_text(log4j_properties(self.log_path))
         return config
 
@@ -228,8 +250,38 @@ class ApacheKafka:
             log_path=self.log_path,
         )
         self.process.start()
-        self.process.wait_ready(lambda: kafka_answers_metadata(self.bootstrap_servers), timeout_s=READY_TIMEOUT_S)
+        self.process.wait_ready(
+            # Its own port, not a proxy's, which would accept connections before the broker does.
+            lambda: kafka_answers_metadata(f"127.0.0.1:{self.port}"),
+            timeout_s=READY_TIMEOUT_S,
+            progress=LogProgress(self.log_path),
+            limit_s=RECOVERY_LIMIT_S,
+        )
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.stop()
+            self.process.stop(timeout_s=STOP_TIMEOUT_S)
+
+
+class LogProgress:
+    """How far a starting broker has come: the size of its log, which grows with every log it
+    loads. Says once in a while that a slow start is a recovery still under way."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.started = time.monotonic()
+        self.reported_at = self.started + READY_TIMEOUT_S - RECOVERY_REPORT_INTERVAL_S
+
+    def __call__(self) -> int:
+        try:
+            size = self.log_path.stat().st_size
+        except OSError:
+            size = 0
+        now = time.monotonic()
+        if now - self.reported_at >= RECOVERY_REPORT_INTERVAL_S:
+            self.reported_at = now
+            say(
+                f"kafka is not ready after {now - self.started:.0f}s but its log still grows "
+                f"(recovering after a crash?); waiting while it does, {RECOVERY_LIMIT_S:.0f}s at most"
+            )
+        return size

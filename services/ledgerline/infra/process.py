@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -85,8 +86,25 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def wait_ready(self, check: Callable[[], bool], *, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
+    def wait_ready(
+        self,
+        check: Callable[[], bool],
+        *,
+        timeout_s: float,
+        progress: Callable[[], object] | None = None,
+        limit_s: float | None = None,
+    ) -> None:
+        """Wait until `check()` holds, or stop the process and raise.
+
+        Without `progress` the process has `timeout_s`. With it, `timeout_s` is how long the
+        process may go without `progress()` changing (a server replaying its logs after a crash
+        is slow but not stuck: killing it would only make it start its recovery over), and
+        `limit_s` bounds the whole wait.
+        """
+        started = time.monotonic()
+        deadline = started + timeout_s
+        limit = started + max(limit_s or timeout_s, timeout_s)
+        seen = progress() if progress is not None else None
         while time.monotonic() < deadline:
             if not self.running:
                 raise InfrastructureError(
@@ -99,9 +117,13 @@ class ManagedProcess:
             except OSError:
                 pass
             time.sleep(READY_POLL_INTERVAL_S)
+            if progress is not None and (now := progress()) != seen:
+                seen = now
+                deadline = min(time.monotonic() + timeout_s, limit)
         self.stop()
+        waited_s = time.monotonic() - started
         raise InfrastructureError(
-            f"{self.name} was not ready within {timeout_s:.0f}s; "
+            f"{self.name} was not ready within {waited_s:.0f}s; "
             f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
@@ -143,6 +165,25 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+# Below Linux's ephemeral range (32768-60999): no outgoing connection takes one of these, so a
+# server restarted on it can always bind it again.
+STABLE_PORTS = range(20_000, 32_000)
+STABLE_PORT_TRIES_MAX = 200
+
+
+def free_stable_port(host: str = "127.0.0.1") -> int:
+    """A free port for a server that may be restarted on it (the ones of free_port() are not)."""
+    for _ in range(STABLE_PORT_TRIES_MAX):
+        port = random.choice(STABLE_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise InfrastructureError(f"no free port in {STABLE_PORTS.start}-{STABLE_PORTS.stop - 1}")
 
 
 def find_executable(name: str, candidates: Sequence[Path]) -> Path | None:

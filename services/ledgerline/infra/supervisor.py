@@ -59,7 +59,9 @@ class Supervised:
 
     name: str
     current: Callable[[], ManagedProcess | None]
-    # Starts a new process and returns once it is ready; raises InfrastructureError otherwise.
+    # Starts a new process; raises InfrastructureError if it cannot. Infrastructure returns once
+    # it is ready; a service as soon as it runs, as Kubernetes restarts a container without
+    # waiting for its readiness: waiting here would leave every other exit unattended meanwhile.
     restart: Callable[[], None]
     # What must be running before this process is started again: a service restarted while
     # PostgreSQL is down would wait out its whole readiness timeout for nothing.
@@ -265,4 +267,4 @@ def _current(platform: Platform, name: str) -> Callable[[], ManagedProcess | Non
 
 
 def _starter(platform: Platform, service: str) -> Callable[[], None]:
-    return lambda: platform.start_service(service)
+    return lambda: platform.spawn_service(service)

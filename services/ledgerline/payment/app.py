@@ -28,6 +28,7 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         subscriptions=_subscriptions,
         workers=_workers,
         problem_rules=api_problems.RULES,
+        idempotency_records=True,
     )
 
 
