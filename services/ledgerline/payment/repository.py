@@ -151,18 +151,27 @@ async def save_many(
         await connection.execute(transitions.insert(), history)
 
 
-async def lock_many(
-    connection: AsyncConnection, payment_ids: Sequence[uuid.UUID]
-) -> tuple[dict[uuid.UUID, Payment], dict[uuid.UUID, datetime]]:
-    """Lock the payments in id order, so concurrent batches cannot deadlock on them.
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """Payments locked for a batch of steps, with when each was created and last changed (when
+    its current step's command went out)."""
 
-    Also returns when each payment last changed: when its current step's command went out.
-    """
+    payments: dict[uuid.UUID, Payment]
+    created_at: dict[uuid.UUID, datetime]
+    changed_at: dict[uuid.UUID, datetime]
+
+
+async def lock_many(connection: AsyncConnection, payment_ids: Sequence[uuid.UUID]) -> Locked:
+    """Lock the payments in id order, so concurrent batches cannot deadlock on them."""
     statement = (
         select(payments).where(one_of(payments.c.id, set(payment_ids))).order_by(payments.c.id).with_for_update()
     )
     rows = list(await connection.execute(statement))
-    return {row.id: _payment(row) for row in rows}, {row.id: row.updated_at for row in rows}
+    return Locked(
+        {row.id: _payment(row) for row in rows},
+        {row.id: row.created_at for row in rows},
+        {row.id: row.updated_at for row in rows},
+    )
 
 
 async def active_count(connection: AsyncConnection, limit: int) -> int:

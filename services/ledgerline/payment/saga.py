@@ -69,7 +69,8 @@ class StepClock:
 
 async def apply_steps(uow: UnitOfWork, clock: StepClock, steps: Sequence[Step]) -> dict[uuid.UUID, Payment]:
     """Apply each step to its payment, in order; returns the payments as they end."""
-    locked, changed_at = await repository.lock_many(uow.connection, [payment_id for payment_id, _ in steps])
+    found = await repository.lock_many(uow.connection, [payment_id for payment_id, _ in steps])
+    locked, changed_at = found.payments, found.changed_at
     now = datetime.now(UTC)
     current = dict(locked)
     moves: list[tuple[Payment, Payment]] = []
@@ -84,7 +85,8 @@ async def apply_steps(uow: UnitOfWork, clock: StepClock, steps: Sequence[Step]) 
             moves.append((before, after))
             current[payment_id] = after
         if after.terminal and not before.terminal:
-            uow.after_commit(partial(messages.count_outcome, after))
+            took_s = (now - found.created_at[payment_id]).total_seconds()
+            uow.after_commit(partial(messages.count_outcome, after, took_s))
         uow.publish(*messages.to_messages(after, commands))
     changes = [Change(locked[i], p, clock.next_attempt_at(p, now)) for i, p in current.items() if p != locked[i]]
     await repository.save_many(uow.connection, changes, moves)
