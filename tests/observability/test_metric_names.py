@@ -1,6 +1,7 @@
 """Every metric and label that the dashboards and the rules query is one the code registers, read
-from prometheus-client's registry after importing every module of the services and the operator;
-and every Ledgerline metric the code registers is on the overview dashboard."""
+from prometheus-client's registries (the services' default one and the operator's own) after
+importing every module of the services and the operator; and every Ledgerline metric the code
+registers is on the overview dashboard."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import re
 
 import pytest
 from prometheus_client import REGISTRY
+from prometheus_client.registry import Collector
 
 import ledgerline
 import ledgerline_operator
+from ledgerline_operator.metrics import OPERATOR_REGISTRY
 from tests.observability.conftest import DASHBOARD_FILES
 from tests.observability.promql import References, references
 from tests.observability.queries import Query, dashboard_queries, rule_queries, rules
@@ -42,13 +45,18 @@ def _import_everything() -> None:
                 importlib.import_module(module.name)
 
 
+def _collectors() -> list[Collector]:
+    """The services' collectors (the default registry) and the operator's (a registry of its own)."""
+    return [collector for registry in (REGISTRY, OPERATOR_REGISTRY) for collector in list(registry._collector_to_names)]
+
+
 def _registered() -> dict[str, frozenset[str]]:
     """Exposed series name -> its label names, for every collector in the default registry."""
     _import_everything()
     exposed: dict[str, frozenset[str]] = {}
     # prometheus-client has no public way to list the registry's collectors or a metric's label
     # names (a labelled metric without children collects no samples), hence the two private reads.
-    for collector in list(REGISTRY._collector_to_names):
+    for collector in _collectors():
         labelnames = tuple(getattr(collector, "_labelnames", ()))
         # The process and GC collectors have no describe(); they always have samples.
         describe = getattr(collector, "describe", collector.collect)
@@ -107,7 +115,7 @@ def test_every_platform_metric_is_on_a_dashboard() -> None:
     shown = {metric for query in dashboard_queries() for metric in references(query.expr).metrics}
     registered = {
         family.name: {family.name + suffix for suffix in EXPOSED_SUFFIXES[family.type]}
-        for collector in list(REGISTRY._collector_to_names)
+        for collector in _collectors()
         for family in getattr(collector, "describe", collector.collect)()
         if family.name.startswith("ledgerline_")
     }

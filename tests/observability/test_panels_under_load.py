@@ -1,7 +1,8 @@
 """Every dashboard panel and every recording rule shows data on a real platform under a short
 load: the Prometheus `ledgerline up` starts scrapes the shared test platform while deposits,
 transfers, a refund and withdrawals run, among them a declined card, a failed payout, a request
-refused as invalid and a webhook whose receiver is down until its delivery is dead-lettered.
+refused as invalid and a webhook whose receiver is down until its delivery is dead-lettered, and
+then replayed by the operator's replay handler, whose /metrics the same Prometheus scrapes.
 Then each expression is evaluated through Prometheus's HTTP API, as Grafana would, and must
 return at least one sample with a number: a panel that says "No data" on a working platform
 hides a broken metric or a broken query."""
@@ -12,14 +13,19 @@ import asyncio
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
+import kopf
+import pytest
 
 from ledgerline.client import LedgerlineClient
 from ledgerline.core import topics
 from ledgerline.infra.platform import Platform
-from ledgerline.infra.prometheus import PrometheusServer, job_name
+from ledgerline.infra.prometheus import OPERATOR, PrometheusServer, job_name
+from ledgerline_operator import main as operator
+from ledgerline_operator.settings import OperatorSettings
 from tests.books import assert_books_balance, funded_wallet, wallet_minor
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.observability.queries import Query, dashboard_queries, rule_queries
@@ -75,7 +81,49 @@ async def _dead_letter_a_webhook(
     return dict(notification)
 
 
-async def _drive_load(client: LedgerlineClient, notifications: httpx.AsyncClient, receiver: WebhookReceiver) -> None:
+class _StatusLog:
+    """The status subresource of the replay, outside a cluster: the reports, in order."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict[str, Any]] = []
+
+    def reporter(self, plural: str, namespace: str, name: str) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        async def report(status: dict[str, Any]) -> None:
+            self.reports.append(status)
+
+        return report
+
+
+async def _replay(
+    platform: Platform, receiver: WebhookReceiver, notifications: httpx.AsyncClient, dead: dict[str, Any]
+) -> None:
+    """The receiver is back; the operator's replay daemon, called as kopf calls it, puts the dead
+    letter back on its topic and the webhook is delivered."""
+    receiver.start()
+    statuses = _StatusLog()
+    memo = kopf.Memo(
+        settings=OperatorSettings(kafka_bootstrap_servers=platform.infra.kafka.bootstrap_servers),
+        status_writer=statuses,
+    )
+    spec = {
+        "sourceTopic": topics.dead_letter_topic(topics.NOTIFICATION_DELIVERIES),
+        "filters": {"key": dead["id"], "originalTopic": topics.NOTIFICATION_DELIVERIES},
+    }
+    await operator.replay_dead_letters(
+        name="panels", namespace="test", uid=str(uuid.uuid4()), spec=spec, status={}, meta={}, memo=memo
+    )
+    assert statuses.reports[-1]["phase"] == "Succeeded" and statuses.reports[-1]["counts"]["replayed"] == 1
+
+    async def delivered() -> bool:
+        log = (await notifications.get(f"/v1/notifications/{dead['id']}")).json()
+        return bool(log["status"] == "delivered")
+
+    assert await eventually(delivered, timeout_s=DEAD_LETTERED_WITHIN_S), "the replayed webhook was not delivered"
+
+
+async def _drive_load(
+    platform: Platform, client: LedgerlineClient, notifications: httpx.AsyncClient, receiver: WebhookReceiver
+) -> None:
     alice = await funded_wallet(client, "alice", "100.00")
     bob = await funded_wallet(client, "bob", "0")
     await receiver.subscribe(notifications, bob, f"/{uuid.uuid4().hex[:8]}/bob")
@@ -95,7 +143,8 @@ async def _drive_load(client: LedgerlineClient, notifications: httpx.AsyncClient
 
     # 100 - 6 x 2.50 + 1.00 refunded - 1.00 to the unreachable wallet; the failed payout held
     # and released 10.00. Bob: 15.00 - 1.00 refunded - 5.00 paid out; the declined card nothing.
-    await _dead_letter_a_webhook(client, notifications, receiver, alice)
+    dead = await _dead_letter_a_webhook(client, notifications, receiver, alice)
+    await _replay(platform, receiver, notifications, dead)
     assert await wallet_minor(client, alice) == {"balance": 8500, "held": 0, "available": 8500}
     assert await wallet_minor(client, bob) == {"balance": 900, "held": 0, "available": 900}
 
@@ -105,6 +154,17 @@ async def _every_target_scraped(http: httpx.AsyncClient, prometheus: PrometheusS
     make its events a rate (on a busy machine a first scrape can time out)."""
     up = await _query(http, prometheus, "up == 1")
     return {sample["metric"]["job"] for sample in up} >= {job_name(service) for service in platform.services}
+
+
+@pytest.fixture
+async def operator_metrics(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """The operator's /metrics, served by its startup handler on the port the local Prometheus
+    scrapes; the operator itself needs a cluster, its handlers do not."""
+    monkeypatch.setenv("LEDGERLINE_OPERATOR_METRICS_PORT", str(platform.ports[OPERATOR]))
+    memo = kopf.Memo()
+    await operator.serve_metrics(memo=memo)
+    yield
+    await operator.close(memo=memo)
 
 
 async def _without_data(http: httpx.AsyncClient, prometheus: PrometheusServer, queries: list[Query]) -> list[Query]:
@@ -121,13 +181,14 @@ async def test_every_panel_and_recording_rule_shows_data_under_load(
     receiver: WebhookReceiver,
     local_prometheus: PrometheusServer,
     platform: Platform,
+    operator_metrics: None,
 ) -> None:
     queries = dashboard_queries() + [query for query in rule_queries() if query.recording]
     assert len(queries) > len(rule_queries()), "no dashboard queries found"
     async with httpx.AsyncClient() as http:
         scraped = await eventually(lambda: _every_target_scraped(http, local_prometheus, platform), DATA_WITHIN_S)
         assert scraped, "Prometheus never scraped every service"
-        await _drive_load(client, notifications, receiver)
+        await _drive_load(platform, client, notifications, receiver)
         waiting = queries
         deadline = time.monotonic() + DATA_WITHIN_S
         while waiting and time.monotonic() < deadline:
