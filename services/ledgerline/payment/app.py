@@ -18,6 +18,7 @@ from ledgerline.payment.bank import BankClient, BankStep
 from ledgerline.payment.intake import PaymentIntake
 from ledgerline.payment.settings import PaymentSettings
 from ledgerline.payment.tables import idempotency_keys
+from ledgerline.payment.traces import TraceKeepingUnitOfWork
 from ledgerline.payment.wallets import WalletDirectory
 
 _log = logging.getLogger(__name__)
@@ -42,7 +43,10 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
             redis=runtime.redis, engine=runtime.engine, table=idempotency_keys, namespace="payment"
         )
         runtime.extras["idempotency"] = store
-        intake = PaymentIntake(make_uow=runtime.uow, store=store, settings=settings, clock=clock)
+        # The payments it accepts keep their request's trace, for the steps the timer re-sends.
+        intake = PaymentIntake(
+            make_uow=lambda: TraceKeepingUnitOfWork(runtime.engine), store=store, settings=settings, clock=clock
+        )
         runtime.extras["intake"] = intake
 
         async def saga_timer() -> None:
