@@ -13,10 +13,18 @@ import logging
 from typing import Any
 
 import kopf
+from prometheus_client import start_http_server
 
 from ledgerline_operator import GROUP, REPLAYS_PLURAL, TOPICS_PLURAL, VERSION
 from ledgerline_operator.kafka_errors import BrokerUnavailable, TopicRejected
 from ledgerline_operator.kube import StatusWriteFailed, StatusWriter
+from ledgerline_operator.metrics import (
+    OPERATOR_REGISTRY,
+    REPLAYS,
+    replay_label,
+    topic_reconcile_failed,
+    topic_reconciled,
+)
 from ledgerline_operator.replay import run_replay
 from ledgerline_operator.replay_progress import FAILED, TERMINAL_PHASES
 from ledgerline_operator.settings import OperatorSettings
@@ -57,10 +65,23 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.status_writer = await StatusWriter.connect()
 
 
+@kopf.on.startup()
+async def serve_metrics(memo: kopf.Memo, **_: Any) -> None:
+    """/metrics on its own port (kopf's health endpoint serves nothing else), for the chart's
+    PodMonitor or the local Prometheus."""
+    settings = OperatorSettings()
+    memo.metrics_server, _thread = start_http_server(
+        settings.metrics_port, settings.metrics_host, registry=OPERATOR_REGISTRY
+    )
+
+
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
     if memo.get("status_writer") is not None:
         await memo.status_writer.close()
+    if memo.get("metrics_server") is not None:
+        memo.metrics_server.shutdown()
+        memo.metrics_server.server_close()
 
 
 @kopf.on.resume(GROUP, VERSION, TOPICS_PLURAL)
@@ -76,11 +97,14 @@ async def reconcile_topics(
                 admin, resource_name=name, spec=spec, generation=generation, conditions=conditions
             )
     except BrokerUnavailable as exc:
+        topic_reconcile_failed("kafka_unavailable")
         patch.status.update(broker_unavailable_status(str(exc), generation, conditions))
         raise kopf.TemporaryError(str(exc), delay=BROKER_RETRY_DELAY_S) from exc
     patch.status.update(outcome.status)
     if outcome.rejected:
+        topic_reconcile_failed("rejected")
         raise kopf.PermanentError(outcome.rejected)
+    topic_reconciled()
 
 
 def _deletes_topics(spec: kopf.Spec, **_: Any) -> bool:
@@ -120,13 +144,20 @@ async def replay_dead_letters(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
+    write_status = memo.status_writer.reporter(REPLAYS_PLURAL, namespace or "", name)
+    label = replay_label(namespace or "", name)
+
+    async def report(progress: dict[str, Any]) -> None:
+        REPLAYS.report(label, progress)
+        await write_status(progress)
+
     try:
         final = await run_replay(
             memo.settings.kafka_bootstrap_servers,
             replay_id=uid,
             spec=copy.deepcopy(dict(spec)),  # The body is a live view; a replay runs the spec it started with.
             status=copy.deepcopy(dict(status)),
-            report=memo.status_writer.reporter(REPLAYS_PLURAL, namespace or "", name),
+            report=report,
             generation=meta.get("generation"),
         )
     except BrokerUnavailable as exc:

@@ -8,6 +8,10 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DEVELOPMENT_HOSTS = ("localhost", "127.0.0.1")
+# Where the operator serves /metrics: loopback by default (a laptop's local Prometheus scrapes
+# it there); the chart sets 0.0.0.0 so its PodMonitor can reach the pod.
+METRICS_HOST = "127.0.0.1"
+METRICS_PORT = 8010
 
 
 class OperatorSettings(BaseSettings):
@@ -19,6 +23,13 @@ class OperatorSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices("LEDGERLINE_KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+
+    metrics_host: str = Field(
+        METRICS_HOST, validation_alias=AliasChoices("LEDGERLINE_OPERATOR_METRICS_HOST", "metrics_host")
+    )
+    metrics_port: int = Field(
+        METRICS_PORT, ge=1, le=65535, validation_alias=AliasChoices("LEDGERLINE_OPERATOR_METRICS_PORT", "metrics_port")
     )
 
     @model_validator(mode="after")

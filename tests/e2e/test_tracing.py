@@ -14,12 +14,13 @@ import httpx
 import pytest
 
 from ledgerline.client import LedgerlineClient, register_customer
+from ledgerline.core.contracts import BANK_OPERATION
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
 from ledgerline.infra.process import free_port
 from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
 from tests.conftest import TEST_OVERRIDES, platform_client
-from tests.fakes.otlp_receiver import OtlpReceiver
+from tests.fakes.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.polling import eventually
 
 TRACED_SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "banksim")
@@ -112,4 +113,55 @@ async def test_a_transfer_is_one_trace_across_payment_wallet_ledger_and_notifica
 
     lines = await eventually(logged_in_trace, timeout_s=SPANS_WITHIN_S)
     assert any("failed" in line for line in lines), traced_platform.log_path("notification").read_text()[-3000:]
+    await assert_books_balance(traced_client)
+
+
+async def test_a_step_the_saga_timer_re_sends_stays_in_the_payment_trace(
+    traced_platform: Platform, traced_client: LedgerlineClient, otlp: OtlpReceiver
+) -> None:
+    """The bank fails every call, so the deposit's charge has no outcome and the saga timer
+    re-sends it; once the bank is back the re-sent charge, and the steps after it, are spans of
+    the trace the deposit was accepted in."""
+    wallet = (await traced_client.open_wallet("gina"))["id"]
+
+    def spans_in(trace_id: str) -> list[ReceivedSpan]:
+        return [s for s in otlp.received() if s.trace_id == trace_id]
+
+    def bank_runs(trace_id: str) -> list[ReceivedSpan]:
+        return [s for s in spans_in(trace_id) if s.service == "ledgerline-payment" and s.name.endswith(BANK_OPERATION)]
+
+    async with httpx.AsyncClient(base_url=traced_platform.url("banksim"), auth=traced_client.operator) as bank:
+        await bank.put("/v1/admin/behaviour", json={"latency_ms": 0, "failure_rate_percent": 100})
+        try:
+            body = {"wallet_id": wallet, "amount": "5.00", "currency": "EUR", "card_token": "tok_visa"}
+            response = await traced_client.post_payment("/v1/deposits", body)
+            assert response.status_code == 202, response.text
+
+            def request_trace() -> str | None:
+                found = [
+                    s.trace_id
+                    for s in otlp.received()
+                    if s.service == "ledgerline-payment" and "POST /v1/deposits" in s.name
+                ]
+                return found[-1] if found else None
+
+            trace_id = await eventually(request_trace, timeout_s=SPANS_WITHIN_S)
+            assert trace_id, "no span of POST /v1/deposits"
+            # The first run of the charge failed: only the saga timer can run it again.
+            assert await eventually(lambda: bank_runs(trace_id), timeout_s=SPANS_WITHIN_S)
+            assert (await traced_client.get_payment(response.json()["id"]))["status"] == "INITIATED"
+        finally:
+            await bank.put("/v1/admin/behaviour", json={"latency_ms": 0, "failure_rate_percent": 0})
+
+    deposit = await traced_client.settle(response.json()["id"])
+    assert deposit["status"] == "COMPLETED", deposit
+    assert await wallet_minor(traced_client, wallet) == {"balance": 500, "held": 0, "available": 500}
+
+    def re_sent_and_posted() -> bool:
+        posted = any(s.service == "ledgerline-ledger" and "post_entry" in s.name.lower() for s in spans_in(trace_id))
+        return len(bank_runs(trace_id)) >= 2 and posted
+
+    assert await eventually(re_sent_and_posted, timeout_s=SPANS_WITHIN_S), (
+        f"trace {trace_id}: {sorted((s.service, s.name) for s in spans_in(trace_id))}"
+    )
     await assert_books_balance(traced_client)

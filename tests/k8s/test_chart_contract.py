@@ -436,6 +436,29 @@ def test_operator_deployment_follows_kopf_rules(operator_by_name: dict[str, list
     assert not find(operator_by_name["standalone"], "ClusterKopfPeering")
 
 
+def test_the_operator_metrics_port_is_served_scraped_and_open_to_prometheus_only(
+    operator_by_name: dict[str, list[charts.Manifest]],
+) -> None:
+    items = operator_by_name["all-optional"]
+    container = one(items, "Deployment", "ll-operator")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in container["ports"]
+    env = _env(container)
+    assert (env["LEDGERLINE_OPERATOR_METRICS_HOST"]["value"], env["LEDGERLINE_OPERATOR_METRICS_PORT"]["value"]) == (
+        "0.0.0.0",
+        "9100",
+    )
+    monitor = one(items, "PodMonitor", "ll-operator")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+    selector = one(items, "Deployment", "ll-operator")["spec"]["selector"]["matchLabels"]
+    assert monitor["spec"]["selector"]["matchLabels"] == selector
+    (ingress,) = one(items, "NetworkPolicy", "ll-operator")["spec"]["ingress"]
+    assert ingress["ports"] == [{"port": 9100, "protocol": "TCP"}]
+    assert ingress["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "observability"}
+    # Without the Prometheus Operator's API (auto), there is nothing to apply that would fail.
+    assert not find(operator_by_name["defaults"], "PodMonitor")
+
+
 def _rules(items: list[charts.Manifest]) -> set[tuple[str, str, str]]:
     rules = set()
     for m in items:

@@ -74,6 +74,26 @@ def image_schema() -> Schema:
     )
 
 
+def label_selector() -> Schema:
+    """A Kubernetes label selector; its matchLabels refer to the `stringMap` definition."""
+    return OBJ(
+        {
+            "matchLabels": REF("stringMap"),
+            "matchExpressions": S(
+                type="array",
+                items=OBJ(
+                    {
+                        "key": STR,
+                        "operator": ENUM("In", "NotIn", "Exists", "DoesNotExist"),
+                        "values": S(type="array", items=STR),
+                    },
+                    ["key", "operator"],
+                ),
+            ),
+        }
+    )
+
+
 def ledgerline_schema() -> Schema:
     definitions: dict[str, Schema] = {
         "quantity": QUANTITY,
@@ -82,22 +102,7 @@ def ledgerline_schema() -> Schema:
         "stringMap": S(
             type="object", additionalProperties=STR, description="A map of strings (labels, annotations, selectors)."
         ),
-        "labelSelector": OBJ(
-            {
-                "matchLabels": REF("stringMap"),
-                "matchExpressions": S(
-                    type="array",
-                    items=OBJ(
-                        {
-                            "key": STR,
-                            "operator": ENUM("In", "NotIn", "Exists", "DoesNotExist"),
-                            "values": S(type="array", items=STR),
-                        },
-                        ["key", "operator"],
-                    ),
-                ),
-            }
-        ),
+        "labelSelector": label_selector(),
         "envVars": S(
             type="array",
             items=OBJ(
@@ -363,6 +368,7 @@ def operator_schema() -> Schema:
         "resourceList": OBJ({"cpu": REF("quantity"), "memory": REF("quantity"), "ephemeral-storage": REF("quantity")}),
         "stringMap": S(type="object", additionalProperties=STR),
         "ports": S(type="array", minItems=1, items=INT(1, 65535)),
+        "labelSelector": label_selector(),
     }
     props: dict[str, Schema] = {
         "nameOverride": PAT(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"),
@@ -404,7 +410,23 @@ def operator_schema() -> Schema:
         "affinity": S(type="object"),
         "priorityClassName": STR,
         "networkPolicy": OBJ(
-            {"enabled": BOOL, "apiServerPorts": REF("ports"), "kafkaPorts": REF("ports")}, ["enabled"]
+            {
+                "enabled": BOOL,
+                "apiServerPorts": REF("ports"),
+                "kafkaPorts": REF("ports"),
+                "prometheusNamespaceSelector": REF("labelSelector"),
+                "prometheusPodSelector": REF("labelSelector"),
+            },
+            ["enabled"],
+        ),
+        "metrics": OBJ({"port": INT(1, 65535)}, ["port"]),
+        "monitoring": OBJ(
+            {
+                "enabled": S(enum=["auto", True, False], description="auto, true or false."),
+                "prometheusRelease": PAT(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+                "interval": PAT(r"^[0-9]+(ms|s|m|h)$"),
+            },
+            ["enabled"],
         ),
     }
     return _document("Values of the ledgerline-operator chart", props, definitions, CHARTS / "ledgerline-operator")

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from ledgerline.infra.platform import DEFAULT_PORTS, SERVICES, Platform
-from ledgerline.infra.prometheus import PrometheusServer, job_name, start_local_prometheus
+from ledgerline.infra.prometheus import OPERATOR, PrometheusServer, job_name, start_local_prometheus
+from ledgerline_operator.settings import METRICS_PORT
 from tests.observability.conftest import RULES_FILES
 
 # Two scrapes (a rate needs two samples) and one rule evaluation at the five-second interval,
@@ -65,16 +66,23 @@ def _eventually(check: Callable[[], Any], what: str) -> Any:
 
 def test_every_service_is_scraped_and_up(platform: Platform, prometheus: PrometheusServer) -> None:
     expected = {job_name(service) for service in platform.services}
+    # The operator needs a cluster: its target is there, and down, until someone runs it here.
+    operator = job_name(OPERATOR)
 
     def all_up() -> bool:
         targets = _api(prometheus, "targets", state="active")["activeTargets"]
+        scraped = {t["labels"]["job"]: t for t in targets if t["lastScrape"] != "0001-01-01T00:00:00Z"}
         return (
-            {t["labels"]["job"] for t in targets if t["health"] == "up"}
-            == expected
-            == {t["labels"]["job"] for t in targets}
+            {job for job, t in scraped.items() if t["health"] == "up"} == expected
+            and set(scraped) == expected | {operator}
+            and scraped[operator]["health"] == "down"
         )
 
-    _eventually(all_up, f"every target of {sorted(expected)} up")
+    _eventually(all_up, f"every target of {sorted(expected)} up, {operator} down")
+
+
+def test_the_operator_is_scraped_where_it_serves_by_default() -> None:
+    assert DEFAULT_PORTS[OPERATOR] == METRICS_PORT
 
 
 def test_the_repository_rules_are_loaded_and_evaluate(platform: Platform, prometheus: PrometheusServer) -> None:

@@ -1,6 +1,7 @@
 """Every metric and label that the dashboards and the rules query is one the code registers, read
-from prometheus-client's registry after importing every module of the services and the operator;
-and every Ledgerline metric the code registers is on the overview dashboard."""
+from prometheus-client's registries (the services' default one and the operator's own) after
+importing every module of the services and the operator; and every Ledgerline metric the code
+registers is on the overview dashboard."""
 
 from __future__ import annotations
 
@@ -8,18 +9,17 @@ import importlib
 import json
 import pkgutil
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-import yaml
 from prometheus_client import REGISTRY
+from prometheus_client.registry import Collector
 
 import ledgerline
 import ledgerline_operator
-from tests.observability.conftest import DASHBOARD_FILES, RULES_FILES
+from ledgerline_operator.metrics import OPERATOR_REGISTRY
+from tests.observability.conftest import DASHBOARD_FILES
 from tests.observability.promql import References, references
+from tests.observability.queries import Query, dashboard_queries, rule_queries, rules
 
 # Labels Prometheus attaches to every scraped series: `job` and `instance` always, `service` in
 # the local scrape configuration and from a ServiceMonitor, `namespace` and `pod` in Kubernetes.
@@ -32,9 +32,6 @@ EXPOSED_SUFFIXES = {
     "summary": {"": ("quantile",), "_count": (), "_sum": (), "_created": ()},
     "info": {"_info": ()},
 }
-# `{{service}}` in a Grafana legend; `{{ $labels.service }}` in an alert's annotations.
-_LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
-_ANNOTATION_LABEL = re.compile(r"\$labels\.(\w+)")
 _LABEL_VALUES = re.compile(r"label_values\(\s*([\w:]+)\s*,\s*(\w+)\s*\)")
 
 
@@ -48,13 +45,18 @@ def _import_everything() -> None:
                 importlib.import_module(module.name)
 
 
+def _collectors() -> list[Collector]:
+    """The services' collectors (the default registry) and the operator's (a registry of its own)."""
+    return [collector for registry in (REGISTRY, OPERATOR_REGISTRY) for collector in list(registry._collector_to_names)]
+
+
 def _registered() -> dict[str, frozenset[str]]:
     """Exposed series name -> its label names, for every collector in the default registry."""
     _import_everything()
     exposed: dict[str, frozenset[str]] = {}
     # prometheus-client has no public way to list the registry's collectors or a metric's label
     # names (a labelled metric without children collects no samples), hence the two private reads.
-    for collector in list(REGISTRY._collector_to_names):
+    for collector in _collectors():
         labelnames = tuple(getattr(collector, "_labelnames", ()))
         # The process and GC collectors have no describe(); they always have samples.
         describe = getattr(collector, "describe", collector.collect)
@@ -66,49 +68,11 @@ def _registered() -> dict[str, frozenset[str]]:
     return exposed
 
 
-@dataclass
-class Query:
-    where: str
-    expr: str
-    # Placeholders that must be labels of the result: a legend or an alert's annotations.
-    placeholders: frozenset[str] = frozenset()
-
-
-def _dashboard_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for panel in panels:
-        yield panel
-        yield from _dashboard_panels(panel.get("panels", []))
-
-
-def _rules() -> list[dict[str, Any]]:
-    return [
-        rule for path in RULES_FILES for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]
-    ]
-
-
-def _dashboard_queries() -> list[Query]:
-    queries = []
-    for path in DASHBOARD_FILES:
-        for panel in _dashboard_panels(json.loads(path.read_text())["panels"]):
-            for target in panel.get("targets", []):
-                placeholders = frozenset(_LEGEND_LABEL.findall(target.get("legendFormat", "")))
-                queries.append(Query(f"{path.name}: {panel['title']}", target["expr"], placeholders))
-    return queries
-
-
-def _rule_queries() -> list[Query]:
-    queries = []
-    for rule in _rules():
-        placeholders = frozenset(_ANNOTATION_LABEL.findall(" ".join(rule.get("annotations", {}).values())))
-        queries.append(Query(f"rule {rule.get('record') or rule['alert']}", rule["expr"], placeholders))
-    return queries
-
-
 @pytest.fixture(scope="module")
 def known() -> dict[str, frozenset[str]]:
     """Registered series, and the series the recording rules write with the labels they keep."""
     series = dict(_registered())
-    for rule in _rules():
+    for rule in rules():
         if "record" in rule:
             series[rule["record"]] = frozenset(references(rule["expr"]).grouping - {"le"})
     return series
@@ -119,7 +83,7 @@ def test_the_registry_holds_the_platform_metrics(known: dict[str, frozenset[str]
     assert {"ledgerline_http_requests_total", "ledgerline_consumer_lag"} <= set(known)
 
 
-@pytest.mark.parametrize("query", _dashboard_queries() + _rule_queries(), ids=lambda q: q.where)
+@pytest.mark.parametrize("query", dashboard_queries() + rule_queries(), ids=lambda q: q.where)
 def test_queries_use_registered_metrics_and_labels(query: Query, known: dict[str, frozenset[str]]) -> None:
     found: References = references(query.expr)
     assert found.metrics, f"{query.where}: no metric in {query.expr!r}"
@@ -148,10 +112,10 @@ def test_dashboard_variables_use_registered_metrics(known: dict[str, frozenset[s
 def test_every_platform_metric_is_on_a_dashboard() -> None:
     """A metric nobody can look at is easy to break unnoticed; each gets a panel."""
     _import_everything()
-    shown = {metric for query in _dashboard_queries() for metric in references(query.expr).metrics}
+    shown = {metric for query in dashboard_queries() for metric in references(query.expr).metrics}
     registered = {
         family.name: {family.name + suffix for suffix in EXPOSED_SUFFIXES[family.type]}
-        for collector in list(REGISTRY._collector_to_names)
+        for collector in _collectors()
         for family in getattr(collector, "describe", collector.collect)()
         if family.name.startswith("ledgerline_")
     }

@@ -302,6 +302,32 @@ def top(
         dashboard.run(prometheus.rstrip("/"), interval_s=interval_s, once=once)
 
 
+@app.command()
+def report(
+    since: Annotated[str, typer.Option(help="How far back: 90s, 10m, 2h or 1d")] = "10m",
+    out: Annotated[Path, typer.Option(help="Folder for the PNGs and their data (JSON)")] = Path("ledgerline-report"),
+    prometheus: Annotated[str, typer.Option(help="Prometheus to read (the one `ledgerline up` starts)")] = (
+        LOCAL_PROMETHEUS_URL
+    ),
+) -> None:
+    """PNG charts of throughput, saga latency, outcomes, outbox backlog and consumer lag over a run."""
+    import httpx
+
+    from ledgerline.cli import report as charts
+
+    try:
+        range_s = charts.parse_duration(since)
+        with httpx.Client() as http:
+            read = charts.read_charts(prometheus.rstrip("/"), range_s, http)
+        written = charts.write_report(read, out)
+    except charts.ReportError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
+    for path, data in zip(written, read, strict=True):
+        lines = f"{len(data.series)} series" if data.series else "[yellow]no data[/]"
+        console.print(f"{path} ({lines})")
+
+
 def _print_status(state: dict[str, Any] | None) -> None:
     if state is None:
         console.print("ledgerline up has not run with this data folder")

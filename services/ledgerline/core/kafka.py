@@ -87,6 +87,13 @@ class BatchConsumer:
         self._producer = producer
         self._limits = limits
         self._bootstrap_servers = bootstrap_servers
+        # Series from the start, at zero: a panel of a healthy consumer shows 0, not "No data",
+        # and a rate over the run counts the first batches too.
+        COMMITS_LOST.labels(group_id)
+        BATCH_SECONDS.labels(group_id)
+        BATCH_SIZE.labels(group_id)
+        for topic in self._topics:
+            DEAD_LETTERED.labels(group_id, topic)
         # Made by each run(): a stopped aiokafka consumer cannot start again.
         self._consumer: AIOKafkaConsumer
         # Set once the group has completed its first assignment (possibly empty, when there are

@@ -101,6 +101,9 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._backlog_count_max = backlog_count_max
         self._wakeup = asyncio.Event()
+        # Series from the start: a rate over the run then counts the first events too.
+        OUTBOX_BACKLOG.labels(service)
+        OUTBOX_LAG.labels(service)
         self._partitioner = DefaultPartitioner()  # Kafka's own key hashing (murmur2).
 
     async def run(self) -> None:

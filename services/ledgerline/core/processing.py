@@ -67,6 +67,7 @@ class InboxProcessor:
     ) -> None:
         self._consumer = consumer
         self._engine = engine
+        DUPLICATES.labels(consumer)  # At zero from the start, not missing until the first one.
         self._handlers = dict(handlers)
         self._batch = batch
         self._types = set(self._handlers) | (batch.types if batch else set())

@@ -24,6 +24,7 @@ from ledgerline.core.dead_letters import (
     dead_letter_headers,
 )
 from ledgerline.core.events import Envelope
+from ledgerline.core.kafka import DEAD_LETTERED
 from ledgerline.core.topics import dead_letter_topic, retry_topic
 
 RETRY_ATTEMPT = "retry_attempt"
@@ -67,9 +68,14 @@ def attempts_so_far(envelope: Envelope) -> int:
 
 
 class RetryRouter:
-    def __init__(self, producer: AIOKafkaProducer, policy: RetryPolicy) -> None:
+    """Moves the failed messages of consumer group `group` on; counts those it dead-letters
+    under the original topic, as the batch consumer counts its own."""
+
+    def __init__(self, producer: AIOKafkaProducer, policy: RetryPolicy, *, group: str) -> None:
         self._producer = producer
         self._policy = policy
+        self._group = group
+        DEAD_LETTERED.labels(group, policy.topic)
 
     async def fail(self, envelope: Envelope, error: str, *, now: datetime | None = None) -> str:
         """Send a failed message one step on: the next retry topic, or the dead-letter topic."""
@@ -94,6 +100,8 @@ class RetryRouter:
             target = self._policy.dead_letter_topic
         key = envelope.key.encode() if envelope.key else None
         await (await self._producer.send(target, value=envelope.raw_value, key=key, headers=headers))
+        if target == self._policy.dead_letter_topic:
+            DEAD_LETTERED.labels(self._group, self._policy.topic).inc()
         return target
 
 

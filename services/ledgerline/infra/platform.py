@@ -37,6 +37,9 @@ DEFAULT_PORTS = {
     "smtp": 8025,
     # The local Prometheus (ledgerline.infra.prometheus); 9090 with a 1 in front, like the others.
     "prometheus": 19090,
+    # Where the operator serves /metrics when someone runs it on this machine (its default,
+    # ledgerline_operator.settings.METRICS_PORT); the local Prometheus scrapes it there.
+    "operator": 8010,
 }
 # The bank simulator stands in for an outside bank and keeps its answers in memory, so it
 # always runs once: a second copy would not know the first one's charges.

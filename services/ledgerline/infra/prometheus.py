@@ -43,6 +43,9 @@ def find_prometheus() -> Path:
     return found
 
 
+OPERATOR = "operator"
+
+
 def job_name(service: str) -> str:
     """The job a service's target gets, the name a ServiceMonitor gives it in the default release."""
     return f"ledgerline-{service}"
@@ -57,20 +60,38 @@ def _ready(url: str) -> bool:
 
 
 class PrometheusServer:
-    """One Prometheus scraping `targets` (service name -> port on 127.0.0.1)."""
+    """One Prometheus scraping `targets` (service name -> port on 127.0.0.1), and the operator's
+    metrics on `operator_port` if given: that target is down unless someone runs the operator
+    on this machine (it needs a cluster), and up, with the replay panels filled, when they do."""
 
-    def __init__(self, data_dir: Path, port: int, targets: Mapping[str, int], *, rules_dir: Path = RULES_DIR) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        targets: Mapping[str, int],
+        *,
+        operator_port: int | None = None,
+        rules_dir: Path = RULES_DIR,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.targets = dict(targets)
+        if operator_port is not None:
+            self.targets[OPERATOR] = operator_port
         self.rules_dir = rules_dir
         self.process: ManagedProcess | None = None
 
     @classmethod
     def for_platform(cls, platform: Platform) -> PrometheusServer:
-        """Scrapes every service the platform runs, on the platform's `prometheus` port."""
+        """Scrapes every service the platform runs, and the operator's port, on the platform's
+        `prometheus` port."""
         targets = {service: platform.ports[service] for service in platform.services}
-        return cls(platform.infra.data_dir / "prometheus", platform.ports["prometheus"], targets)
+        return cls(
+            platform.infra.data_dir / "prometheus",
+            platform.ports["prometheus"],
+            targets,
+            operator_port=platform.ports[OPERATOR],
+        )
 
     @property
     def url(self) -> str:
@@ -143,5 +164,8 @@ def start_local_prometheus(platform: Platform, say: Callable[[str], object]) -> 
         prometheus.stop()
         say(f"no local Prometheus: {error}")
         return None
-    say(f"Prometheus {prometheus.url} scrapes every service and evaluates the rules in {prometheus.rules_dir}")
+    say(
+        f"Prometheus {prometheus.url} scrapes every service (and the operator on port "
+        f"{prometheus.targets[OPERATOR]} when it runs) and evaluates the rules in {prometheus.rules_dir}"
+    )
     return prometheus

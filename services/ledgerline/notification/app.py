@@ -30,6 +30,7 @@ def _delivery(step: int, service: NotificationCollaborators) -> Callable[[str], 
             email=EmailSender(settings),
             concurrency_max=settings.delivery_concurrency_max,
             waits_for_due_time=step > 0,
+            group=group,
         )
         return worker.handle_batch
 

@@ -30,6 +30,10 @@ from ledgerline.notification.domain import Channel, DeliveryStatus
 SOURCE = "/ledgerline/notification"
 _log = logging.getLogger(__name__)
 DELIVERIES = Counter("ledgerline_notification_deliveries_total", "Delivery attempts", ["channel", "outcome"])
+DELIVERY_OUTCOMES = ("delivered", "failed")
+for _channel in Channel:
+    for _outcome in DELIVERY_OUTCOMES:
+        DELIVERIES.labels(_channel.value, _outcome)
 
 
 async def fan_out_outcomes(envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
@@ -81,9 +85,10 @@ class DeliveryWorker:
         email: EmailSender,
         concurrency_max: int,
         waits_for_due_time: bool,
+        group: str,
     ) -> None:
         self._engine = engine
-        self._router = RetryRouter(producer, policy)
+        self._router = RetryRouter(producer, policy, group=group)
         self._retries = len(policy.delays_s)
         self._senders: dict[Channel, WebhookSender | EmailSender] = {Channel.WEBHOOK: webhooks, Channel.EMAIL: email}
         self._limit = asyncio.Semaphore(concurrency_max)
@@ -116,7 +121,7 @@ class DeliveryWorker:
             if notification.status is DeliveryStatus.DELIVERED:
                 return  # At most once per event and subscription.
             result = await self._senders[notification.channel].send(notification, subscription)
-        DELIVERIES.labels(notification.channel.value, "delivered" if result.succeeded else "failed").inc()
+        DELIVERIES.labels(notification.channel.value, DELIVERY_OUTCOMES[0 if result.succeeded else 1]).inc()
         retries_left = attempts_so_far(envelope) < self._retries
         status = domain.after_attempt(result.succeeded, retries_left)
         await self._record(notification.id, result, status)

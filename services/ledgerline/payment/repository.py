@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, text, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, bindparam, func, select, text, tuple_, union_all, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -161,18 +161,48 @@ async def save_many(
         await connection.execute(transitions.insert(), history)
 
 
-async def lock_many(
-    connection: AsyncConnection, payment_ids: Sequence[uuid.UUID]
-) -> tuple[dict[uuid.UUID, Payment], dict[uuid.UUID, datetime]]:
-    """Lock the payments in id order, so concurrent batches cannot deadlock on them.
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """Payments locked for a batch of steps, with when each was created and last changed (when
+    its current step's command went out)."""
 
-    Also returns when each payment last changed: when its current step's command went out.
-    """
+    payments: dict[uuid.UUID, Payment]
+    created_at: dict[uuid.UUID, datetime]
+    changed_at: dict[uuid.UUID, datetime]
+
+
+async def lock_many(connection: AsyncConnection, payment_ids: Sequence[uuid.UUID]) -> Locked:
+    """Lock the payments in id order, so concurrent batches cannot deadlock on them."""
     statement = (
         select(payments).where(one_of(payments.c.id, set(payment_ids))).order_by(payments.c.id).with_for_update()
     )
     rows = list(await connection.execute(statement))
-    return {row.id: _payment(row) for row in rows}, {row.id: row.updated_at for row in rows}
+    return Locked(
+        {row.id: _payment(row) for row in rows},
+        {row.id: row.created_at for row in rows},
+        {row.id: row.updated_at for row in rows},
+    )
+
+
+async def remember_traces(connection: AsyncConnection, traces: Mapping[uuid.UUID, str]) -> None:
+    """Store each payment's trace unless it has one: the first trace a payment is seen in is
+    the one it was accepted in."""
+    if not traces:
+        return
+    statement = (
+        update(payments)
+        .where(payments.c.id == bindparam("payment_id"), payments.c.traceparent.is_(None))
+        .values(traceparent=bindparam("trace"))
+    )
+    rows = [{"payment_id": payment_id, "trace": trace} for payment_id, trace in sorted(traces.items())]
+    await connection.execute(statement, rows)
+
+
+async def traces(connection: AsyncConnection, payment_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    statement = select(payments.c.id, payments.c.traceparent).where(
+        one_of(payments.c.id, set(payment_ids)), payments.c.traceparent.is_not(None)
+    )
+    return {row.id: row.traceparent for row in await connection.execute(statement)}
 
 
 async def active_count(connection: AsyncConnection, limit: int) -> int:

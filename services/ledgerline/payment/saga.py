@@ -21,6 +21,7 @@ from ledgerline.core import contracts as c
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope
 from ledgerline.core.processing import BatchHandling
+from ledgerline.core.telemetry import tracing_enabled
 from ledgerline.payment import domain as d
 from ledgerline.payment import messages, repository
 from ledgerline.payment.domain import Payment
@@ -69,7 +70,8 @@ class StepClock:
 
 async def apply_steps(uow: UnitOfWork, clock: StepClock, steps: Sequence[Step]) -> dict[uuid.UUID, Payment]:
     """Apply each step to its payment, in order; returns the payments as they end."""
-    locked, changed_at = await repository.lock_many(uow.connection, [payment_id for payment_id, _ in steps])
+    found = await repository.lock_many(uow.connection, [payment_id for payment_id, _ in steps])
+    locked, changed_at = found.payments, found.changed_at
     now = datetime.now(UTC)
     current = dict(locked)
     moves: list[tuple[Payment, Payment]] = []
@@ -84,7 +86,8 @@ async def apply_steps(uow: UnitOfWork, clock: StepClock, steps: Sequence[Step]) 
             moves.append((before, after))
             current[payment_id] = after
         if after.terminal and not before.terminal:
-            uow.after_commit(partial(messages.count_outcome, after))
+            took_s = (now - found.created_at[payment_id]).total_seconds()
+            uow.after_commit(partial(messages.count_outcome, after, took_s))
         uow.publish(*messages.to_messages(after, commands))
     changes = [Change(locked[i], p, clock.next_attempt_at(p, now)) for i, p in current.items() if p != locked[i]]
     await repository.save_many(uow.connection, changes, moves)
@@ -125,13 +128,15 @@ async def run_due_steps(engine_uow: Callable[[], UnitOfWork], settings: PaymentS
     """One pass of the saga timer: re-send or escalate every step past its deadline."""
     async with engine_uow() as uow:
         due = await repository.due(uow.connection, datetime.now(UTC), settings.saga_scan_batch_size_max)
+        traces = await repository.traces(uow.connection, [p.id for p in due]) if tracing_enabled() and due else {}
         changes: list[Change] = []
         moves: list[tuple[Payment, Payment]] = []
         for before in due:
             after, commands = d.on_timeout(before, settings.step_attempts_max)
             changes.append(Change(before, after, clock.next_attempt_at(after)))
             moves.append((before, after))
-            uow.publish(*messages.to_messages(after, commands))
+            # In the payment's own trace: the timer's pass serves every payment that is due.
+            uow.publish(*messages.to_messages(after, commands, traceparent=traces.get(before.id)))
         await repository.save_many(uow.connection, changes, moves)
         await uow.commit()
     return len(due)

@@ -34,6 +34,8 @@ payments = Table(
     Column("attempts", Integer, nullable=False),
     Column("version", Integer, nullable=False),
     Column("next_attempt_at", DateTime(timezone=True)),
+    # W3C traceparent of the request that accepted the payment (only with tracing on).
+    Column("traceparent", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("amount_minor > 0", name="amount_positive"),

@@ -20,6 +20,7 @@ from ledgerline.payment.repository import SqlPaymentLookup
 from ledgerline.payment.saga import StepClock
 from ledgerline.payment.settings import PaymentSettings
 from ledgerline.payment.tables import idempotency_keys
+from ledgerline.payment.traces import TraceKeepingUnitOfWork
 from ledgerline.payment.wallets import WalletDirectory
 
 
@@ -49,7 +50,10 @@ async def bootstrap(runtime: ServiceRuntime[PaymentSettings]) -> PaymentCollabor
         clock=clock,
         wallets=WalletDirectory(runtime.peer_client(settings.wallet_url), runtime.engine),
         idempotency=store,
-        intake=PaymentIntake(make_uow=runtime.uow, store=store, settings=settings, clock=clock),
+        # The payments it accepts keep their request's trace, for the steps the timer re-sends.
+        intake=PaymentIntake(
+            make_uow=lambda: TraceKeepingUnitOfWork(runtime.engine), store=store, settings=settings, clock=clock
+        ),
         bank=BankClient(bank_http, settings),
         payments=SqlPaymentLookup(runtime.engine),
     )
