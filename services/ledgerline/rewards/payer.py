@@ -1,0 +1,119 @@
+"""Asks the payment service for the payments that rewards and clawbacks need.
+
+A reward or clawback is written first (by the consumer), then asked for here with its own id as
+both payment id and idempotency key, so a retry after a crash or a lost answer pays once. A
+clawback takes what the wallet has available, decided and stored before it is asked for (a
+retry asks for the same amount); the rest is owed, so a wallet never goes below zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from sqlalchemy.engine import Row
+
+from ledgerline.core.db import UnitOfWork
+from ledgerline.core.idempotency import IDEMPOTENCY_HEADER
+from ledgerline.core.money import format_amount, parse_amount
+from ledgerline.rewards import domain as d
+from ledgerline.rewards import repository
+from ledgerline.rewards.outcomes import REWARDS_OWED
+from ledgerline.rewards.settings import RewardsSettings
+
+_log = logging.getLogger(__name__)
+REWARD_PAYMENTS_PATH = "/v1/reward-payments"
+CLAWBACK_PAYMENTS_PATH = "/v1/reward-clawbacks"
+
+
+class PaymentRefused(RuntimeError):
+    """The payment service refused a reward's or clawback's payment for good (a 4xx)."""
+
+
+class RewardPayer:
+    def __init__(
+        self,
+        *,
+        make_uow: Callable[[], UnitOfWork],
+        payments: httpx.AsyncClient,
+        wallets: httpx.AsyncClient,
+        settings: RewardsSettings,
+    ) -> None:
+        self._make_uow = make_uow
+        self._payments = payments
+        self._wallets = wallets
+        self._settings = settings
+
+    async def run(self) -> None:
+        while True:
+            asked = await self.pay_round()
+            if asked < self._settings.payer_batch_size_max:
+                await asyncio.sleep(self._settings.payer_interval_s)
+
+    async def pay_round(self) -> int:
+        """One round: every reward and clawback not yet asked for, up to the batch size each."""
+        limit = self._settings.payer_batch_size_max
+        async with self._make_uow() as uow:
+            rewards = await repository.unrequested_rewards(uow.connection, limit)
+            clawbacks = await repository.unrequested_clawbacks(uow.connection, limit)
+        for reward in rewards:
+            await self._ask(reward, self._reward_body(reward), REWARD_PAYMENTS_PATH, repository.mark_reward_requested)
+        for clawback in clawbacks:
+            await self._claw_back(clawback)
+        return max(len(rewards), len(clawbacks))
+
+    def _reward_body(self, reward: Row) -> dict[str, Any]:
+        return {
+            "id": str(reward.id),
+            "wallet_id": str(reward.wallet_id),
+            "amount": format_amount(reward.amount_minor, reward.currency),
+            "currency": reward.currency,
+            "rewarded_payment_id": str(reward.source_payment_id),
+        }
+
+    async def _claw_back(self, clawback: Row) -> None:
+        amount = clawback.amount_minor
+        if amount is None:
+            available = await self._available_minor(clawback.wallet_id, clawback.currency)
+            taken, _ = d.split_clawback(clawback.due_minor, available)
+            async with self._make_uow() as uow:
+                decided = await repository.decide_clawback(uow.connection, clawback.id, taken)
+                if decided is not None and decided.amount_minor == 0:
+                    # Nothing to take: all of it is owed, and no payment is made.
+                    await repository.settle_clawback(uow.connection, clawback.id, succeeded=False)
+                    due, currency = clawback.due_minor, clawback.currency
+                    uow.after_commit(lambda: REWARDS_OWED.labels(currency).inc(due))
+                await uow.commit()
+            if decided is None or decided.amount_minor == 0:
+                return
+            amount = decided.amount_minor
+        body = {
+            "id": str(clawback.id),
+            "wallet_id": str(clawback.wallet_id),
+            "amount": format_amount(amount, clawback.currency),
+            "currency": clawback.currency,
+            "reward_payment_id": str(clawback.reward_id),
+        }
+        await self._ask(clawback, body, CLAWBACK_PAYMENTS_PATH, repository.mark_clawback_requested)
+
+    async def _available_minor(self, wallet_id: object, currency: str) -> int:
+        response = await self._wallets.get(f"/v1/wallets/{wallet_id}")
+        response.raise_for_status()
+        return parse_amount(response.json()["available"], currency, allow_negative=True)
+
+    async def _ask(self, row: Row, body: dict[str, Any], path: str, mark: Any) -> None:
+        """Ask once; a failure is logged and the next round asks again with the same key."""
+        try:
+            response = await self._payments.post(path, json=body, headers={IDEMPOTENCY_HEADER: str(row.id)})
+        except httpx.HTTPError as error:
+            _log.warning("payment for %s not asked yet: %s", row.id, error)
+            return
+        if response.status_code not in (200, 202):
+            _log.warning("payment service answered %s for %s: %s", response.status_code, row.id, response.text[:500])
+            return
+        async with self._make_uow() as uow:
+            await mark(uow.connection, row.id)
+            await uow.commit()
