@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from ledgerline.core.auth import AdminPrincipal, Principal, require_scopes
+from ledgerline.core.contracts import AccountKindName
 from ledgerline.core.http import Rfc3339Time, RuntimeDep, check_page_size, decode_cursor, encode_cursor, wallet_owners
 from ledgerline.core.money import format_amount
 from ledgerline.core.openapi import DeclaredProblem, problem_responses
@@ -39,7 +40,7 @@ NAIVE_TIME = DeclaredProblem(422, "naive_time", "as_of needs a time zone", "for 
 
 class AccountView(BaseModel):
     id: uuid.UUID
-    kind: Literal["wallet", "settlement"]
+    kind: AccountKindName
     currency: str
     status: Literal["open", "closed"]
     balance: str
@@ -138,7 +139,7 @@ async def _account_or_404(runtime: ServiceRuntime, principal: Principal, account
 async def list_accounts(
     runtime: RuntimeDep,
     _: AdminPrincipal,
-    kind: Annotated[Literal["wallet", "settlement"] | None, Query()] = None,
+    kind: Annotated[AccountKindName | None, Query()] = None,
     cursor: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AccountView]:

@@ -98,7 +98,7 @@ class TransitionView(BaseModel):
 
 class PaymentView(BaseModel):
     id: uuid.UUID
-    type: Literal["transfer", "deposit", "withdrawal", "refund"]
+    type: Literal["transfer", "deposit", "withdrawal", "refund", "reward", "reward_clawback"]
     status: str
     amount: str
     currency: str
@@ -397,7 +397,8 @@ async def _may_read(runtime: ServiceRuntime, principal: Principal, payment: Paym
     """Admins read every payment; a customer those that moved money for a wallet of theirs."""
     if principal.is_admin:
         return True
-    own_wallet = payment.destination_wallet_id if payment.type is PaymentType.DEPOSIT else payment.source_wallet_id
+    paid_in = payment.type in (PaymentType.DEPOSIT, PaymentType.REWARD)
+    own_wallet = payment.destination_wallet_id if paid_in else payment.source_wallet_id
     return principal.owns(await _wallets(runtime).owner_of(own_wallet))
 
 

@@ -13,7 +13,7 @@ from ledgerline.core import topics
 from ledgerline.core.idempotency import IdempotencyStore
 from ledgerline.core.processing import BatchHandling
 from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
-from ledgerline.payment import api, api_problems, repository, saga, wallets
+from ledgerline.payment import api, api_problems, repository, reward_payments, saga, wallets
 from ledgerline.payment.bank import BankClient, BankStep
 from ledgerline.payment.intake import PaymentIntake
 from ledgerline.payment.settings import PaymentSettings
@@ -58,8 +58,8 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
     return build_service_app(
         runtime=runtime,
         title="Ledgerline payment service",
-        description="Transfers, deposits, withdrawals and refunds, each run as a saga.",
-        routers=[api.router],
+        description="Transfers, deposits, withdrawals, refunds and rewards, each run as a saga.",
+        routers=[api.router, reward_payments.router],
         subscriptions=[
             Subscription(
                 topics=[topics.WALLET_EVENTS, topics.LEDGER_EVENTS],
