@@ -141,6 +141,7 @@ async def _reward_ended(uow: UnitOfWork, outcome: PaymentOutcome, completed: boo
         uow.after_commit(lambda: REWARDS_PAID.labels(reward.currency).inc(reward.amount_minor))
     else:
         await repository.release_month(uow.connection, reward)
+        await repository.drop_clawbacks(uow.connection, reward.id)
 
 
 async def _clawback_ended(uow: UnitOfWork, outcome: PaymentOutcome, completed: bool) -> None:

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.idempotency import IDEMPOTENCY_HEADER
 from ledgerline.core.money import format_amount, parse_amount
 from ledgerline.rewards import domain as d
 from ledgerline.rewards import repository
+from ledgerline.rewards.domain import RewardStatus
 from ledgerline.rewards.outcomes import REWARDS_OWED
 from ledgerline.rewards.settings import RewardsSettings
 
@@ -29,8 +31,11 @@ REWARD_PAYMENTS_PATH = "/v1/reward-payments"
 CLAWBACK_PAYMENTS_PATH = "/v1/reward-clawbacks"
 
 
-class PaymentRefused(RuntimeError):
-    """The payment service refused a reward's or clawback's payment for good (a 4xx)."""
+# Answers that will never change for the same request: the reward or clawback is given up.
+# 409 `idempotency_key_in_flight` is not among them: the first request is still being written.
+REFUSED_FOR_GOOD = frozenset({400, 422})
+REFUSED_FOR_GOOD_CODES = frozenset({"not_rewardable", "payment_exists"})
+Refuse = Callable[[AsyncConnection, Row, str], Awaitable[None]]
 
 
 class RewardPayer:
@@ -60,7 +65,8 @@ class RewardPayer:
             rewards = await repository.unrequested_rewards(uow.connection, limit)
             clawbacks = await repository.unrequested_clawbacks(uow.connection, limit)
         for reward in rewards:
-            await self._ask(reward, self._reward_body(reward), REWARD_PAYMENTS_PATH, repository.mark_reward_requested)
+            body = self._reward_body(reward)
+            await self._ask(reward, body, REWARD_PAYMENTS_PATH, repository.mark_reward_requested, _refuse_reward)
         for clawback in clawbacks:
             await self._claw_back(clawback)
         return max(len(rewards), len(clawbacks))
@@ -97,23 +103,48 @@ class RewardPayer:
             "currency": clawback.currency,
             "reward_payment_id": str(clawback.reward_id),
         }
-        await self._ask(clawback, body, CLAWBACK_PAYMENTS_PATH, repository.mark_clawback_requested)
+        await self._ask(clawback, body, CLAWBACK_PAYMENTS_PATH, repository.mark_clawback_requested, _refuse_clawback)
 
     async def _available_minor(self, wallet_id: object, currency: str) -> int:
         response = await self._wallets.get(f"/v1/wallets/{wallet_id}")
         response.raise_for_status()
         return parse_amount(response.json()["available"], currency, allow_negative=True)
 
-    async def _ask(self, row: Row, body: dict[str, Any], path: str, mark: Any) -> None:
-        """Ask once; a failure is logged and the next round asks again with the same key."""
+    async def _ask(self, row: Row, body: dict[str, Any], path: str, mark: Any, refuse: Refuse) -> None:
+        """Ask once; a passing failure is logged and the next round asks again with the same key,
+        a refusal for good gives the reward or clawback up."""
         try:
             response = await self._payments.post(path, json=body, headers={IDEMPOTENCY_HEADER: str(row.id)})
         except httpx.HTTPError as error:
             _log.warning("payment for %s not asked yet: %s", row.id, error)
             return
-        if response.status_code not in (200, 202):
-            _log.warning("payment service answered %s for %s: %s", response.status_code, row.id, response.text[:500])
+        if response.status_code in (200, 202):
+            async with self._make_uow() as uow:
+                await mark(uow.connection, row.id)
+                await uow.commit()
             return
-        async with self._make_uow() as uow:
-            await mark(uow.connection, row.id)
-            await uow.commit()
+        code = _problem_code(response)
+        _log.warning("payment service answered %s for %s: %s", response.status_code, row.id, response.text[:500])
+        if response.status_code in REFUSED_FOR_GOOD or code in REFUSED_FOR_GOOD_CODES:
+            async with self._make_uow() as uow:
+                await refuse(uow.connection, row, code or str(response.status_code))
+                await uow.commit()
+
+
+def _problem_code(response: httpx.Response) -> str | None:
+    try:
+        code = response.json().get("code")
+    except ValueError:
+        return None
+    return str(code) if code else None
+
+
+async def _refuse_reward(connection: AsyncConnection, reward: Row, reason: str) -> None:
+    settled = await repository.settle_reward(connection, reward.id, RewardStatus.FAILED, f"refused:{reason}")
+    if settled is not None:
+        await repository.release_month(connection, settled)
+        await repository.drop_clawbacks(connection, reward.id)
+
+
+async def _refuse_clawback(connection: AsyncConnection, clawback: Row, reason: str) -> None:
+    await repository.settle_clawback(connection, clawback.id, succeeded=False)

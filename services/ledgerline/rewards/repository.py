@@ -225,6 +225,15 @@ async def settle_clawback(connection: AsyncConnection, clawback_id: uuid.UUID, s
     return row
 
 
+async def drop_clawbacks(connection: AsyncConnection, reward_id: uuid.UUID) -> None:
+    """A reward that was never paid has nothing to take back: its pending clawbacks end at zero."""
+    await connection.execute(
+        update(clawbacks)
+        .where(clawbacks.c.reward_id == reward_id, clawbacks.c.status == ClawbackStatus.PENDING.value)
+        .values(status=ClawbackStatus.COMPLETED.value, amount_minor=0, owed_minor=0, updated_at=func.now())
+    )
+
+
 async def release_month(connection: AsyncConnection, reward: Row) -> None:
     """A reward that was never paid gives its part of the monthly cap back."""
     await add_to_month(connection, reward.rule_id, reward.holder_id, reward.month, -reward.amount_minor)
@@ -248,7 +257,12 @@ async def unrequested_clawbacks(connection: AsyncConnection, limit: int) -> list
     statement = (
         select(clawbacks, rewards.c.wallet_id, rewards.c.currency)
         .join(rewards, rewards.c.id == clawbacks.c.reward_id)
-        .where(clawbacks.c.requested_at.is_(None), clawbacks.c.status == ClawbackStatus.PENDING.value)
+        .where(
+            clawbacks.c.requested_at.is_(None),
+            clawbacks.c.status == ClawbackStatus.PENDING.value,
+            # A reward still being paid is clawed back once it is paid.
+            rewards.c.status == RewardStatus.PAID.value,
+        )
         .order_by(clawbacks.c.created_at)
         .limit(limit)
     )
