@@ -54,22 +54,30 @@ class RewardPayer:
 
     async def run(self) -> None:
         while True:
-            asked = await self.pay_round()
-            if asked < self._settings.payer_batch_size_max:
+            settled = await self.pay_round()
+            # A full round goes again at once; one that left work behind (the payment service
+            # busy or away) waits, rather than ask again and again.
+            if settled < self._settings.payer_batch_size_max:
                 await asyncio.sleep(self._settings.payer_interval_s)
 
     async def pay_round(self) -> int:
-        """One round: every reward and clawback not yet asked for, up to the batch size each."""
+        """One round: every reward and clawback not yet asked for, up to the batch size each;
+        returns the most either list settled (asked for, owed or given up)."""
         limit = self._settings.payer_batch_size_max
         async with self._make_uow() as uow:
             rewards = await repository.unrequested_rewards(uow.connection, limit)
             clawbacks = await repository.unrequested_clawbacks(uow.connection, limit)
+        rewarded = 0
         for reward in rewards:
             body = self._reward_body(reward)
-            await self._ask(reward, body, REWARD_PAYMENTS_PATH, repository.mark_reward_requested, _refuse_reward)
+            asked = await self._ask(
+                reward, body, REWARD_PAYMENTS_PATH, repository.mark_reward_requested, _refuse_reward
+            )
+            rewarded += asked
+        clawed = 0
         for clawback in clawbacks:
-            await self._claw_back(clawback)
-        return max(len(rewards), len(clawbacks))
+            clawed += await self._claw_back(clawback)
+        return max(rewarded, clawed)
 
     def _reward_body(self, reward: Row) -> dict[str, Any]:
         return {
@@ -80,7 +88,7 @@ class RewardPayer:
             "rewarded_payment_id": str(reward.source_payment_id),
         }
 
-    async def _claw_back(self, clawback: Row) -> None:
+    async def _claw_back(self, clawback: Row) -> bool:
         amount = clawback.amount_minor
         if amount is None:
             available = await self._available_minor(clawback.wallet_id, clawback.currency)
@@ -94,7 +102,7 @@ class RewardPayer:
                     uow.after_commit(lambda: REWARDS_OWED.labels(currency).inc(due))
                 await uow.commit()
             if decided is None or decided.amount_minor == 0:
-                return
+                return True
             amount = decided.amount_minor
         body = {
             "id": str(clawback.id),
@@ -103,32 +111,36 @@ class RewardPayer:
             "currency": clawback.currency,
             "reward_payment_id": str(clawback.reward_id),
         }
-        await self._ask(clawback, body, CLAWBACK_PAYMENTS_PATH, repository.mark_clawback_requested, _refuse_clawback)
+        return await self._ask(
+            clawback, body, CLAWBACK_PAYMENTS_PATH, repository.mark_clawback_requested, _refuse_clawback
+        )
 
     async def _available_minor(self, wallet_id: object, currency: str) -> int:
         response = await self._wallets.get(f"/v1/wallets/{wallet_id}")
         response.raise_for_status()
         return parse_amount(response.json()["available"], currency, allow_negative=True)
 
-    async def _ask(self, row: Row, body: dict[str, Any], path: str, mark: Any, refuse: Refuse) -> None:
+    async def _ask(self, row: Row, body: dict[str, Any], path: str, mark: Any, refuse: Refuse) -> bool:
         """Ask once; a passing failure is logged and the next round asks again with the same key,
         a refusal for good gives the reward or clawback up."""
         try:
             response = await self._payments.post(path, json=body, headers={IDEMPOTENCY_HEADER: str(row.id)})
         except httpx.HTTPError as error:
             _log.warning("payment for %s not asked yet: %s", row.id, error)
-            return
+            return False
         if response.status_code in (200, 202):
             async with self._make_uow() as uow:
                 await mark(uow.connection, row.id)
                 await uow.commit()
-            return
+            return True
         code = _problem_code(response)
         _log.warning("payment service answered %s for %s: %s", response.status_code, row.id, response.text[:500])
-        if response.status_code in REFUSED_FOR_GOOD or code in REFUSED_FOR_GOOD_CODES:
-            async with self._make_uow() as uow:
-                await refuse(uow.connection, row, code or str(response.status_code))
-                await uow.commit()
+        if response.status_code not in REFUSED_FOR_GOOD and code not in REFUSED_FOR_GOOD_CODES:
+            return False
+        async with self._make_uow() as uow:
+            await refuse(uow.connection, row, code or str(response.status_code))
+            await uow.commit()
+        return True
 
 
 def _problem_code(response: httpx.Response) -> str | None:
