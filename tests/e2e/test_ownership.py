@@ -30,6 +30,7 @@ from ledgerline.infra.platform import Platform
 from ledgerline.ledger.app import create_app as ledger_app
 from ledgerline.notification.app import create_app as notification_app
 from ledgerline.payment.app import create_app as payment_app
+from ledgerline.rewards.app import create_app as rewards_app
 from ledgerline.wallet.app import create_app as wallet_app
 from tests.books import assert_books_balance, funded_wallet
 from tests.conftest import operator_auth, platform_client
@@ -41,6 +42,8 @@ APPS: dict[str, Callable[[], FastAPI]] = {
     "payment": payment_app,
     "notification": notification_app,
     "banksim": banksim_app,
+    "rewards": rewards_app,
+    # Last: its matrix rotates the signing key, which the others' bad tokens are signed with.
     "identity": identity_app,
 }
 # Probes, scraping and the API docs answer anyone.
@@ -192,6 +195,36 @@ MATRIX: dict[tuple[str, str, str], tuple[Call, Expect]] = {
         Call("GET", "/v1/payments", params=lambda w: {"wallet_id": w.wallet}),
         Expect(owner=200, other=404, admin=200),
     ),
+    # Reward payments are the rewards service's (scope rewards:write); an admin may pay one too.
+    ("payment", "POST", "/v1/reward-payments"): (
+        Call(
+            "POST",
+            "/v1/reward-payments",
+            body=lambda w: {
+                "id": _key(),
+                "wallet_id": w.wallet,
+                "amount": "0.01",
+                "currency": "EUR",
+                "rewarded_payment_id": w.transfer,
+            },
+        ),
+        Expect(owner=403, other=403, admin=202),
+    ),
+    # The transfer has no reward to take back.
+    ("payment", "POST", "/v1/reward-clawbacks"): (
+        Call(
+            "POST",
+            "/v1/reward-clawbacks",
+            body=lambda w: {
+                "id": _key(),
+                "wallet_id": w.wallet,
+                "amount": "0.01",
+                "currency": "EUR",
+                "reward_payment_id": w.transfer,
+            },
+        ),
+        Expect(owner=403, other=403, admin=409),
+    ),
     ("notification", "POST", "/v1/webhooks"): (
         Call("POST", "/v1/webhooks", body=lambda w: {"wallet_id": w.wallet, "url": "http://127.0.0.1:9/hook"}),
         Expect(owner=201, other=404, admin=201),
@@ -210,6 +243,36 @@ MATRIX: dict[tuple[str, str, str], tuple[Call, Expect]] = {
     ),
     ("notification", "GET", "/v1/notifications/{notification_id}"): (
         Call("GET", "/v1/notifications/{notification}"),
+        Expect(owner=200, other=404, admin=200),
+    ),
+    # Rules are the operator's; this one's window is long past, so it rewards nothing.
+    ("rewards", "POST", "/v1/rewards/rules"): (
+        Call(
+            "POST",
+            "/v1/rewards/rules",
+            body=lambda w: {
+                "payment_type": "transfer",
+                "currency": "EUR",
+                "minimum_amount": "0",
+                "rate_bps": 100,
+                "bonus": "0",
+                "monthly_cap": "1.00",
+                "valid_from": "2020-01-01T00:00:00Z",
+                "valid_to": "2020-02-01T00:00:00Z",
+            },
+        ),
+        Expect(owner=403, other=403, admin=201),
+    ),
+    ("rewards", "GET", "/v1/rewards/rules"): (
+        Call("GET", "/v1/rewards/rules"),
+        Expect(owner=403, other=403, admin=200),
+    ),
+    ("rewards", "GET", "/v1/rewards/rules/{rule_id}"): (
+        Call("GET", f"/v1/rewards/rules/{uuid.uuid4()}"),
+        Expect(owner=403, other=403, admin=404),
+    ),
+    ("rewards", "GET", "/v1/rewards"): (
+        Call("GET", "/v1/rewards", params=lambda w: {"wallet_id": w.wallet}),
         Expect(owner=200, other=404, admin=200),
     ),
     ("banksim", "PUT", "/v1/admin/behaviour"): (

@@ -25,10 +25,10 @@ RECOMMENDED = (
     "app.kubernetes.io/part-of",
     "app.kubernetes.io/managed-by",
 )
-SERVICES = ("wallet", "ledger", "payment", "notification", "identity")
+SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "rewards")
 COMPONENTS = (*SERVICES, "banksim")
 # The services that call other services, each with its own client credentials.
-CLIENT_SERVICES = ("payment", "ledger", "notification")
+CLIENT_SERVICES = ("payment", "ledger", "notification", "rewards")
 TOPICS = (
     "ledgerline.wallet.commands.v1",
     "ledgerline.wallet.events.v1",
@@ -172,6 +172,9 @@ def test_services_verify_tokens_and_call_each_other_with_their_own_clients(
         }
     notification = _env(_container(items, "Deployment", "ledgerline-notification"))
     assert notification["LEDGERLINE_NOTIFICATION_WALLET_URL"]["value"] == "http://ledgerline-wallet:8080"
+    rewards = _env(_container(items, "Deployment", "ledgerline-rewards"))
+    assert rewards["LEDGERLINE_REWARDS_WALLET_URL"]["value"] == "http://ledgerline-wallet:8080"
+    assert rewards["LEDGERLINE_REWARDS_PAYMENT_URL"]["value"] == "http://ledgerline-payment:8080"
 
 
 def test_postgres_cluster_has_one_database_and_role_per_service(app_by_name: dict[str, list[charts.Manifest]]) -> None:
@@ -180,7 +183,7 @@ def test_postgres_cluster_has_one_database_and_role_per_service(app_by_name: dic
     assert cluster["bootstrap"]["initdb"] == {"database": "wallet", "owner": "wallet"}
     assert cluster["enableSuperuserAccess"] is False
     roles = {r["name"]: r for r in cluster["managed"]["roles"]}
-    assert set(roles) == {"ledger", "payment", "notification", "identity", "verifier"}
+    assert set(roles) == {"ledger", "payment", "notification", "identity", "rewards", "verifier"}
     for service in sorted(set(roles) - {"verifier"}):
         secret = one(items, "Secret", f"ledgerline-db-{service}")
         assert secret["type"] == "kubernetes.io/basic-auth"
@@ -317,18 +320,22 @@ def test_network_policies_allow_exactly_the_contract_flows(app_by_name: dict[str
         policy = one(items, "NetworkPolicy", f"ledgerline-{component}")["spec"]
         return {p["port"] for rule in policy["egress"] for p in rule.get("ports", [])}
 
-    # Payment checks wallets; ledger and notification learn who owns one before showing it.
-    assert {"payment", "ledger", "notification", "helm-test"} <= callers("wallet")
+    # Payment checks wallets; ledger, notification and rewards learn who owns one before using it.
+    assert {"payment", "ledger", "notification", "rewards", "helm-test"} <= callers("wallet")
     assert callers("banksim") - {c for c in callers("banksim") if c.startswith("namespace:")} == {
         "payment",
         "helm-test",
     }
-    assert callers("payment") - {c for c in callers("payment") if c.startswith("namespace:")} == {"helm-test"}
-    assert {"wallet", "ledger", "payment", "notification"} <= callers("identity"), "services fetch the JWKS"
+    # Rewards and clawbacks are payments the rewards service asks for.
+    assert callers("payment") - {c for c in callers("payment") if c.startswith("namespace:")} == {
+        "helm-test",
+        "rewards",
+    }
+    assert {"wallet", "ledger", "payment", "notification", "rewards"} <= callers("identity"), "services fetch the JWKS"
     for service in SERVICES:
         assert {53, 9092, 5432, 6379} <= egress_ports(service)
     assert {443, 80, 587, 25, 2525} <= egress_ports("notification")
-    assert all(8080 in egress_ports(caller) for caller in ("payment", "ledger", "notification"))
+    assert all(8080 in egress_ports(caller) for caller in ("payment", "ledger", "notification", "rewards"))
     assert egress_ports("banksim") == {53, 4317, 4318}
     assert 9092 not in egress_ports("banksim")
 

@@ -207,6 +207,7 @@ def ledgerline_schema() -> Schema:
                 "notification": component(
                     {"smtp": OBJ({"host": STR, "port": INT(1, 65535), "from": STR}, ["host", "port", "from"])}
                 ),
+                "rewards": component(),
                 "identity": component(
                     {
                         "issuer": PAT(r"^https?://[^\s]+$"),
@@ -223,7 +224,7 @@ def ledgerline_schema() -> Schema:
                 ),
                 "banksim": component({"latencyMs": INT(0, 60000), "failureRatePercent": INT(0, 100)}, enabled=True),
             },
-            ["wallet", "ledger", "payment", "notification", "identity", "banksim"],
+            ["wallet", "ledger", "payment", "notification", "rewards", "identity", "banksim"],
         ),
         "migrations": OBJ(
             {
@@ -244,8 +245,11 @@ def ledgerline_schema() -> Schema:
                 "resources": REF("resources"),
                 "parameters": REF("stringMap"),
                 "databases": OBJ(
-                    {s: REF("database") for s in ["wallet", "ledger", "payment", "notification", "identity"]},
-                    ["wallet", "ledger", "payment", "notification", "identity"],
+                    {
+                        s: REF("database")
+                        for s in ["wallet", "ledger", "payment", "notification", "identity", "rewards"]
+                    },
+                    ["wallet", "ledger", "payment", "notification", "identity", "rewards"],
                 ),
             },
             ["create"],

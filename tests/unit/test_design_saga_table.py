@@ -51,6 +51,8 @@ def _explore(type_: PaymentType) -> dict[Status, tuple[Payment, set[Status]]]:
     wallets = {
         PaymentType.DEPOSIT: {"destination": DESTINATION},
         PaymentType.WITHDRAWAL: {"source": SOURCE},
+        PaymentType.REWARD: {"destination": DESTINATION},
+        PaymentType.REWARD_CLAWBACK: {"source": SOURCE},
     }.get(type_, {"source": SOURCE, "destination": DESTINATION})
     first, _ = d.start(uuid.uuid4(), type_, 500, "EUR", **wallets)
     found: dict[Status, tuple[Payment, set[Status]]] = {}
@@ -73,7 +75,8 @@ def _explore(type_: PaymentType) -> dict[Status, tuple[Payment, set[Status]]]:
 
 
 def _account(p: Payment, account: uuid.UUID | str | None) -> str:
-    return {p.source_wallet_id: "source", p.destination_wallet_id: "destination", d.SETTLEMENT: "settlement"}[account]
+    names = {p.source_wallet_id: "source", p.destination_wallet_id: "destination"}
+    return {**names, d.SETTLEMENT: "settlement", d.REWARDS: "rewards"}[account]
 
 
 def _command(p: Payment, command: d.Command) -> str:

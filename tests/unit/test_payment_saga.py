@@ -16,6 +16,8 @@ def started(type_: PaymentType, **kw: object) -> tuple[d.Payment, list[d.Command
         PaymentType.REFUND: {"source": B, "destination": A},
         PaymentType.DEPOSIT: {"destination": B},
         PaymentType.WITHDRAWAL: {"source": A},
+        PaymentType.REWARD: {"destination": B},
+        PaymentType.REWARD_CLAWBACK: {"source": B},
     }[type_]
     return d.start(uuid.uuid4(), type_, 500, "EUR", **wallets, **kw)  # type: ignore[arg-type]  # Keywords of start.
 
@@ -151,3 +153,43 @@ def test_invalid_payments_cannot_start() -> None:
         d.start(uuid.uuid4(), PaymentType.TRANSFER, 5, "EUR", source=A, destination=A)
     with pytest.raises(d.SagaError):
         d.start(uuid.uuid4(), PaymentType.WITHDRAWAL, 5, "EUR")
+
+
+def test_reward_posts_from_the_rewards_account_then_credits_the_wallet() -> None:
+    p, cmds = started(PaymentType.REWARD)
+    assert cmds == [d.Post((d.Line(d.REWARDS, -500), d.Line(B, 500)), f"reward {p.id}")]
+    p, cmds = d.on_entry_posted(p)
+    assert p.status is Status.POSTED and cmds == [d.Settle(None, ((B, 500),))]
+    p, cmds = d.on_funds_settled(p)
+    assert p.status is Status.COMPLETED and cmds == [d.Announce()]
+
+
+def test_reward_the_ledger_refuses_fails_with_nothing_to_undo() -> None:
+    p, _ = started(PaymentType.REWARD)
+    p, cmds = d.on_entry_rejected(p, "account_closed")
+    assert (p.status, p.failure_reason, cmds) == (Status.FAILED, "ledger_rejected:account_closed", [d.Announce()])
+
+
+def test_reward_entry_that_never_answers_is_voided_then_fails() -> None:
+    p, _ = started(PaymentType.REWARD)
+    p, cmds = d.on_timeout(p, attempts_max=1)
+    assert p.status is Status.VOIDING and cmds == [d.Void()]
+    p, cmds = d.on_entry_voided(p)
+    assert (p.status, p.failure_reason, cmds) == (Status.FAILED, "ledger_timeout", [d.Announce()])
+
+
+def test_clawback_holds_the_wallet_then_posts_to_the_rewards_account() -> None:
+    p, cmds = started(PaymentType.REWARD_CLAWBACK)
+    assert cmds == [d.Reserve(B, 500)]
+    p, cmds = d.on_funds_reserved(p)
+    assert cmds == [d.Post((d.Line(B, -500), d.Line(d.REWARDS, 500)), f"reward_clawback {p.id}")]
+    p, cmds = d.on_entry_posted(p)
+    assert cmds == [d.Settle(B, ())]
+    p, _ = d.on_funds_settled(p)
+    assert p.status is Status.COMPLETED
+
+
+def test_clawback_the_wallet_cannot_cover_fails_without_moving_money() -> None:
+    p, _ = started(PaymentType.REWARD_CLAWBACK)
+    p, cmds = d.on_funds_rejected(p, "insufficient_funds")
+    assert (p.status, cmds) == (Status.FAILED, [d.Announce()])

@@ -81,13 +81,13 @@ helm.sh/chart: {{ include "ledgerline.chart" .root }}
 
 {{/*
 ledgerline.components: the workloads this release runs, as a comma-separated list (Helm
-templates cannot return lists). The bank simulator is optional; the five services are not.
+templates cannot return lists). The bank simulator is optional; the six services are not.
 */}}
 {{- define "ledgerline.components" -}}
 {{- if .Values.services.banksim.enabled -}}
-wallet,ledger,payment,notification,identity,banksim
+wallet,ledger,payment,notification,identity,rewards,banksim
 {{- else -}}
-wallet,ledger,payment,notification,identity
+wallet,ledger,payment,notification,identity,rewards
 {{- end -}}
 {{- end -}}
 
@@ -96,7 +96,15 @@ ledgerline.dbServices: the services that own a PostgreSQL database. The first on
 bootstrapped by CloudNativePG's initdb and reads the operator-generated `<cluster>-app` Secret.
 */}}
 {{- define "ledgerline.dbServices" -}}
-wallet,ledger,payment,notification,identity
+wallet,ledger,payment,notification,identity,rewards
+{{- end -}}
+
+{{/*
+ledgerline.serviceClients: the services that call others with a client-credentials token of
+their own (identity/administration.py SERVICE_CLIENT_SCOPES), one secret each.
+*/}}
+{{- define "ledgerline.serviceClients" -}}
+payment,ledger,notification,rewards
 {{- end -}}
 
 {{/*
@@ -343,7 +351,7 @@ Usage: include "ledgerline.componentEnv" (dict "root" $ "component" "payment")
 {{- include "ledgerline.databaseEnv" (dict "root" $root "service" $c) }}
 {{- include "ledgerline.redisEnv" $root }}
 {{- end }}
-{{- if has $c (list "payment" "ledger" "notification") }}
+{{- if has $c (splitList "," (include "ledgerline.serviceClients" $root)) }}
 {{- include "ledgerline.serviceClientEnv" (dict "root" $root "service" $c) }}
 {{- end }}
 {{- if eq $c "payment" }}
@@ -363,6 +371,11 @@ Usage: include "ledgerline.componentEnv" (dict "root" $ "component" "payment")
   value: {{ $values.smtp.port | quote }}
 - name: LEDGERLINE_NOTIFICATION_SMTP_FROM
   value: {{ $values.smtp.from | quote }}
+{{- else if eq $c "rewards" }}
+- name: LEDGERLINE_REWARDS_WALLET_URL
+  value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "wallet")) | quote }}
+- name: LEDGERLINE_REWARDS_PAYMENT_URL
+  value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "payment")) | quote }}
 {{- else if eq $c "identity" }}
 {{- include "ledgerline.identityKeyEnv" $root }}
 - name: LEDGERLINE_IDENTITY_ISSUER

@@ -36,6 +36,7 @@ class Service(StrEnum):
     payment = "payment"
     notification = "notification"
     identity = "identity"
+    rewards = "rewards"
     banksim = "banksim"
 
 
@@ -45,6 +46,7 @@ class MigratedService(StrEnum):
     payment = "payment"
     notification = "notification"
     identity = "identity"
+    rewards = "rewards"
     all = "all"
 
 
@@ -93,6 +95,7 @@ def migrate(
     from ledgerline.ledger.settings import LedgerSettings
     from ledgerline.notification.settings import NotificationSettings
     from ledgerline.payment.settings import PaymentSettings
+    from ledgerline.rewards.settings import RewardsSettings
     from ledgerline.wallet.settings import WalletSettings
 
     settings = {
@@ -101,6 +104,7 @@ def migrate(
         "payment": PaymentSettings,
         "notification": NotificationSettings,
         "identity": IdentitySettings,
+        "rewards": RewardsSettings,
     }
     names = list(settings) if service is MigratedService.all else [service.value]
     for name in names:

@@ -27,6 +27,14 @@ def settlement_account_id(currency: str) -> uuid.UUID:
     return uuid.uuid5(_SETTLEMENT_NAMESPACE, f"settlement:{currency}")
 
 
+def rewards_account_id(currency: str) -> uuid.UUID:
+    """The account of each currency that pays cashback and takes clawbacks back, derivable too."""
+    return uuid.uuid5(_SETTLEMENT_NAMESPACE, f"rewards:{currency}")
+
+
+AccountKindName = Literal["wallet", "settlement", "rewards"]
+
+
 # Wallet commands and replies.
 RESERVE_FUNDS = "io.ledgerline.wallet.reserve_funds"
 RELEASE_FUNDS = "io.ledgerline.wallet.release_funds"
@@ -110,7 +118,7 @@ class WalletOpened(Contract):
 
 class PostingLine(Contract):
     account_id: uuid.UUID
-    account_kind: Literal["wallet", "settlement"]
+    account_kind: AccountKindName
     currency: str
     amount_minor: SignedAmountMinor
 

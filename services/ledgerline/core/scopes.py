@@ -8,3 +8,7 @@ ADMIN = "admin"
 WALLETS_READ_ANY = "wallets:read-any"
 # Charges and payouts at the bank simulator: the payment service's calls to the outside bank.
 BANK_WRITE = "bank:write"
+# Reward and clawback payments at the payment service: the rewards service's calls, never a customer's.
+REWARDS_WRITE = "rewards:write"
+# A wallet's rewards, read by its owner.
+REWARDS_READ = "rewards:read"

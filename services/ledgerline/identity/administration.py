@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 
+from ledgerline.core import scopes
 from ledgerline.core.auth import RevokedSessions
 from ledgerline.core.db import create_engine
 from ledgerline.identity.domain import SigningKey
@@ -22,6 +23,7 @@ SERVICE_CLIENT_SCOPES = {
     "payment": ("wallets:read", "wallets:read-any", "bank:write"),
     "ledger": ("wallets:read", "wallets:read-any"),
     "notification": ("wallets:read", "wallets:read-any"),
+    "rewards": ("wallets:read", "wallets:read-any", scopes.REWARDS_WRITE),
 }
 
 

@@ -26,9 +26,11 @@ KNOWN_SCOPES = frozenset(
         "ledger:read",
         "notifications:read",
         "notifications:write",
+        scopes.REWARDS_READ,
         ADMIN_SCOPE,
         scopes.WALLETS_READ_ANY,
         scopes.BANK_WRITE,
+        scopes.REWARDS_WRITE,
     }
 )
 # What a registered customer may do with what they own; ownership itself is checked per route.
@@ -40,6 +42,7 @@ CUSTOMER_SCOPES = (
     "ledger:read",
     "notifications:read",
     "notifications:write",
+    scopes.REWARDS_READ,
 )
 
 

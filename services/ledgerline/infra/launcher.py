@@ -18,7 +18,7 @@ from ledgerline.infra.redis import RedisServer
 
 KafkaBackendName = Literal["embedded", "apache"]
 KAFKA_BACKENDS: tuple[KafkaBackendName, ...] = ("embedded", "apache")
-SERVICE_DATABASES = ("wallet", "ledger", "payment", "notification", "identity")
+SERVICE_DATABASES = ("wallet", "ledger", "payment", "notification", "identity", "rewards")
 
 
 class KafkaBroker(Protocol):

@@ -23,8 +23,8 @@ from ledgerline.infra.launcher import Infrastructure
 from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
 from ledgerline.infra.service_settings import passthrough
 
-SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "banksim")
-MIGRATED = ("wallet", "ledger", "payment", "notification", "identity")
+SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "rewards", "banksim")
+MIGRATED = ("wallet", "ledger", "payment", "notification", "identity", "rewards")
 DEFAULT_PORTS = {
     # The one entry point (nginx): the whole public API and its reference behind one address.
     "gateway": 8000,
@@ -33,6 +33,7 @@ DEFAULT_PORTS = {
     "payment": 8003,
     "notification": 8004,
     "identity": 8005,
+    "rewards": 8006,
     "banksim": 8009,
     "smtp": 8025,
     # The local Prometheus (ledgerline.infra.prometheus); 9090 with a 1 in front, like the others.
@@ -136,6 +137,8 @@ class Platform:
             "LEDGERLINE_PAYMENT_BANK_URL": self.url("banksim"),
             "LEDGERLINE_LEDGER_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_NOTIFICATION_WALLET_URL": self.url("wallet"),
+            "LEDGERLINE_REWARDS_WALLET_URL": self.url("wallet"),
+            "LEDGERLINE_REWARDS_PAYMENT_URL": self.url("payment"),
             "LEDGERLINE_AUTH_IDENTITY_URL": self.url("identity"),
             **self._client_env(service),
             "LEDGERLINE_NOTIFICATION_SMTP_HOST": "127.0.0.1",

@@ -37,6 +37,7 @@ _SETTINGS_CLASSES = {
     "payment": "ledgerline.payment.settings:PaymentSettings",
     "notification": "ledgerline.notification.settings:NotificationSettings",
     "identity": "ledgerline.identity.settings:IdentitySettings",
+    "rewards": "ledgerline.rewards.settings:RewardsSettings",
     "banksim": "ledgerline.banksim.app:BankSimSettings",
 }
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import Row
 
 from ledgerline.core.auth import AdminPrincipal, Principal, require_scopes
+from ledgerline.core.contracts import AccountKindName
 from ledgerline.core.http import Rfc3339Time, UowDep, check_page_size, decode_cursor, encode_cursor
 from ledgerline.core.money import format_amount
 from ledgerline.core.openapi import DeclaredProblem, problem_responses
@@ -39,7 +40,7 @@ NAIVE_TIME = DeclaredProblem(422, "naive_time", "as_of needs a time zone", "for 
 
 class AccountView(BaseModel):
     id: uuid.UUID
-    kind: Literal["wallet", "settlement"]
+    kind: AccountKindName
     currency: str
     status: Literal["open", "closed"]
     balance: str
@@ -138,7 +139,7 @@ async def _account_or_404(ledger: LedgerCollaborators, principal: Principal, acc
 async def list_accounts(
     ledger: LedgerDep,
     _: AdminPrincipal,
-    kind: Annotated[Literal["wallet", "settlement"] | None, Query()] = None,
+    kind: Annotated[AccountKindName | None, Query()] = None,
     cursor: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AccountView]:

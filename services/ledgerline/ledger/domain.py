@@ -18,6 +18,7 @@ POSTINGS_PER_ENTRY_MAX = 16
 class AccountKind(StrEnum):
     WALLET = "wallet"
     SETTLEMENT = "settlement"
+    REWARDS = "rewards"
 
 
 class AccountStatus(StrEnum):

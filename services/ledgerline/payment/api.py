@@ -112,7 +112,7 @@ class TransitionView(BaseModel):
 
 class PaymentView(BaseModel):
     id: uuid.UUID
-    type: Literal["transfer", "deposit", "withdrawal", "refund"]
+    type: Literal["transfer", "deposit", "withdrawal", "refund", "reward", "reward_clawback"]
     status: str
     amount: str
     currency: str
@@ -173,7 +173,7 @@ def _refusals_as_problems() -> Iterator[None]:
         raise Problem(422, error.code, "Amount is not valid", f"amount: {error}") from None
 
 
-async def _accept(
+async def accept_request(
     request: Request,
     service: PaymentCollaborators,
     principal: Principal,
@@ -209,7 +209,7 @@ async def create_transfer(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     start = partial(start_transfer, _transfer(principal, body), service.wallets)
-    return await _accept(request, service, principal, idempotency_key, body, start)
+    return await accept_request(request, service, principal, idempotency_key, body, start)
 
 
 class BatchTransfer(TransferRequest):
@@ -279,7 +279,7 @@ async def create_deposit(
 ) -> JSONResponse:
     command = StartDeposit(principal, body.wallet_id, body.amount, body.currency, body.card_token)
     start = partial(start_deposit, command, service.wallets)
-    return await _accept(request, service, principal, idempotency_key, body, start)
+    return await accept_request(request, service, principal, idempotency_key, body, start)
 
 
 @router.post("/withdrawals", status_code=202, response_model=PaymentView)
@@ -292,7 +292,7 @@ async def create_withdrawal(
 ) -> JSONResponse:
     command = StartWithdrawal(principal, body.wallet_id, body.amount, body.currency, body.bank_account)
     start = partial(start_withdrawal, command, service.wallets)
-    return await _accept(request, service, principal, idempotency_key, body, start)
+    return await accept_request(request, service, principal, idempotency_key, body, start)
 
 
 @router.post(
@@ -311,7 +311,7 @@ async def create_refund(
 ) -> JSONResponse:
     command = StartRefund(principal, payment_id, body.amount)
     start = partial(start_refund, command, service.wallets, service.payments)
-    return await _accept(request, service, principal, idempotency_key, body, start, refund_limit(payment_id))
+    return await accept_request(request, service, principal, idempotency_key, body, start, refund_limit(payment_id))
 
 
 PAGE_SIZE_DEFAULT = 50

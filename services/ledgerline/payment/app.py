@@ -12,7 +12,7 @@ from ledgerline.core import topics
 from ledgerline.core.kafka import BatchHandler
 from ledgerline.core.processing import BatchHandling
 from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
-from ledgerline.payment import api, api_problems, repository, saga, wallets
+from ledgerline.payment import api, api_problems, repository, reward_payments, saga, wallets
 from ledgerline.payment.bank import BankStep
 from ledgerline.payment.settings import PaymentSettings
 from ledgerline.payment.wiring import PaymentCollaborators, bootstrap
@@ -23,8 +23,8 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         runtime=ServiceRuntime("payment", settings or PaymentSettings()),
         bootstrap=bootstrap,
         title="Ledgerline payment service",
-        description="Transfers, deposits, withdrawals and refunds, each run as a saga.",
-        routers=[api.router],
+        description="Transfers, deposits, withdrawals, refunds and rewards, each run as a saga.",
+        routers=[api.router, reward_payments.router],
         subscriptions=_subscriptions,
         workers=_workers,
         problem_rules=api_problems.RULES,

@@ -20,6 +20,9 @@ class PaymentType(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
     REFUND = "refund"
+    # Cashback from the currency's rewards account, and taking it back after a refund.
+    REWARD = "reward"
+    REWARD_CLAWBACK = "reward_clawback"
 
 
 class Status(StrEnum):
@@ -37,7 +40,11 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.COMPENSATED})
 # Payments whose money moves wallet to wallet through a hold on the source.
-_HOLD_FIRST = frozenset({PaymentType.TRANSFER, PaymentType.REFUND, PaymentType.WITHDRAWAL})
+_HOLD_FIRST = frozenset({PaymentType.TRANSFER, PaymentType.REFUND, PaymentType.WITHDRAWAL, PaymentType.REWARD_CLAWBACK})
+# Payments into a wallet with nothing to hold: no money leaves a wallet.
+_CREDIT_ONLY = frozenset({PaymentType.DEPOSIT, PaymentType.REWARD})
+# Payments out of a wallet to an account of the platform, with nothing to credit.
+_DEBIT_ONLY = frozenset({PaymentType.WITHDRAWAL, PaymentType.REWARD_CLAWBACK})
 
 
 class Reason(StrEnum):
@@ -150,7 +157,9 @@ class Release:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    account: uuid.UUID | str  # A wallet id, or "settlement" for the currency's external account.
+    # A wallet id, "settlement" for the currency's external account, or "rewards" for the account
+    # that funds cashback.
+    account: uuid.UUID | str
     amount_minor: int
 
 
@@ -186,6 +195,7 @@ class Announce:
 
 Command = Reserve | Release | Post | Void | Settle | BankCall | Announce
 SETTLEMENT = "settlement"
+REWARDS = "rewards"
 
 
 def start(
@@ -206,6 +216,8 @@ def start(
         PaymentType.REFUND: (source, destination),
         PaymentType.DEPOSIT: (destination,),
         PaymentType.WITHDRAWAL: (source,),
+        PaymentType.REWARD: (destination,),
+        PaymentType.REWARD_CLAWBACK: (source,),
     }[type_]
     if any(wallet is None for wallet in needs):
         raise SagaError(f"{type_} needs its wallets")
@@ -228,14 +240,16 @@ def outstanding(payment: Payment) -> list[Command]:
     """The command the payment waits on in its current state (re-sent on timeout)."""
     p, s = payment, payment.status
     if s is Status.INITIATED:
+        if p.type is PaymentType.REWARD:
+            return [_post(p)]  # Paid from the platform's own account: no bank, no hold.
         return [BankCall("charge")] if p.type is PaymentType.DEPOSIT else [Reserve(_src(p), p.amount_minor)]
     if s is Status.RESERVED:
         return [BankCall("payout")] if p.type is PaymentType.WITHDRAWAL else [_post(p)]
     if s in (Status.CHARGED, Status.PAID_OUT):
         return [_post(p)]
     if s is Status.POSTED:
-        debit = None if p.type is PaymentType.DEPOSIT else _src(p)
-        credits = () if p.type is PaymentType.WITHDRAWAL else ((_dst(p), p.amount_minor),)
+        debit = None if p.type in _CREDIT_ONLY else _src(p)
+        credits = () if p.type in _DEBIT_ONLY else ((_dst(p), p.amount_minor),)
         return [Settle(debit, credits)]
     if s is Status.VOIDING:
         return [Void()]
@@ -245,8 +259,10 @@ def outstanding(payment: Payment) -> list[Command]:
 
 
 def _post(p: Payment) -> Post:
-    source: uuid.UUID | str = SETTLEMENT if p.type is PaymentType.DEPOSIT else _src(p)
-    destination: uuid.UUID | str = SETTLEMENT if p.type is PaymentType.WITHDRAWAL else _dst(p)
+    source: uuid.UUID | str = {PaymentType.DEPOSIT: SETTLEMENT, PaymentType.REWARD: REWARDS}.get(p.type) or _src(p)
+    destination: uuid.UUID | str = {PaymentType.WITHDRAWAL: SETTLEMENT, PaymentType.REWARD_CLAWBACK: REWARDS}.get(
+        p.type
+    ) or _dst(p)
     return Post((Line(source, -p.amount_minor), Line(destination, p.amount_minor)), f"{p.type.value} {p.id}")
 
 
@@ -306,6 +322,8 @@ def on_bank_result(p: Payment, operation: str, approved: bool, reason: str) -> t
 
 
 def on_entry_posted(p: Payment) -> tuple[Payment, list[Command]]:
+    if p.status is Status.INITIATED and p.type is PaymentType.REWARD:
+        return _move(p, Status.POSTED)
     if p.status in (Status.RESERVED, Status.CHARGED, Status.PAID_OUT, Status.VOIDING):
         if p.status is Status.RESERVED and p.type is PaymentType.WITHDRAWAL:
             raise SagaError(f"withdrawal {p.id} posted before its payout")
@@ -318,6 +336,8 @@ def on_entry_rejected(p: Payment, reason: str) -> tuple[Payment, list[Command]]:
         # The bank already paid out; the entry must be posted. Rejection here means a closed
         # account with money on it, which the ledger refuses to create: a bug, not a state.
         raise SagaError(f"ledger rejected withdrawal {p.id} after payout: {reason}")
+    if p.type is PaymentType.REWARD and p.status in (Status.INITIATED, Status.VOIDING):
+        return _move(p, Status.FAILED, f"ledger_rejected:{reason}")  # Nothing was held or charged.
     if p.status in (Status.RESERVED, Status.CHARGED, Status.VOIDING):
         return _move(p, Status.COMPENSATING, f"ledger_rejected:{reason}")
     return _stale(p)
@@ -326,7 +346,10 @@ def on_entry_rejected(p: Payment, reason: str) -> tuple[Payment, list[Command]]:
 def on_entry_voided(p: Payment) -> tuple[Payment, list[Command]]:
     if p.status is not Status.VOIDING:
         return _stale(p)
-    return _move(p, Status.COMPENSATING, p.failure_reason or Reason.LEDGER_TIMEOUT.value)
+    reason = p.failure_reason or Reason.LEDGER_TIMEOUT.value
+    if p.type is PaymentType.REWARD:
+        return _move(p, Status.FAILED, reason)  # Nothing was held or charged: nothing to undo.
+    return _move(p, Status.COMPENSATING, reason)
 
 
 def on_funds_released(p: Payment) -> tuple[Payment, list[Command]]:
@@ -353,6 +376,8 @@ def on_timeout(p: Payment, attempts_max: int) -> tuple[Payment, list[Command]]:
         return _stale(p)
     exhausted = p.attempts + 1 >= attempts_max
     if exhausted and p.status in (Status.RESERVED, Status.CHARGED) and p.type is not PaymentType.WITHDRAWAL:
+        return _move(p, Status.VOIDING, Reason.LEDGER_TIMEOUT.value)
+    if exhausted and p.status is Status.INITIATED and p.type is PaymentType.REWARD:
         return _move(p, Status.VOIDING, Reason.LEDGER_TIMEOUT.value)
     return replace(p, attempts=p.attempts + 1, version=p.version + 1), outstanding(p)
 

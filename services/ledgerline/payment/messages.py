@@ -94,8 +94,15 @@ def _posting(p: Payment, line: d.Line) -> c.PostingLine:
             currency=p.currency,
             amount_minor=line.amount_minor,
         )
+    if line.account == d.REWARDS:
+        return c.PostingLine(
+            account_id=c.rewards_account_id(p.currency),
+            account_kind="rewards",
+            currency=p.currency,
+            amount_minor=line.amount_minor,
+        )
     if not isinstance(line.account, uuid.UUID):
-        raise d.SagaError(f"posting line names neither the settlement account nor a wallet: {line.account!r}")
+        raise d.SagaError(f"posting line names no platform account and no wallet: {line.account!r}")
     return c.PostingLine(
         account_id=line.account, account_kind="wallet", currency=p.currency, amount_minor=line.amount_minor
     )

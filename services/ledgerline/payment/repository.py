@@ -223,11 +223,14 @@ async def due(connection: AsyncConnection, now: datetime, limit: int) -> list[Pa
     return [_payment(row) for row in await connection.execute(statement)]
 
 
-async def refunded_minor(connection: AsyncConnection, original_id: uuid.UUID) -> int:
-    """Refunds that completed or may still complete count against the original."""
+async def refunded_minor(
+    connection: AsyncConnection, original_id: uuid.UUID, type_: PaymentType = PaymentType.REFUND
+) -> int:
+    """Refunds (or clawbacks of a reward) that completed or may still complete count against the original."""
     total = await connection.scalar(
         select(func.coalesce(func.sum(payments.c.amount_minor), 0)).where(
             payments.c.original_payment_id == original_id,
+            payments.c.type == type_.value,
             payments.c.status.in_(_ACTIVE_REFUND_STATUSES),
         )
     )
@@ -308,7 +311,7 @@ async def refunds_of(connection: AsyncConnection, payment_ids: Sequence[uuid.UUI
     """The refunds of each payment, oldest first (payments without refunds are left out)."""
     statement = (
         select(payments.c.original_payment_id, payments.c.id)
-        .where(one_of(payments.c.original_payment_id, set(payment_ids)))
+        .where(one_of(payments.c.original_payment_id, set(payment_ids)), payments.c.type == PaymentType.REFUND.value)
         .order_by(payments.c.created_at, payments.c.id)
     )
     found: dict[uuid.UUID, list[uuid.UUID]] = {}

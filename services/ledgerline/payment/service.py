@@ -68,7 +68,7 @@ async def start_transfer(command: StartTransfer, wallets: WalletLookup) -> Start
     amount = parse_positive_amount(command.amount, command.currency)
     d.check_distinct(command.source_wallet_id, command.destination_wallet_id)
     await _own_wallet(wallets, command.principal, command.source_wallet_id, command.currency, role="source")
-    await _existing_wallet(wallets, command.destination_wallet_id, command.currency, role="destination")
+    await existing_wallet(wallets, command.destination_wallet_id, command.currency, role="destination")
     return d.start(
         uuid.uuid4(),
         PaymentType.TRANSFER,
@@ -203,7 +203,7 @@ async def _own_wallet(
     return _in_currency(wallet, currency, role)
 
 
-async def _existing_wallet(wallets: WalletLookup, wallet_id: uuid.UUID, currency: str, *, role: str) -> WalletInfo:
+async def existing_wallet(wallets: WalletLookup, wallet_id: uuid.UUID, currency: str, *, role: str) -> WalletInfo:
     wallet = await wallets.get(wallet_id)
     if wallet is None:
         raise d.UnknownWallet(f"{role} wallet {wallet_id} does not exist", wallet_id=wallet_id)

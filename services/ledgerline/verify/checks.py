@@ -17,6 +17,10 @@ TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "COMPENSATED"})
 # Payments whose failure means no money moved: their journal entry must not exist.
 UNMOVED_STATUSES = frozenset({"FAILED", "COMPENSATED"})
 LIVE_HOLD = "held"
+# Payments that bring money into wallets from outside them (the bank, the rewards account) and
+# that take it out again: wallets hold exactly what came in minus what went out.
+MONEY_IN = ("deposit", "reward")
+MONEY_OUT = ("withdrawal", "reward_clawback")
 
 
 class Check:
@@ -38,7 +42,7 @@ DESCRIPTIONS = {
     Check.WALLETS_RECONCILED: "every wallet balance equals its ledger account",
     Check.HELD_WITHIN_BALANCE: "held is never negative, never above balance, and equals the wallet's live holds",
     Check.HOLDS_LIVE: "no live hold without a payment still in flight",
-    Check.MONEY_SUPPLY: "wallet money equals completed deposits minus completed withdrawals",
+    Check.MONEY_SUPPLY: "wallet money equals completed deposits and rewards minus withdrawals and clawbacks",
     Check.ENTRY_ONCE: "one journal entry per completed payment, none for a failed one, never two",
     Check.PAYMENTS_SETTLED: "no payment left in flight past the bound",
 }
@@ -181,8 +185,8 @@ def money_supply(
         actual = wallet_minor.get(currency, 0)
         if actual != expected:
             detail = (
-                f"wallets hold {_amount(actual, currency)}, completed deposits minus withdrawals "
-                f"{_amount(expected, currency)}"
+                f"wallets hold {_amount(actual, currency)}, completed deposits and rewards minus "
+                f"withdrawals and clawbacks {_amount(expected, currency)}"
             )
             findings.append(Finding(Check.MONEY_SUPPLY, currency, detail))
     return findings

@@ -224,10 +224,13 @@ async def _payment_checks(payments: AsyncConnection, ledger: AsyncConnection, re
     moved = await _rows(
         payments,
         "SELECT type, currency, sum(amount_minor) FROM payments WHERE status = 'COMPLETED' "
-        "AND type IN ('deposit', 'withdrawal') GROUP BY type, currency",
+        f"AND type IN ({', '.join(repr(t) for t in (*k.MONEY_IN, *k.MONEY_OUT))}) GROUP BY type, currency",
     )
-    deposited = {cur: int(total) for type_, cur, total in moved if type_ == "deposit"}
-    withdrawn = {cur: int(total) for type_, cur, total in moved if type_ == "withdrawal"}
+    deposited: dict[str, int] = {}
+    withdrawn: dict[str, int] = {}
+    for type_, cur, total in moved:
+        into = deposited if type_ in k.MONEY_IN else withdrawn
+        into[cur] = into.get(cur, 0) + int(total)
     supply = report.tally(k.Check.MONEY_SUPPLY)
     supply.add(k.money_supply(report.wallet_minor, deposited, withdrawn), len(report.wallet_minor))
     now = await payments.scalar(text("SELECT now()"))

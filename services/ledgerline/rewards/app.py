@@ -1,0 +1,63 @@
+"""Rewards service: cashback by rules on completed payments, paid and clawed back as payments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from fastapi import FastAPI
+
+from ledgerline.core import topics
+from ledgerline.core.events import Envelope
+from ledgerline.core.kafka import BatchHandler
+from ledgerline.core.processing import InboxProcessor
+from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
+from ledgerline.rewards import api, repository
+from ledgerline.rewards.outcomes import OutcomeHandling, initialise_metrics, wallets_to_know
+from ledgerline.rewards.settings import RewardsSettings
+from ledgerline.rewards.wiring import RewardsCollaborators, bootstrap
+
+# Rule currencies read at start to initialise the metrics; more rules than this are unusual.
+RULES_READ_AT_START_MAX = 1000
+
+
+def _outcomes(service: RewardsCollaborators) -> Callable[[str], BatchHandler]:
+    """Holders are asked of the wallet service before the batch's transaction opens, so the
+    transaction never waits on HTTP (an owner, once known, is remembered)."""
+    owners = service.wallet_owners
+
+    def make(group: str) -> BatchHandler:
+        processor = InboxProcessor(
+            consumer=group, engine=service.engine, handlers={}, batch=OutcomeHandling(owners).handling()
+        )
+
+        async def handle_batch(envelopes: Sequence[Envelope]) -> None:
+            for wallet in sorted(wallets_to_know(envelopes)):
+                await owners.owner_of(wallet)
+            await processor.handle_batch(envelopes)
+
+        return handle_batch
+
+    return make
+
+
+def _workers(service: RewardsCollaborators) -> Sequence[Worker]:
+    async def metrics_at_start() -> None:
+        async with service.engine.connect() as connection:
+            rules = await repository.list_rules(connection, after=None, limit=RULES_READ_AT_START_MAX)
+        initialise_metrics(sorted({"EUR", *(rule.currency for rule in rules)}))
+
+    return [metrics_at_start, service.payer.run]
+
+
+def create_app(settings: RewardsSettings | None = None) -> FastAPI:
+    return build_service_app(
+        runtime=ServiceRuntime("rewards", settings or RewardsSettings()),
+        bootstrap=bootstrap,
+        title="Ledgerline rewards service",
+        description="Cashback rules, and the rewards they pay and claw back through the payment saga.",
+        routers=[api.router],
+        subscriptions=lambda service: [
+            Subscription(topics=[topics.PAYMENT_EVENTS], make_batch_handler=_outcomes(service))
+        ],
+        workers=_workers,
+    )

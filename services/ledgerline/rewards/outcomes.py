@@ -1,0 +1,157 @@
+"""What the rewards service does with payment outcomes, a consumed batch in one transaction.
+
+A completed transfer, deposit or withdrawal earns the rewards of the rules it matches; a
+completed refund asks back a share of the rewards of the payment it refunds; the outcome of a
+reward's or a clawback's own payment settles that reward or clawback. The inbox drops a
+redelivered event, and the unique (payment, rule) row drops a replayed one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledgerline.core.contracts import PAYMENT_COMPLETED, PAYMENT_FAILED, PaymentOutcome
+from ledgerline.core.db import UnitOfWork
+from ledgerline.core.events import Envelope
+from ledgerline.core.processing import BatchHandling
+from ledgerline.core.wallet_owners import WalletOwners
+from ledgerline.rewards import domain as d
+from ledgerline.rewards import repository
+from ledgerline.rewards.domain import RewardedType, RewardStatus, Rule
+
+REWARD_PAYMENT = "reward"
+CLAWBACK_PAYMENT = "reward_clawback"
+REFUND_PAYMENT = "refund"
+REWARDS_PAID = Counter("ledgerline_rewards_paid_minor_total", "Rewards paid into wallets, in minor units", ["currency"])
+REWARDS_CLAWED_BACK = Counter(
+    "ledgerline_rewards_clawed_back_minor_total", "Rewards taken back after refunds, in minor units", ["currency"]
+)
+REWARDS_OWED = Counter(
+    "ledgerline_rewards_owed_minor_total",
+    "Clawbacks a wallet could not cover, recorded as owed, in minor units",
+    ["currency"],
+)
+
+
+def initialise_metrics(currencies: Sequence[str]) -> None:
+    """Series at zero for each currency, so a dashboard shows 0 rather than nothing."""
+    for currency in currencies:
+        for counter in (REWARDS_PAID, REWARDS_CLAWED_BACK, REWARDS_OWED):
+            counter.labels(currency)
+
+
+def _earns(outcome: PaymentOutcome) -> bool:
+    return outcome.payment_type in {t.value for t in RewardedType}
+
+
+def wallets_to_know(envelopes: Sequence[Envelope]) -> set[uuid.UUID]:
+    """The wallets whose holders a batch may reward: asked before its transaction opens."""
+    found = set()
+    for envelope in envelopes:
+        if envelope.type != PAYMENT_COMPLETED:
+            continue
+        outcome = PaymentOutcome.model_validate(envelope.data)
+        wallet = d.rewarded_wallet(outcome.payment_type, outcome.source_wallet_id, outcome.destination_wallet_id)
+        if _earns(outcome) and wallet is not None:
+            found.add(wallet)
+    return found
+
+
+class OutcomeHandling:
+    def __init__(self, owners: WalletOwners) -> None:
+        self._owners = owners
+
+    def handling(self) -> BatchHandling:
+        return BatchHandling(frozenset({PAYMENT_COMPLETED, PAYMENT_FAILED}), self.apply)
+
+    async def apply(self, envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
+        outcomes = [(e, PaymentOutcome.model_validate(e.data)) for e in envelopes]
+        earning = [(e, o) for e, o in outcomes if e.type == PAYMENT_COMPLETED and _earns(o)]
+        rules = await repository.rules_for(uow.connection, {(o.payment_type, o.currency) for _, o in earning})
+        for envelope, outcome in outcomes:
+            completed = envelope.type == PAYMENT_COMPLETED
+            if completed and _earns(outcome) and rules:
+                await self._earn(uow.connection, outcome, envelope.time or datetime.now(UTC), rules)
+            elif completed and outcome.payment_type == REFUND_PAYMENT and outcome.original_payment_id:
+                await _claw_back(uow.connection, outcome)
+            elif outcome.payment_type == REWARD_PAYMENT:
+                await _reward_ended(uow, outcome, completed)
+            elif outcome.payment_type == CLAWBACK_PAYMENT:
+                await _clawback_ended(uow, outcome, completed)
+
+    async def _earn(
+        self, connection: AsyncConnection, outcome: PaymentOutcome, at: datetime, rules: list[Rule]
+    ) -> None:
+        wallet = d.rewarded_wallet(outcome.payment_type, outcome.source_wallet_id, outcome.destination_wallet_id)
+        found = d.matching(rules, outcome.payment_type, outcome.currency, outcome.amount_minor, at)
+        if wallet is None or not found:
+            return
+        holder = await self._owners.owner_of(wallet)
+        if holder is None:
+            return
+        month = d.month_of(at)
+        for rule in found:
+            # Rules in id order: two batches rewarding one holder lock the month rows alike.
+            rewarded = await repository.lock_month(connection, rule.id, holder, month)
+            amount = d.reward_minor(rule, outcome.amount_minor, rewarded)
+            if amount <= 0:
+                continue
+            reward = repository.NewReward(
+                id=d.reward_id(outcome.payment_id, rule.id),
+                rule_id=rule.id,
+                source_payment_id=outcome.payment_id,
+                wallet_id=wallet,
+                holder_id=holder,
+                currency=outcome.currency,
+                month=month,
+                source_amount_minor=outcome.amount_minor,
+                amount_minor=amount,
+            )
+            if await repository.add_reward(connection, reward):
+                await repository.add_to_month(connection, rule.id, holder, month, amount)
+
+
+async def _claw_back(connection: AsyncConnection, refund: PaymentOutcome) -> None:
+    original = refund.original_payment_id
+    if original is None:
+        return
+    for reward in await repository.rewards_of_payment(connection, original):
+        refunded = min(reward.refunded_minor + refund.amount_minor, reward.source_amount_minor)
+        due = d.clawback_due_minor(
+            reward.amount_minor, reward.source_amount_minor, refunded, reward.clawback_asked_minor
+        )
+        await repository.note_refund(connection, reward.id, refunded - reward.refunded_minor, due)
+        if due > 0:
+            await repository.add_clawback(
+                connection, d.clawback_id(refund.payment_id, reward.id), reward.id, refund.payment_id, due
+            )
+
+
+async def _reward_ended(uow: UnitOfWork, outcome: PaymentOutcome, completed: bool) -> None:
+    status = RewardStatus.PAID if completed else RewardStatus.FAILED
+    reward = await repository.settle_reward(uow.connection, outcome.payment_id, status, outcome.reason)
+    if reward is None:
+        return
+    if completed:
+        uow.after_commit(lambda: REWARDS_PAID.labels(reward.currency).inc(reward.amount_minor))
+    else:
+        await repository.release_month(uow.connection, reward)
+        await repository.drop_clawbacks(uow.connection, reward.id)
+
+
+async def _clawback_ended(uow: UnitOfWork, outcome: PaymentOutcome, completed: bool) -> None:
+    clawback = await repository.settle_clawback(uow.connection, outcome.payment_id, completed)
+    if clawback is None:
+        return
+    taken = clawback.amount_minor if completed else 0
+    owed = clawback.due_minor - taken
+    currency = outcome.currency
+    if taken:
+        uow.after_commit(lambda: REWARDS_CLAWED_BACK.labels(currency).inc(taken))
+    if owed:
+        uow.after_commit(lambda: REWARDS_OWED.labels(currency).inc(owed))
