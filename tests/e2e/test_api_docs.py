@@ -27,6 +27,7 @@ EXPECTED_OPERATIONS = {
     "notification": {("get", "/v1/notifications"), ("post", "/v1/email-subscriptions")},
     "identity": {("post", "/v1/sessions"), ("get", "/.well-known/jwks.json")},
     "banksim": {("post", "/v1/charges"), ("post", "/v1/payouts")},
+    "rewards": {("post", "/v1/rewards/rules"), ("get", "/v1/rewards")},
 }
 # Swagger UI names its document in the inline start-up script: `url: '/openapi.json',`.
 SWAGGER_SPEC_URL = re.compile(r"""\burl:\s*['"]([^'"]+)['"]""")
