@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledgerline.infra.gateway import HEALTH_PATH as GATEWAY_HEALTH_PATH
 from ledgerline.infra.kafka_apache import ApacheKafka
 from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
 from ledgerline.infra.platform import DEFAULT_PORTS, Platform, http_ok
@@ -34,6 +35,8 @@ CHAOS_OVERRIDES = {
     "notification": {"LEDGERLINE_NOTIFICATION_RETRY_DELAYS_S": "1,2"},
 }
 HEALTH_POLL_S = 0.5
+# Where each process says it is ready when that is not a service's /readyz.
+_READY_PATHS = {"gateway": GATEWAY_HEALTH_PATH}
 # A fresh Apache Kafka creates its offsets topic on the first group join; on a busy machine the
 # services' first start can outlast their readiness timeout while it does, and a second succeeds.
 PLATFORM_START_ATTEMPTS = 2
@@ -53,9 +56,10 @@ class ChaosPlatform:
         parts += self.platform.processes.values()
         if not all(p is not None and p.running for p in parts):
             return False
-        return all(
-            http_ok(f"{self.platform.url(name)}/readyz") for name in self.platform.processes if name != "smtp-sink"
-        )
+        return all(http_ok(f"{self.platform.url(name)}{_READY_PATHS.get(name, '/readyz')}") for name in self._probed())
+
+    def _probed(self) -> list[str]:
+        return [name for name in self.platform.processes if name != "smtp-sink"]
 
     def wait_healthy(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
