@@ -39,23 +39,22 @@ CLAWBACK_EXCEEDS_REWARD = DeclaredProblem(422, "clawback_exceeds_reward", "Clawb
 PAYMENT_EXISTS = DeclaredProblem(409, "payment_exists", "A payment with this id exists", "use a new id")
 
 
-class RewardPaymentRequest(BaseModel):
+class _RewardMoneyRequest(BaseModel):
+    """What a reward and a clawback both name: their own id, the wallet and the money."""
+
     model_config = _AMOUNT_IN_CURRENCY
 
     id: uuid.UUID
     wallet_id: uuid.UUID
     amount: str = amount_field()
     currency: Currency
+
+
+class RewardPaymentRequest(_RewardMoneyRequest):
     rewarded_payment_id: uuid.UUID
 
 
-class ClawbackPaymentRequest(BaseModel):
-    model_config = _AMOUNT_IN_CURRENCY
-
-    id: uuid.UUID
-    wallet_id: uuid.UUID
-    amount: str = amount_field()
-    currency: Currency
+class ClawbackPaymentRequest(_RewardMoneyRequest):
     reward_payment_id: uuid.UUID
 
 
