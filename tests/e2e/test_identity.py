@@ -24,6 +24,7 @@ from ledgerline.core import topics
 from ledgerline.core.auth import HttpJwksSource, RevokedSessions, TokenRejected, TokenVerifier, VerifierLimits
 from ledgerline.core.contracts import USER_REGISTERED
 from ledgerline.core.events import decode
+from ledgerline.identity.api import FORM_FIELDS_MAX
 from ledgerline.identity.settings import IdentitySettings
 from ledgerline.infra.platform import Platform
 from tests.operator.conftest import read_topic
@@ -31,6 +32,7 @@ from tests.polling import eventually
 
 PASSWORD = "a long enough passphrase"
 DEFAULTS = IdentitySettings()
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture
@@ -227,6 +229,16 @@ async def test_client_credentials_with_scopes_and_scope_refusal(
     assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_client"
     stranger = await client_token(identity, "nobody-here", "not-the-secret")
     assert stranger.json() == {**wrong.json()}, "an unknown client answers like a wrong secret"
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+    extra = await identity.post("/v1/tokens", data={"grant_type": "client_credentials", "resource": "x"}, headers=basic)
+    assert extra.status_code == 200, "a parameter the server does not know is ignored (RFC 6749 3.2)"
+    twice = await identity.post(
+        "/v1/tokens", content="grant_type=client_credentials&scope=a&scope=b", headers={**basic, **FORM}
+    )
+    assert twice.status_code == 400 and twice.json()["code"] == "invalid_request"
+    crowded = "&".join(["grant_type=client_credentials", *(f"p{n}=v" for n in range(FORM_FIELDS_MAX))])
+    too_many = await identity.post("/v1/tokens", content=crowded, headers={**basic, **FORM})
+    assert too_many.status_code == 400 and too_many.json()["code"] == "invalid_request"
     grant = await identity.post("/v1/tokens", data={"grant_type": "password", "username": "x"})
     assert grant.status_code == 400 and grant.json()["code"] == "unsupported_grant_type"
     customer = await login(identity, (await register(identity, new_email()))["email"])

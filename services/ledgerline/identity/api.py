@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ledgerline.core.auth import CurrentPrincipal, Principal, require_scopes
 from ledgerline.core.http import EmailAddress
@@ -97,6 +97,11 @@ class RefreshRequest(BaseModel):
 
 
 class ClientCredentialsRequest(BaseModel):
+    """RFC 6749 section 3.2: parameters the server does not know are ignored, within the field cap."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"maxProperties": FORM_FIELDS_MAX})
+    __pydantic_extra__: dict[str, str] = Field(init=False)
+
     grant_type: Literal["client_credentials"]
     client_id: str | None = Field(None, max_length=64)
     client_secret: str | None = Field(None, max_length=256)
@@ -241,9 +246,14 @@ async def _client_grant(request: Request, body_bytes_max: int) -> ClientCredenti
     fields: Any
     try:
         if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-            fields = dict(parse_qsl(raw.decode(), max_num_fields=FORM_FIELDS_MAX, strict_parsing=True))
+            pairs = parse_qsl(raw.decode(), max_num_fields=FORM_FIELDS_MAX, strict_parsing=True)
+            fields = dict(pairs)
+            if len(fields) != len(pairs):
+                raise ValueError("a parameter is given more than once")
         else:
             fields = json.loads(raw or b"{}")
+        if isinstance(fields, dict) and len(fields) > FORM_FIELDS_MAX:
+            raise ValueError(f"at most {FORM_FIELDS_MAX} parameters")
         if isinstance(fields, dict) and fields.get("grant_type") not in (None, "client_credentials"):
             raise Problem(400, "unsupported_grant_type", "Request refused", "only client_credentials is supported")
         return ClientCredentialsRequest.model_validate(fields)
