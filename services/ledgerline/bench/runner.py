@@ -63,6 +63,8 @@ class Run:
     wallets: w.Wallets | None = None
     completed_transfers: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    # Where the run says what it is doing (a terminal status line); a long run is never silent.
+    progress: Callable[[str], None] = lambda _: None
 
     def opened_wallets(self) -> w.Wallets:
         if self.wallets is None:
@@ -115,6 +117,7 @@ async def measured(
     run: Run, name: str, load: Callable[[], Any], parameters: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run `load` (returns a LoadResult), wait for its sagas, and compute its figures."""
+    run.progress(f"{name}: {len(run.results) + 1} workloads so far...")
     before_outcomes = await outcomes_total(run.client)
     cpu_before = cpu_seconds(run.watched)
     result: LoadResult = await load()
@@ -234,15 +237,28 @@ async def scale(run: Run) -> None:
     wallets = run.opened_wallets()
     population: list[str] = [*wallets.ids, wallets.hot]
     for target in run.options.scale_wallets:
+        seeding: dict[str, Any] = {}
         if target > len(population):
-            population += await w.seed_wallets(run.client, target - len(population), len(population))
+            started, before = time.monotonic(), len(population)
+
+            def seeded(count: int, before: int = before, target: int = target) -> None:
+                run.progress(f"opening wallets: {before + count:,} of {target:,}...")
+
+            population += await w.seed_wallets(run.client, target - before, before, on_page=seeded)
+            run.progress(f"the ledger opening the accounts of {target:,} wallets...")
             await ledger_caught_up(run.client, population[-1], run.options.settle_timeout_s)
+            elapsed = time.monotonic() - started
+            seeding = {
+                "seeded": target - before,
+                "seed_s": round(elapsed, 1),
+                "seeded_per_s": round((target - before) / elapsed, 1),
+            }
         requests = w.spread_transfers(wallets, population, run.options.transfers)
         figures, _ = await measured(
             run,
             f"transfers among {target:,} wallets",
             partial(closed_loop, run.client, requests, run.options.concurrency),
-            {"concurrency": run.options.concurrency, "wallets": target},
+            {"concurrency": run.options.concurrency, "wallets": target, **seeding},
         )
         figures["history_page_latency"] = (await history_pages(run.client, wallets.ids)).as_dict()
         await finish(run, figures)
