@@ -12,7 +12,7 @@ from ledgerline.core.kafka import BatchHandler
 from ledgerline.core.processing import InboxProcessor
 from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
 from ledgerline.rewards import api, repository
-from ledgerline.rewards.outcomes import OutcomeHandling, initialise_metrics, wallets_to_know
+from ledgerline.rewards.outcomes import OutcomeHandling, initialise_metrics, mattering, wallets_to_know
 from ledgerline.rewards.settings import RewardsSettings
 from ledgerline.rewards.wiring import RewardsCollaborators, bootstrap
 
@@ -21,8 +21,10 @@ RULES_READ_AT_START_MAX = 1000
 
 
 def _outcomes(service: RewardsCollaborators) -> Callable[[str], BatchHandler]:
-    """Holders are asked of the wallet service before the batch's transaction opens, so the
-    transaction never waits on HTTP (an owner, once known, is remembered)."""
+    """Outcomes no rule can match are passed over before any transaction (a batch of only those
+    opens none and writes no inbox row). Holders are asked of the wallet service before the
+    batch's transaction opens, so the transaction never waits on HTTP (an owner, once known, is
+    remembered)."""
     owners = service.wallet_owners
 
     def make(group: str) -> BatchHandler:
@@ -31,9 +33,12 @@ def _outcomes(service: RewardsCollaborators) -> Callable[[str], BatchHandler]:
         )
 
         async def handle_batch(envelopes: Sequence[Envelope]) -> None:
-            for wallet in sorted(wallets_to_know(envelopes)):
+            kept = mattering(envelopes, await service.rules.rules())
+            if not kept:
+                return
+            for wallet in sorted(wallets_to_know(kept)):
                 await owners.owner_of(wallet)
-            await processor.handle_batch(envelopes)
+            await processor.handle_batch(kept)
 
         return handle_batch
 
