@@ -7,18 +7,15 @@ platform writes into its data folder and is ready once an HTTP path of its own a
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledgerline.infra.process import InfrastructureError, ManagedProcess, find_executable, refuse_taken_port
+from ledgerline.infra.process import InfrastructureError, ManagedProcess, find_executable, http_ok, refuse_taken_port
 
 # services/ledgerline/infra/ -> the repository root, which `make bootstrap` installs editable.
 REPOSITORY = Path(__file__).resolve().parents[3]
 READY_TIMEOUT_S = 30.0
-PROBE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +33,6 @@ class DebianPackage:
                 f"package (apt-get as root or with sudo), or run `apt-get install {self.name}`"
             )
         return found
-
-
-def answers_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 class PackagedServer(ABC):
@@ -77,7 +66,7 @@ class PackagedServer(ABC):
         self.write_config()
         self.process = ManagedProcess(self.name, self.command(binary), log_path=self.data_dir / self.log_name)
         self.process.start()
-        self.process.wait_ready(lambda: answers_ok(self.url + self.ready_path), timeout_s=READY_TIMEOUT_S)
+        self.process.wait_ready(lambda: http_ok(self.url + self.ready_path), timeout_s=READY_TIMEOUT_S)
 
     def stop(self) -> None:
         if self.process is not None:
