@@ -11,13 +11,10 @@ from ledgerline.core.events import Envelope
 from ledgerline.core.kafka import BatchHandler
 from ledgerline.core.processing import InboxProcessor
 from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
-from ledgerline.rewards import api, repository
+from ledgerline.rewards import api
 from ledgerline.rewards.outcomes import OutcomeHandling, initialise_metrics, mattering, wallets_to_know
 from ledgerline.rewards.settings import RewardsSettings
 from ledgerline.rewards.wiring import RewardsCollaborators, bootstrap
-
-# Rule currencies read at start to initialise the metrics; more rules than this are unusual.
-RULES_READ_AT_START_MAX = 1000
 
 
 def _outcomes(service: RewardsCollaborators) -> Callable[[str], BatchHandler]:
@@ -47,9 +44,7 @@ def _outcomes(service: RewardsCollaborators) -> Callable[[str], BatchHandler]:
 
 def _workers(service: RewardsCollaborators) -> Sequence[Worker]:
     async def metrics_at_start() -> None:
-        async with service.engine.connect() as connection:
-            rules = await repository.list_rules(connection, after=None, limit=RULES_READ_AT_START_MAX)
-        initialise_metrics(sorted({"EUR", *(rule.currency for rule in rules)}))
+        initialise_metrics(sorted({"EUR", *(rule.currency for rule in await service.rules.rules())}))
 
     return [metrics_at_start, service.payer.run]
 
