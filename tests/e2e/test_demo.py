@@ -1,6 +1,7 @@
 """`ledgerline demo` through the platform's one entry point, authentication on: two customers register and
 log in, each moves only their own money, the attempt to take the other's is refused with 404,
-and the operator's reconciliation finds the books balanced."""
+the operator's reconciliation finds the books balanced, and the operator's cashback rule credits
+a reward after a transfer."""
 
 from __future__ import annotations
 
@@ -29,3 +30,6 @@ def test_the_demo_moves_money_as_its_owners_and_reconciles(platform: Platform) -
     assert "wallets checked: reconciled" in text, text
     # alice: 100.00 - 30.00 + 5.00; bob: 30.00 - 5.00 - 10.00, the wallet and its ledger account alike.
     assert text.count("75.00") >= 2 and text.count("15.00") >= 2, text
+    # Cashback in its own currency: 1% of 50.00 CHF, credited to alice's 50.00 CHF left.
+    assert "alice deposits 100.00 CHF and sends bob 50.00 CHF: COMPLETED" in text, text
+    assert "cashback credited to alice: 0.50 CHF (paid" in text and "her wallet holds 50.50 CHF" in text, text
