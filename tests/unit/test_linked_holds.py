@@ -1,6 +1,7 @@
 """Linked holds take every hold of an atomic batch or none: holds on one wallet add up, the first
 that cannot be taken refuses the group and names itself, a repeat of the group command is
-answered from the recorded holds, and a held group's entries are never voided by the timer."""
+answered from the recorded holds, a group's reserves go out as one command, and a held group's
+entries are never voided by the timer (only a closed account releases one member alone)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,12 @@ def test_a_groups_reserves_go_out_as_one_command_with_a_stable_id() -> None:
     again = group_holds.messages_of(list(reversed(sent)), {group_id: list(reversed(members))})
     assert {m.id for m in again if m.type == c.RESERVE_GROUP} == {first[0].id}
     assert [m.data for m in again if m.type == c.RESERVE_GROUP] == [first[0].data]
+
+
+def test_a_held_member_whose_account_was_closed_is_released_alone() -> None:
+    """The one path that splits a held group (docs/design.md, "Atomic batches: linked holds")."""
+    start, _ = d.start(uuid.uuid4(), d.PaymentType.TRANSFER, 100, "EUR", source=A, destination=B)
+    held, _ = d.on_funds_reserved(replace(start, group_id=uuid.uuid4()))
+    compensating, commands = d.on_entry_rejected(held, "account_closed")
+    assert (compensating.status, commands) == (d.Status.COMPENSATING, [d.Release(A)])
+    assert d.on_funds_released(compensating)[0].status is d.Status.COMPENSATED
