@@ -2,14 +2,17 @@
 replayed batch creates nothing new, a batch cannot spend money twice, the books balance, and
 `POST /v1/wallets/batch` opens all its wallets (with their ledger accounts) or none. An atomic
 transfer batch moves all its money or none: one overdraft fails every transfer and moves
-nothing, a batch that fits completes whole, its group hold command again (the same id and a new
-one) has no effect, and one transfer refused at acceptance refuses the batch and claims no id."""
+nothing, a batch that fits completes whole, its group hold command again (the same id, a new one,
+the saga timer's re-sends) has no effect, and one transfer refused at acceptance refuses the
+batch and claims no id."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from typing import Any
+
+import asyncpg
 
 from ledgerline.client import LedgerlineClient
 from ledgerline.core import contracts as c
@@ -191,4 +194,37 @@ async def test_one_refused_transfer_refuses_the_batch_and_claims_no_id(client: L
     assert (response.status_code, response.json()["code"]) == (422, "batch_refused")
     assert [t["problem"]["code"] for t in response.json()["transfers"]] == ["idempotency_key_reused"]
     assert await wallet_minor(client, alice) == {"balance": 200, "held": 0, "available": 200}
+    await assert_books_balance(client)
+
+
+async def _group_attempts(platform: Platform, group_id: str) -> list[int]:
+    dsn = platform.infra.database_url("payment").replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch("SELECT attempts FROM payments WHERE group_id = $1", uuid.UUID(group_id))
+        return [row["attempts"] for row in rows]
+    finally:
+        await connection.close()
+
+
+async def test_the_saga_timer_resends_the_group_hold_and_it_is_held_once(
+    client: LedgerlineClient, platform: Platform
+) -> None:
+    alice = await funded_wallet(client, "alice", "6.00")
+    bob = await funded_wallet(client, "bob", "1.00")
+    platform.stop_service("wallet")  # No hold is answered: the payment service re-sends the group's.
+    try:
+        results = await _send(client, [_transfer(alice, bob, "2.00") for _ in range(3)], atomic=True)
+        group_id = results[0]["payment"]["group_id"]
+
+        async def resent() -> bool:
+            attempts = await _group_attempts(platform, group_id)
+            return len(attempts) == 3 and min(attempts) >= 1
+
+        assert await eventually(resent), "the saga timer never re-sent the group's hold"
+    finally:
+        platform.start_service("wallet")
+    assert [(await client.settle(r["payment"]["id"]))["status"] for r in results] == ["COMPLETED"] * 3
+    assert await wallet_minor(client, alice) == {"balance": 0, "held": 0, "available": 0}
+    assert await wallet_minor(client, bob) == {"balance": 700, "held": 0, "available": 700}
     await assert_books_balance(client)
