@@ -15,13 +15,18 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from ledgerline.core import contracts as c
 from ledgerline.core.idempotency import IdempotencyStore, StoredResponse
 from ledgerline.core.problems import Problem
+from ledgerline.payment import domain as d
 from ledgerline.payment.api_problems import ACCEPTED_ELSEWHERE, BATCH_IN_FLIGHT, BATCH_REFUSED
-from ledgerline.payment.batches import BatchItem, View, item_answer, item_problem, keys_of
+from ledgerline.payment.batches import TRANSFER_BATCH_MAX, BatchItem, View, item_answer, item_problem, keys_of
+from ledgerline.payment.domain import Payment
 from ledgerline.payment.intake import Acceptance, PaymentIntake
 
 Claim = tuple[int, str, str]
+if TRANSFER_BATCH_MAX > c.GROUP_HOLDS_MAX:
+    raise RuntimeError("an atomic batch's holds travel as one wallet command, which holds fewer")
 
 
 def refused(items: Sequence[BatchItem], problems: dict[int, dict[str, Any]]) -> Problem:
@@ -40,7 +45,7 @@ async def accept_atomic_batch(
         raise refused(items, problems)
     outcomes = await store.begin_many([(key, fp) for _, key, fp in claims])
     fresh = [claim for claim, outcome in zip(claims, outcomes, strict=True) if outcome is None]
-    replays = [(c, o) for c, o in zip(claims, outcomes, strict=True) if isinstance(o, StoredResponse)]
+    replays = [(claim, o) for claim, o in zip(claims, outcomes, strict=True) if isinstance(o, StoredResponse)]
     if len(replays) == len(claims):
         return [item_answer(key, response, replayed=True) for (_, key, _), response in replays]
     for (index, key, _), outcome in zip(claims, outcomes, strict=True):
@@ -62,20 +67,21 @@ async def _accept_fresh(
 ) -> list[dict[str, Any]]:
     built = await asyncio.gather(*(items[index].build() for index, _, _ in claims), return_exceptions=True)
     problems: dict[int, dict[str, Any]] = {}
+    starts: list[tuple[Payment, list[d.Command]]] = []
     for (index, key, _), start in zip(claims, built, strict=True):
         if isinstance(start, Problem):
             problems[index] = item_problem(key, start)
         elif isinstance(start, BaseException):
             raise start
+        else:
+            starts.append(start)
     if problems:
         raise refused(items, problems)
     group_id = uuid.uuid4()
     acceptances: list[Acceptance] = []
-    for (_, key, fp), start in zip(claims, built, strict=True):
-        if isinstance(start, BaseException):
-            raise start  # Seen above; says so to the type checker.
-        payment = replace(start[0], group_id=group_id)
-        acceptances.append(Acceptance(key, fp, StoredResponse(202, view(payment)), payment, start[1]))
+    for (_, key, fp), (started, commands) in zip(claims, starts, strict=True):
+        payment = replace(started, group_id=group_id)
+        acceptances.append(Acceptance(key, fp, StoredResponse(202, view(payment)), payment, commands))
     if await intake.accept_all(acceptances):
         return [item_answer(a.key, a.response, replayed=False) for a in acceptances]
     return await _replayed_or_in_flight(acceptances, store)
