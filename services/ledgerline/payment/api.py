@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ledgerline.core.auth import Principal, require_scopes
 from ledgerline.core.http import Rfc3339Time, check_page_size, decode_cursor, encode_cursor
@@ -226,7 +226,8 @@ class BatchTransfer(TransferRequest):
 
 class TransferBatchRequest(BaseModel):
     transfers: list[BatchTransfer] = Field(min_length=1, max_length=TRANSFER_BATCH_MAX)
-    atomic: bool = Field(
+    # Strict: `0` or `"yes"` are not an answer to "all or none?".
+    atomic: StrictBool = Field(
         False,
         description=(
             "All or nothing: every transfer is accepted or the batch is refused (422 `batch_refused`,"
