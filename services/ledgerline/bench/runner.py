@@ -44,10 +44,28 @@ class BenchOptions:
     scale_wallets: tuple[int, ...] = ()
     pgbench_clients: int = 8
     pgbench_threads: int = 2
+    # Atomic (all or none) bulk requests of `bulk_size` transfers each; none in the quick mode.
+    atomic_bulk_requests: int = 0
 
 
 QUICK = BenchOptions("quick", 20, 150, 16, 40, 60, 40, 2, 100, (), 0, 120, 1, 5)
-FULL = BenchOptions("full", 100, 1000, 32, 300, 500, 300, 10, 1000, (25, 50, 100, 150, 200, 300), 10, 600, 10, 20)
+FULL = BenchOptions(
+    "full",
+    100,
+    1000,
+    32,
+    300,
+    500,
+    300,
+    10,
+    1000,
+    (25, 50, 100, 150, 200, 300),
+    10,
+    600,
+    10,
+    20,
+    atomic_bulk_requests=10,
+)
 BULK_CONCURRENCY = 2
 
 
@@ -207,16 +225,23 @@ async def drive(run: Run) -> list[dict[str, Any]]:
     await closed(run, "deposits", w.deposits(wallets, o.deposits))
     await closed(run, "mix (transfers, refunds, withdrawals)", w.mix(wallets, o.mix, run.completed_transfers))
     await closed(run, "hot wallet (one source)", w.hot_wallet(wallets, o.hot))
-    batches = [[r.body for r in w.transfers(wallets, o.bulk_size)] for _ in range(o.bulk_requests)]
-    figures, _ = await measured(
-        run,
-        "bulk transfers (POST /v1/transfers/batch)",
-        lambda: bulk_loop(run.client, batches, BULK_CONCURRENCY),
-        {"concurrency": BULK_CONCURRENCY, "batch_size": o.bulk_size},
-    )
-    await finish(run, figures)
+    await bulk(run, "bulk transfers (POST /v1/transfers/batch)", o.bulk_requests, atomic=False)
+    if o.atomic_bulk_requests:
+        await bulk(run, "atomic bulk transfers (all or none)", o.atomic_bulk_requests, atomic=True)
     await scale(run)
     return run.results
+
+
+async def bulk(run: Run, name: str, requests: int, *, atomic: bool) -> None:
+    wallets, size = run.opened_wallets(), run.options.bulk_size
+    batches = [[r.body for r in w.transfers(wallets, size)] for _ in range(requests)]
+    figures, _ = await measured(
+        run,
+        name,
+        lambda: bulk_loop(run.client, batches, BULK_CONCURRENCY, atomic=atomic),
+        {"concurrency": BULK_CONCURRENCY, "batch_size": size, "atomic": atomic},
+    )
+    await finish(run, figures)
 
 
 async def ledger_caught_up(client: ApiClient, last_wallet_id: str, timeout_s: float) -> None:

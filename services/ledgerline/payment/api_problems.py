@@ -18,6 +18,17 @@ REFUND_EXCEEDS_ORIGINAL = DeclaredProblem(422, "refund_exceeds_original", "Refun
 WALLET_NOT_FOUND = DeclaredProblem(404, "wallet_not_found", "Wallet not found", "no wallet ...")
 WALLET_ID_REQUIRED = DeclaredProblem(422, "wallet_id_required", "Name a wallet", "list the payments of your wallet")
 DUPLICATE_TRANSFER_ID = DeclaredProblem(422, "duplicate_transfer_id", "Two transfers share an id")
+# An atomic batch is accepted whole or not at all: the refusal names each failing transfer.
+BATCH_REFUSED = DeclaredProblem(
+    422, "batch_refused", "Atomic batch refused", "1 of 2 transfers cannot be accepted (t-2); none was"
+)
+ACCEPTED_ELSEWHERE = DeclaredProblem(
+    409,
+    "accepted_elsewhere",
+    "Transfer accepted outside this batch",
+    "an atomic batch holds only new transfers, or is the same batch sent again",
+)
+BATCH_IN_FLIGHT = DeclaredProblem(409, "idempotency_key_in_flight", "A transfer of the batch is in flight")
 
 
 def _operation_id(operation: Operation) -> str:
@@ -55,6 +66,6 @@ RULES = (
     ),
     ProblemRule(_transfers, (SELF_TRANSFER,)),
     ProblemRule(_refunds, (NOT_REFUNDABLE, REFUND_EXCEEDS_ORIGINAL)),
-    ProblemRule(_transfer_batch, (DUPLICATE_TRANSFER_ID,)),
+    ProblemRule(_transfer_batch, (DUPLICATE_TRANSFER_ID, BATCH_REFUSED, BATCH_IN_FLIGHT)),
     ProblemRule(_lists_payments, (WALLET_NOT_FOUND, WALLET_ID_REQUIRED)),
 )

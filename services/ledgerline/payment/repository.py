@@ -34,6 +34,7 @@ def _payment(row: Row[Any]) -> Payment:
         failure_reason=row.failure_reason,
         attempts=row.attempts,
         version=row.version,
+        group_id=row.group_id,
     )
 
 
@@ -74,6 +75,7 @@ async def add_many(connection: AsyncConnection, started: Sequence[tuple[Payment,
             "original_payment_id": p.original_payment_id,
             "external_reference": p.external_reference,
             "next_attempt_at": next_attempt_at,
+            "group_id": p.group_id,
             **_columns(p),
         }
         for p, next_attempt_at in started
@@ -182,6 +184,15 @@ async def lock_many(connection: AsyncConnection, payment_ids: Sequence[uuid.UUID
         {row.id: row.created_at for row in rows},
         {row.id: row.updated_at for row in rows},
     )
+
+
+async def group_members(connection: AsyncConnection, group_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Payment]]:
+    """The payments of each atomic batch, in id order."""
+    statement = select(payments).where(one_of(payments.c.group_id, group_ids)).order_by(payments.c.id)
+    found: dict[uuid.UUID, list[Payment]] = {}
+    for row in await connection.execute(statement):
+        found.setdefault(row.group_id, []).append(_payment(row))
+    return found
 
 
 async def remember_traces(connection: AsyncConnection, traces: Mapping[uuid.UUID, str]) -> None:

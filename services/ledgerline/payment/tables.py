@@ -36,6 +36,8 @@ payments = Table(
     Column("next_attempt_at", DateTime(timezone=True)),
     # W3C traceparent of the request that accepted the payment (only with tracing on).
     Column("traceparent", Text),
+    # The atomic batch whose holds the payment shares (null for a payment on its own).
+    Column("group_id", Uuid),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
@@ -45,6 +47,7 @@ payments = Table(
     Index("payments_created", "created_at", "id"),
     Index("payments_source", "source_wallet_id", "created_at", "id"),
     Index("payments_destination", "destination_wallet_id", "created_at", "id"),
+    Index("payments_group", "group_id", "id", postgresql_where="group_id IS NOT NULL"),
 )
 
 transitions = Table(
