@@ -5,6 +5,7 @@ does, and toxiproxy between the services and their database and broker, for netw
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -17,7 +18,7 @@ from ledgerline.infra.gateway import HEALTH_PATH as GATEWAY_HEALTH_PATH
 from ledgerline.infra.kafka_apache import ApacheKafka
 from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
 from ledgerline.infra.platform import DEFAULT_PORTS, Platform, http_ok
-from ledgerline.infra.process import InfrastructureError, free_stable_port
+from ledgerline.infra.process import InfrastructureError, ManagedProcess, free_stable_port, tcp_open
 from ledgerline.infra.supervisor import Supervisor, supervise_platform
 from ledgerline.infra.toxiproxy import Route, Toxiproxy
 
@@ -40,6 +41,29 @@ _READY_PATHS = {"gateway": GATEWAY_HEALTH_PATH}
 # A fresh Apache Kafka creates its offsets topic on the first group join; on a busy machine the
 # services' first start can outlast their readiness timeout while it does, and a second succeeds.
 PLATFORM_START_ATTEMPTS = 2
+SINK_READY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSink:
+    """The customers' webhook endpoint: outside the platform, so no fault touches it."""
+
+    process: ManagedProcess
+    port: int
+    file: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def started(cls, data_dir: Path, port: int) -> WebhookSink:
+        file = data_dir / "webhook-sink" / "received.jsonl"
+        command = [sys.executable, "-m", "ledgerline.infra.webhook_sink", "--port", str(port), "--file", str(file)]
+        process = ManagedProcess("webhook-sink", command, log_path=data_dir / "logs" / "webhook-sink.log")
+        process.start()
+        process.wait_ready(lambda: tcp_open("127.0.0.1", port), timeout_s=SINK_READY_TIMEOUT_S)
+        return cls(process, port, file)
 
 
 @dataclass
@@ -47,12 +71,14 @@ class ChaosPlatform:
     platform: Platform
     supervisor: Supervisor
     network: Toxiproxy
+    webhooks: WebhookSink
     # Set when a seed found a violation: the run's logs then outlive its data folder.
     keep_logs: bool = False
 
     def healthy(self) -> bool:
         infra = self.platform.infra
         parts = [infra.postgres.process, infra.redis.process, infra.kafka.process, self.network.process]
+        parts.append(self.webhooks.process)
         parts += self.platform.processes.values()
         if not all(p is not None and p.running for p in parts):
             return False
@@ -95,14 +121,16 @@ def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[C
     stopping = threading.Event()
     thread: threading.Thread | None = None
     chaos: ChaosPlatform | None = None
+    sink: WebhookSink | None = None
     try:
+        sink = WebhookSink.started(data_dir, pick())
         network.start()
         infra.start()
         _start(platform, say)
         supervisor = Supervisor(supervise_platform(platform), data_dir=data_dir, say=say)
         thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), name="supervisor", daemon=True)
         thread.start()
-        chaos = ChaosPlatform(platform, supervisor, network)
+        chaos = ChaosPlatform(platform, supervisor, network, sink)
         yield chaos
     finally:
         stopping.set()
@@ -111,6 +139,8 @@ def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[C
         platform.stop()
         infra.stop()
         network.stop()
+        if sink is not None:
+            sink.process.stop()
         if chaos is not None and chaos.keep_logs:
             say(f"the logs of this run are kept in {keep_logs(data_dir)}")
         shutil.rmtree(data_dir, ignore_errors=True)
