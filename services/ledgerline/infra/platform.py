@@ -134,6 +134,7 @@ class Platform:
             "LEDGERLINE_REDIS_URL": self.infra.redis.url,
             prefix + "DATABASE_URL": self.infra.database_url(service),
             "LEDGERLINE_PAYMENT_WALLET_URL": self.url("wallet"),
+            "LEDGERLINE_WALLET_PAYMENT_URL": self.url("payment"),
             "LEDGERLINE_PAYMENT_BANK_URL": self.url("banksim"),
             "LEDGERLINE_LEDGER_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_NOTIFICATION_WALLET_URL": self.url("wallet"),
