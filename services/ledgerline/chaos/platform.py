@@ -17,7 +17,7 @@ from pathlib import Path
 from ledgerline.infra.gateway import HEALTH_PATH as GATEWAY_HEALTH_PATH
 from ledgerline.infra.kafka_apache import ApacheKafka
 from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
-from ledgerline.infra.platform import DEFAULT_PORTS, Platform, http_ok
+from ledgerline.infra.platform import Platform, http_ok
 from ledgerline.infra.process import InfrastructureError, ManagedProcess, free_stable_port, tcp_open
 from ledgerline.infra.supervisor import Supervisor, supervise_platform
 from ledgerline.infra.toxiproxy import Route, Toxiproxy
@@ -105,10 +105,8 @@ def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[C
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when this runs as root.
     # Every server here is killed and restarted on its port: none may lie in the ephemeral range,
     # where the proxy's and the clients' own connections could hold it in the meantime.
-    pick = distinct_ports()
-    ports = Ports(postgres=pick(), redis=pick(), kafka=pick())
-    infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=ports, durable=True)
-    network = Toxiproxy(data_dir / "toxiproxy", pick(), network_routes(infra, pick))
+    infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=Ports.free(), durable=True)
+    network = Toxiproxy(data_dir / "toxiproxy", free_stable_port(), network_routes(infra))
     if "kafka" in network.routes and isinstance(infra.kafka, ApacheKafka):
         # Clients reach the broker at the address it advertises: the proxy's.
         infra.kafka.advertised_port = network.routes["kafka"].listen_port
@@ -116,14 +114,13 @@ def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[C
     for service in SERVICE_DATABASES:
         proxied = {f"LEDGERLINE_{service.upper()}_DATABASE_URL": proxied_database_url(infra, network, service)}
         overrides[service] = {**overrides.get(service, {}), **proxied}
-    service_ports = {name: pick() for name in DEFAULT_PORTS}
-    platform = Platform(infra, ports=service_ports, environment="test", overrides=overrides, user_env={})
+    platform = Platform.on_free_ports(infra, environment="test", overrides=overrides, user_env={})
     stopping = threading.Event()
     thread: threading.Thread | None = None
     chaos: ChaosPlatform | None = None
     sink: WebhookSink | None = None
     try:
-        sink = WebhookSink.started(data_dir, pick())
+        sink = WebhookSink.started(data_dir, free_stable_port())
         network.start()
         infra.start()
         _start(platform, say)
@@ -155,25 +152,11 @@ def keep_logs(data_dir: Path) -> Path:
     return kept
 
 
-def distinct_ports() -> Callable[[], int]:
-    """Free stable ports, never the same one twice (none is bound until its server starts)."""
-    taken: set[int] = set()
-
-    def pick() -> int:
-        port = free_stable_port()
-        while port in taken:
-            port = free_stable_port()
-        taken.add(port)
-        return port
-
-    return pick
-
-
-def network_routes(infra: Infrastructure, pick: Callable[[], int]) -> list[Route]:
+def network_routes(infra: Infrastructure) -> list[Route]:
     """PostgreSQL always; the broker when it can advertise the proxy (Apache Kafka can)."""
-    routes = [Route("postgresql", pick(), infra.ports.postgres)]
+    routes = [Route("postgresql", free_stable_port(), infra.ports.postgres)]
     if isinstance(infra.kafka, ApacheKafka):
-        routes.append(Route("kafka", pick(), infra.ports.kafka))
+        routes.append(Route("kafka", free_stable_port(), infra.ports.kafka))
     return routes
 
 
