@@ -47,7 +47,9 @@ class RevocationRestorer:
             try:
                 if not await self._revoked.whole():
                     restored = await self.restore()
-                    _log.warning("Redis held no revoked sessions; wrote %d back from the database", restored)
+                    # A fresh Redis at the platform's first start has nothing to miss: no warning.
+                    level = logging.WARNING if restored else logging.INFO
+                    _log.log(level, "Redis held no revoked sessions; wrote %d back from the database", restored)
             except (RedisError, SQLAlchemyError, OSError) as error:
                 _log.warning("could not restore revoked sessions to Redis (%s); trying again", error)
             await asyncio.sleep(self._interval_s)
