@@ -21,7 +21,15 @@ import pytest
 from redis.asyncio import Redis
 
 from ledgerline.core import topics
-from ledgerline.core.auth import HttpJwksSource, RevokedSessions, TokenRejected, TokenVerifier, VerifierLimits
+from ledgerline.core.auth import (
+    REVOKED_SESSION_PREFIX,
+    REVOKED_SESSIONS_WHOLE_KEY,
+    HttpJwksSource,
+    RevokedSessions,
+    TokenRejected,
+    TokenVerifier,
+    VerifierLimits,
+)
 from ledgerline.core.contracts import USER_REGISTERED
 from ledgerline.core.events import decode
 from ledgerline.identity.api import FORM_FIELDS_MAX
@@ -192,6 +200,37 @@ async def test_logout_revokes_the_family(identity: httpx.AsyncClient, platform: 
         await verifier_for(platform, redis).verify(tokens["access_token"])
     assert (await identity.post("/v1/logout", json={"refresh_token": tokens["refresh_token"]})).status_code == 204
     assert (await identity.post("/v1/logout", json={"refresh_token": "not-a-token"})).status_code == 204
+
+
+async def test_a_revoked_session_stays_refused_after_redis_loses_its_data(
+    identity: httpx.AsyncClient, platform: Platform, redis: Redis
+) -> None:
+    email = new_email()
+    await register(identity, email)
+    access = (tokens := await login(identity, email))["access_token"]
+    session_id = jwt.decode(access, options={"verify_signature": False})["sid"]
+    nowhere = f"/v1/wallets/{uuid.uuid4()}"
+    async with httpx.AsyncClient(base_url=platform.url("wallet"), timeout=30) as wallet:
+        assert (await wallet.get(nowhere, headers=bearer(access))).status_code == 404  # Let in: none such.
+        assert (await identity.post("/v1/logout", json={"refresh_token": tokens["refresh_token"]})).status_code == 204
+
+        async def refused_by_wallet() -> bool:
+            return (await wallet.get(nowhere, headers=bearer(access))).status_code == 401
+
+        # The wallet service remembered "not revoked" for up to its revocation cache (2 s).
+        assert await eventually(refused_by_wallet), "the logged-out session was never refused"
+
+        await redis.flushall()  # As a Redis restarted without its data: every revocation is gone.
+        assert await eventually(lambda: redis.exists(REVOKED_SESSIONS_WHOLE_KEY)), "identity never restored Redis"
+        assert await redis.exists(REVOKED_SESSION_PREFIX + session_id)
+        refused = await wallet.get(nowhere, headers=bearer(access))
+    assert refused.status_code == 401 and "revoked" in refused.text, refused.text
+    assert (await identity.get("/v1/me", headers=bearer(access))).status_code == 401
+    with pytest.raises(TokenRejected, match="session revoked"):
+        await verifier_for(platform, redis).verify(access)
+    # A session that was never revoked is let in as before.
+    fresh = (await login(identity, email))["access_token"]
+    assert (await identity.get("/v1/me", headers=bearer(fresh))).status_code == 200
 
 
 async def test_client_credentials_with_scopes_and_scope_refusal(

@@ -126,6 +126,11 @@ MATRIX: dict[tuple[str, str, str], tuple[Call, Expect]] = {
         Call("POST", "/v1/wallets/{wallet}/unfreeze"),
         Expect(owner=403, other=403, admin=200),
     ),
+    # The transfer completed and settled its hold: nothing is left behind to release.
+    ("wallet", "POST", "/v1/admin/holds/{payment_id}/releases"): (
+        Call("POST", "/v1/admin/holds/{transfer}/releases", body=lambda w: {"reason": "ownership matrix"}),
+        Expect(owner=403, other=403, admin=409),
+    ),
     ("ledger", "GET", "/v1/accounts"): (Call("GET", "/v1/accounts"), Expect(owner=403, other=403, admin=200)),
     ("ledger", "GET", "/v1/accounts/{account_id}"): (
         Call("GET", "/v1/accounts/{wallet}"),

@@ -1,7 +1,8 @@
 """The identity service layer on real PostgreSQL and Redis: concurrent use of one refresh token
 rotates it once and burns the family, revocation is recorded in the database even when Redis is
 down, one signing key is created however many replicas start, retired keys leave the JWKS after
-the overlap, and private keys are stored encrypted."""
+the overlap, private keys are stored encrypted, and the revoked sessions a Redis lost are written
+back from the database, each expiring with its family."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ledgerline.core.auth import REVOKED_SESSION_PREFIX, RevokedSessions
 from ledgerline.core.db import create_engine
 from ledgerline.core.migrations import upgrade_to_head
+from ledgerline.identity import revocations
 from ledgerline.identity.domain import RefreshRefused
 from ledgerline.identity.service import IdentityService
 from ledgerline.identity.settings import IdentitySettings
@@ -190,3 +192,50 @@ async def test_login_upgrades_a_hash_made_with_older_cost_settings(
         stored = (await connection.execute(select(users.c.password_hash).where(users.c.email == email))).scalar_one()
     assert "t=2" in stored and not current.passwords.needs_rehash(stored)
     assert (await current.login(email, PASSWORD)).access_token
+
+
+async def test_revoked_sessions_lost_by_redis_are_written_back_page_by_page(
+    engine: AsyncEngine, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    user_id = uuid.uuid4()
+    families = {  # id: (expires in, revoked)
+        uuid.uuid4(): (timedelta(days=1), True),
+        uuid.uuid4(): (timedelta(days=2), True),
+        uuid.uuid4(): (timedelta(hours=1), True),
+        uuid.uuid4(): (-timedelta(hours=1), True),  # Expired: its tokens are refused anyway.
+        uuid.uuid4(): (timedelta(days=1), False),  # A live session.
+    }
+    async with engine.begin() as connection:
+        await connection.execute(
+            users.insert().values(id=user_id, email=f"{user_id}@example.com", password_hash="x", scopes=[])
+        )
+        await connection.execute(
+            refresh_families.insert(),
+            [
+                {
+                    "id": f,
+                    "user_id": user_id,
+                    "created_at": now,
+                    "expires_at": now + ttl,
+                    "revoked_at": now if gone else None,
+                }
+                for f, (ttl, gone) in families.items()
+            ],
+        )
+    monkeypatch.setattr(revocations, "RESTORE_PAGE_SIZE", 2)  # Three revoked and live: two pages.
+    sessions = RevokedSessions(redis)
+    await sessions.mark_whole(False)
+    restorer = revocations.RevocationRestorer(engine, sessions, interval_s=1, clock=lambda: now)
+    assert await restorer.restore() == 3
+    assert await sessions.whole()
+    for family_id, (ttl, gone) in families.items():
+        kept = await redis.exists(REVOKED_SESSION_PREFIX + str(family_id))
+        assert bool(kept) == (gone and ttl > timedelta(0)), family_id
+        if kept:
+            # Each expires with its family, not before.
+            assert (
+                ttl.total_seconds() - 5
+                <= await redis.ttl(REVOKED_SESSION_PREFIX + str(family_id))
+                <= ttl.total_seconds() + 5
+            )

@@ -326,16 +326,18 @@ def test_network_policies_allow_exactly_the_contract_flows(app_by_name: dict[str
         "payment",
         "helm-test",
     }
-    # Rewards and clawbacks are payments the rewards service asks for.
+    # Rewards and clawbacks are payments the rewards service asks for; the wallet service asks
+    # what became of a payment before an operator releases its hold.
     assert callers("payment") - {c for c in callers("payment") if c.startswith("namespace:")} == {
         "helm-test",
         "rewards",
+        "wallet",
     }
     assert {"wallet", "ledger", "payment", "notification", "rewards"} <= callers("identity"), "services fetch the JWKS"
     for service in SERVICES:
         assert {53, 9092, 5432, 6379} <= egress_ports(service)
     assert {443, 80, 587, 25, 2525} <= egress_ports("notification")
-    assert all(8080 in egress_ports(caller) for caller in ("payment", "ledger", "notification", "rewards"))
+    assert all(8080 in egress_ports(caller) for caller in ("payment", "ledger", "notification", "rewards", "wallet"))
     assert egress_ports("banksim") == {53, 4317, 4318}
     assert 9092 not in egress_ports("banksim")
 

@@ -68,3 +68,44 @@ def test_each_terminal_payment_is_announced_exactly_once_with_its_outcome() -> N
     }
     found = f.announced_once(statuses, events)
     assert [x.subject for x in found] == ["lost", "twice", "wrong"]
+
+
+def _told(path: str, webhook_id: str, payment_id: str, wallet_id: str, status: str, signed: bool = True) -> f.Heard:
+    kind = "payment.completed" if status == "COMPLETED" else "payment.failed"
+    body = {"type": kind, "data": {"payment_id": payment_id, "wallet_id": wallet_id, "status": status}}
+    return f.Heard(path, webhook_id, signed, body)
+
+
+def test_each_outcome_reaches_each_subscription_of_its_wallets_once_and_no_other() -> None:
+    statuses = {"ok": "COMPLETED", "lost": "FAILED", "twice": "COMPLETED", "wrong": "COMPENSATED"}
+    parties = {"ok": {"a", "b"}, "lost": {"a"}, "twice": {"b"}, "wrong": {"a"}, "other": {"c"}}
+    subscriptions = {"/a1": "a", "/a2": "a", "/b": "b"}
+    heard = [
+        _told("/a1", "n1", "ok", "a", "COMPLETED"),
+        _told("/a1", "n1", "ok", "a", "COMPLETED"),  # A re-sent copy: the same webhook-id.
+        _told("/a2", "n2", "ok", "a", "COMPLETED"),
+        _told("/b", "n3", "ok", "b", "COMPLETED"),
+        _told("/a1", "n4", "lost", "a", "FAILED"),
+        _told("/a2", "n5", "lost", "a", "FAILED"),
+        _told("/b", "n6", "twice", "b", "COMPLETED"),
+        _told("/b", "n7", "twice", "b", "COMPLETED"),
+        _told("/a1", "n8", "wrong", "a", "COMPLETED"),  # Told as completed, but it was compensated.
+        _told("/a2", "n9", "wrong", "a", "COMPENSATED"),
+        _told("/b", "n10", "other", "b", "COMPLETED"),  # A payment of wallet c told to b's subscription.
+        _told("/a1", "n11", "lost", "a", "FAILED", signed=False),  # Not signed by /a1's secret.
+    ]
+    found = f.webhooks_delivered_once(statuses, parties, subscriptions, heard)
+    assert sorted((x.check, x.subject) for x in found) == [
+        ("webhook_delivered_once", "twice"),
+        ("webhook_delivered_once", "wrong"),
+        ("webhook_outcome", "wrong"),
+        ("webhook_right_subscription", "other"),
+        ("webhook_signed", "lost"),
+    ]
+    # Until the last deliveries arrive, what has not arrived is missing, per subscription.
+    missing = f.webhooks_delivered_once(statuses, parties, subscriptions, heard[:6])
+    assert [(x.subject, x.detail.split(" reached subscription ")[1]) for x in missing] == [
+        ("twice", "/b 0 times (webhook ids [])"),
+        ("wrong", "/a1 0 times (webhook ids [])"),
+        ("wrong", "/a2 0 times (webhook ids [])"),
+    ]

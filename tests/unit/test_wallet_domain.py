@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from ledgerline.wallet.domain import (
     Hold,
+    HoldNotReleasable,
     HoldStatus,
     InvariantViolation,
     RejectionReason,
@@ -16,6 +17,7 @@ from ledgerline.wallet.domain import (
     credit,
     open_wallet,
     release,
+    release_stranded,
     reserve,
     settle_debit,
 )
@@ -73,3 +75,29 @@ def test_credits_reach_frozen_wallets_and_invariants_are_enforced() -> None:
     with pytest.raises(InvariantViolation):
         wallet(balance=10, held=11).checked()
     assert open_wallet(W, "u", "EUR", 500).overdraft_limit_minor == 500
+
+
+@pytest.mark.parametrize("payment_status", ["FAILED", "COMPENSATED", None])
+def test_an_operator_releases_a_hold_only_its_ended_or_unknown_payment_left(payment_status: str | None) -> None:
+    hold = Hold(uuid.uuid4(), W, 300, HoldStatus.HELD)
+    released = release_stranded(wallet(held=300), hold, payment_status)
+    assert (released.balance_minor, released.held_minor, released.available_minor) == (1000, 0, 1000)
+
+
+@pytest.mark.parametrize(
+    ("payment_status", "hold_status", "code"),
+    [
+        ("RESERVED", HoldStatus.HELD, "payment_in_flight"),
+        ("POSTED", HoldStatus.HELD, "payment_in_flight"),
+        ("COMPLETED", HoldStatus.HELD, "payment_completed"),
+        ("FAILED", HoldStatus.RELEASED, "hold_not_held"),
+        (None, HoldStatus.SETTLED, "hold_not_held"),
+    ],
+)
+def test_a_hold_its_payment_may_still_use_or_has_used_is_not_released(
+    payment_status: str | None, hold_status: HoldStatus, code: str
+) -> None:
+    hold = Hold(uuid.uuid4(), W, 300, hold_status)
+    with pytest.raises(HoldNotReleasable) as refused:
+        release_stranded(wallet(held=300), hold, payment_status)
+    assert refused.value.code == code

@@ -359,6 +359,9 @@ Usage: include "ledgerline.componentEnv" (dict "root" $ "component" "payment")
   value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "wallet")) | quote }}
 - name: LEDGERLINE_PAYMENT_BANK_URL
   value: {{ include "ledgerline.bankUrl" $root | quote }}
+{{- else if eq $c "wallet" }}
+- name: LEDGERLINE_WALLET_PAYMENT_URL
+  value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "payment")) | quote }}
 {{- else if eq $c "ledger" }}
 - name: LEDGERLINE_LEDGER_WALLET_URL
   value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "wallet")) | quote }}

@@ -5,6 +5,7 @@ does, and toxiproxy between the services and their database and broker, for netw
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -16,8 +17,8 @@ from pathlib import Path
 from ledgerline.infra.gateway import HEALTH_PATH as GATEWAY_HEALTH_PATH
 from ledgerline.infra.kafka_apache import ApacheKafka
 from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
-from ledgerline.infra.platform import DEFAULT_PORTS, Platform
-from ledgerline.infra.process import InfrastructureError, free_stable_port, http_ok
+from ledgerline.infra.platform import Platform
+from ledgerline.infra.process import InfrastructureError, ManagedProcess, free_stable_port, http_ok, tcp_open
 from ledgerline.infra.supervisor import Supervisor, supervise_platform
 from ledgerline.infra.toxiproxy import Route, Toxiproxy
 
@@ -40,6 +41,29 @@ _READY_PATHS = {"gateway": GATEWAY_HEALTH_PATH}
 # A fresh Apache Kafka creates its offsets topic on the first group join; on a busy machine the
 # services' first start can outlast their readiness timeout while it does, and a second succeeds.
 PLATFORM_START_ATTEMPTS = 2
+SINK_READY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSink:
+    """The customers' webhook endpoint: outside the platform, so no fault touches it."""
+
+    process: ManagedProcess
+    port: int
+    file: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def started(cls, data_dir: Path, port: int) -> WebhookSink:
+        file = data_dir / "webhook-sink" / "received.jsonl"
+        command = [sys.executable, "-m", "ledgerline.infra.webhook_sink", "--port", str(port), "--file", str(file)]
+        process = ManagedProcess("webhook-sink", command, log_path=data_dir / "logs" / "webhook-sink.log")
+        process.start()
+        process.wait_ready(lambda: tcp_open("127.0.0.1", port), timeout_s=SINK_READY_TIMEOUT_S)
+        return cls(process, port, file)
 
 
 @dataclass
@@ -47,12 +71,14 @@ class ChaosPlatform:
     platform: Platform
     supervisor: Supervisor
     network: Toxiproxy
+    webhooks: WebhookSink
     # Set when a seed found a violation: the run's logs then outlive its data folder.
     keep_logs: bool = False
 
     def healthy(self) -> bool:
         infra = self.platform.infra
         parts = [infra.postgres.process, infra.redis.process, infra.kafka.process, self.network.process]
+        parts.append(self.webhooks.process)
         parts += self.platform.processes.values()
         if not all(p is not None and p.running for p in parts):
             return False
@@ -79,10 +105,8 @@ def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[C
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when this runs as root.
     # Every server here is killed and restarted on its port: none may lie in the ephemeral range,
     # where the proxy's and the clients' own connections could hold it in the meantime.
-    pick = distinct_ports()
-    ports = Ports(postgres=pick(), redis=pick(), kafka=pick())
-    infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=ports, durable=True)
-    network = Toxiproxy(data_dir / "toxiproxy", pick(), network_routes(infra, pick))
+    infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=Ports.free(), durable=True)
+    network = Toxiproxy(data_dir / "toxiproxy", free_stable_port(), network_routes(infra))
     if "kafka" in network.routes and isinstance(infra.kafka, ApacheKafka):
         # Clients reach the broker at the address it advertises: the proxy's.
         infra.kafka.advertised_port = network.routes["kafka"].listen_port
@@ -90,19 +114,20 @@ def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[C
     for service in SERVICE_DATABASES:
         proxied = {f"LEDGERLINE_{service.upper()}_DATABASE_URL": proxied_database_url(infra, network, service)}
         overrides[service] = {**overrides.get(service, {}), **proxied}
-    service_ports = {name: pick() for name in DEFAULT_PORTS}
-    platform = Platform(infra, ports=service_ports, environment="test", overrides=overrides, user_env={})
+    platform = Platform.on_free_ports(infra, environment="test", overrides=overrides, user_env={})
     stopping = threading.Event()
     thread: threading.Thread | None = None
     chaos: ChaosPlatform | None = None
+    sink: WebhookSink | None = None
     try:
+        sink = WebhookSink.started(data_dir, free_stable_port())
         network.start()
         infra.start()
         _start(platform, say)
         supervisor = Supervisor(supervise_platform(platform), data_dir=data_dir, say=say)
         thread = threading.Thread(target=supervisor.run, args=(stopping.is_set,), name="supervisor", daemon=True)
         thread.start()
-        chaos = ChaosPlatform(platform, supervisor, network)
+        chaos = ChaosPlatform(platform, supervisor, network, sink)
         yield chaos
     finally:
         stopping.set()
@@ -111,6 +136,8 @@ def chaos_platform(kafka_backend: str, say: Callable[[str], None]) -> Iterator[C
         platform.stop()
         infra.stop()
         network.stop()
+        if sink is not None:
+            sink.process.stop()
         if chaos is not None and chaos.keep_logs:
             say(f"the logs of this run are kept in {keep_logs(data_dir)}")
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -125,25 +152,11 @@ def keep_logs(data_dir: Path) -> Path:
     return kept
 
 
-def distinct_ports() -> Callable[[], int]:
-    """Free stable ports, never the same one twice (none is bound until its server starts)."""
-    taken: set[int] = set()
-
-    def pick() -> int:
-        port = free_stable_port()
-        while port in taken:
-            port = free_stable_port()
-        taken.add(port)
-        return port
-
-    return pick
-
-
-def network_routes(infra: Infrastructure, pick: Callable[[], int]) -> list[Route]:
+def network_routes(infra: Infrastructure) -> list[Route]:
     """PostgreSQL always; the broker when it can advertise the proxy (Apache Kafka can)."""
-    routes = [Route("postgresql", pick(), infra.ports.postgres)]
+    routes = [Route("postgresql", free_stable_port(), infra.ports.postgres)]
     if isinstance(infra.kafka, ApacheKafka):
-        routes.append(Route("kafka", pick(), infra.ports.kafka))
+        routes.append(Route("kafka", free_stable_port(), infra.ports.kafka))
     return routes
 
 

@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 from sqlalchemy import text
 
 from ledgerline.chaos import findings as f
-from ledgerline.chaos import load
+from ledgerline.chaos import load, webhooks
 from ledgerline.chaos.faults import Injector
 from ledgerline.chaos.platform import ChaosPlatform
 from ledgerline.chaos.schedule import Plan, plan
@@ -70,6 +70,7 @@ async def run_seed(chaos: ChaosPlatform, seed: int, options: ChaosOptions, log: 
     restarts_before = sum(chaos.restarts().values())
     try:
         wallets = await load.open_funded_wallets(client, f"chaos-seed-{seed}")
+        subscribed = await webhooks.subscribe(platform.url("notification"), customer, wallets, chaos.webhooks.url)
         recorded = load.Recorded()
         deadline = time.monotonic() + options.load_s + options.heal_bound_s + options.settle_bound_s
         mix = load.Mix(client, wallets, random.Random(seed), recorded, deadline)
@@ -89,9 +90,14 @@ async def run_seed(chaos: ChaosPlatform, seed: int, options: ChaosOptions, log: 
     result.findings += f.retries_got_one_payment(recorded.keys)
     result.findings += f.terminal_in_time(statuses, options.settle_bound_s)
     result.findings += f.announced_once(statuses, events)
+    told, heard = await webhooks.delivered_once(
+        sources.payment_url, chaos.webhooks.file, subscribed, statuses, healed_at + options.settle_bound_s
+    )
+    result.findings += told
     stale_after_s = options.load_s + options.heal_bound_s + options.settle_bound_s
     result.books = await verify(sources, Limits(stale_after_s=stale_after_s))
     result.figures = figures(recorded, statuses, events, sum(chaos.restarts().values()) - restarts_before)
+    result.figures |= webhook_figures(subscribed, heard)
     result.figures["healed_after_s"] = round(healed_at - faults_ended_at, 1)
     result.figures["settled_after_s"] = round(time.monotonic() - healed_at, 1)
     return result
@@ -188,4 +194,13 @@ def figures(
         "by_kind": dict(Counter(a.kind for a in recorded.keys)),
         "announcement_copies": copies,  # Re-published copies of one announcement (same event id).
         "process_restarts": restarts,
+    }
+
+
+def webhook_figures(subscribed: Sequence[webhooks.Subscribed], heard: Sequence[f.Heard]) -> dict[str, Any]:
+    return {
+        "webhook_subscriptions": len(subscribed),
+        "webhook_calls": len(heard),
+        # Calls that repeated one already received (same webhook-id), which the receiver drops.
+        "webhook_copies": len(heard) - len({(h.path, h.webhook_id) for h in heard}),
     }

@@ -37,6 +37,9 @@ TOKEN_LENGTH_MAX = 8 * 1024
 VERIFIED_TOKENS_MAX = 10_000
 JWKS_KEYS_MAX = 100
 REVOKED_SESSION_PREFIX = "ledgerline:auth:revoked-session:"
+# Present while Redis holds every revoked session the identity database knows: a Redis that lost
+# its data comes back without it, and the identity service then writes the set back.
+REVOKED_SESSIONS_WHOLE_KEY = "ledgerline:auth:revoked-sessions-whole"
 JWKS_PATH = "/.well-known/jwks.json"
 JWKS_FETCH_TIMEOUT_S = 5.0
 REVOCATION_CACHE_SESSIONS_MAX = 100_000
@@ -118,6 +121,23 @@ class RevokedSessions:
             await self._redis.set(REVOKED_SESSION_PREFIX + session_id, "1", exat=int(until.timestamp()) + 1)
         except RedisError:
             _log.warning("could not record revoked session %s in Redis; the database still refuses it", session_id)
+
+    async def whole(self) -> bool:
+        """Whether Redis still has every revocation written back since it last lost its data."""
+        return bool(await self._redis.exists(REVOKED_SESSIONS_WHOLE_KEY))
+
+    async def mark_whole(self, whole: bool) -> None:
+        if whole:
+            await self._redis.set(REVOKED_SESSIONS_WHOLE_KEY, "1")
+        else:
+            await self._redis.delete(REVOKED_SESSIONS_WHOLE_KEY)
+
+    async def restore(self, sessions: Sequence[tuple[str, datetime]]) -> None:
+        """Write back revoked sessions, each expiring with its family, in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id, until in sessions:
+                pipe.set(REVOKED_SESSION_PREFIX + session_id, "1", exat=int(until.timestamp()) + 1)
+            await pipe.execute()
 
     async def is_revoked(self, session_id: str) -> bool:
         if self._not_revoked is not None and session_id in self._not_revoked:

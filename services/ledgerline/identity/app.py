@@ -22,6 +22,7 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
         description="Registration, login, refresh-token rotation, client credentials and the JWKS.",
         routers=[api.router],
         token_verifier=_own_verifier,
+        workers=lambda collaborators: [collaborators.revocations.run],
     )
     _state_registration_policy(app, settings)
     return app

@@ -122,6 +122,21 @@ async def revoke_family(connection: AsyncConnection, family: RefreshFamily, reas
     )
 
 
+async def revoked_families(
+    connection: AsyncConnection, *, now: datetime, after: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, datetime]]:
+    """Revoked families that have not yet expired, with their expiry, in id order after `after`."""
+    statement = (
+        select(refresh_families.c.id, refresh_families.c.expires_at)
+        .where(refresh_families.c.revoked_at.is_not(None), refresh_families.c.expires_at > now)
+        .order_by(refresh_families.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(refresh_families.c.id > after)
+    return [(row.id, row.expires_at) for row in await connection.execute(statement)]
+
+
 async def lock_signing_keys(connection: AsyncConnection) -> None:
     await connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SIGNING_KEYS_LOCK_ID})
 

@@ -41,6 +41,9 @@ class IdentitySettings(ServiceSettings):
     password_hash_concurrency_max: int = Field(4, ge=1, le=64)
     scopes_per_client_max: int = Field(16, ge=1, le=64)
     jwks_cache_max_age_s: int = Field(60, ge=0, le=3600)
+    # How often Redis is checked for having lost the revoked sessions (one EXISTS each time); a
+    # logged-out session works again for at most about this long after Redis comes back empty.
+    revocation_restore_interval_s: float = Field(1.0, gt=0, le=60)
     # Logins and registrations per client address (a token bucket each): a burst of this many,
     # then one more every 1 / refill seconds. Slows password guessing without locking accounts.
     address_rate_limit_capacity: int = Field(10, ge=1, le=100_000)

@@ -10,7 +10,8 @@ from fastapi import Depends
 from ledgerline.core.auth import RevokedSessions, TokenVerifier, VerifierLimits
 from ledgerline.core.http import collaborators_of
 from ledgerline.core.runtime import ServiceRuntime
-from ledgerline.identity.service import IdentityService
+from ledgerline.identity.revocations import RevocationRestorer
+from ledgerline.identity.service import IdentityService, utc_now
 from ledgerline.identity.settings import IdentitySettings
 
 # The service reads its own keys from its database, so refreshing on an unknown kid costs one
@@ -33,6 +34,8 @@ class IdentityCollaborators:
     identity: IdentityService
     # Checks this service's own tokens against the keys in its database.
     token_verifier: TokenVerifier
+    # Writes the revoked sessions back to Redis when it comes back without them.
+    revocations: RevocationRestorer
 
 
 async def bootstrap(runtime: ServiceRuntime[IdentitySettings]) -> IdentityCollaborators:
@@ -48,7 +51,13 @@ async def bootstrap(runtime: ServiceRuntime[IdentitySettings]) -> IdentityCollab
         ),
         revoked_sessions=RevokedSessions(runtime.redis),
     )
-    return IdentityCollaborators(identity, verifier)
+    revocations = RevocationRestorer(
+        runtime.engine,
+        RevokedSessions(runtime.redis),
+        interval_s=settings.revocation_restore_interval_s,
+        clock=utc_now,
+    )
+    return IdentityCollaborators(identity, verifier, revocations)
 
 
 IdentityCollaboratorsDep = Annotated[IdentityCollaborators, Depends(collaborators_of(IdentityCollaborators))]

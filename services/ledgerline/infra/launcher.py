@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from ledgerline.infra.kafka_embedded import EmbeddedKafka
 from ledgerline.infra.postgres import PostgresServer
-from ledgerline.infra.process import ManagedProcess, free_port
+from ledgerline.infra.process import ManagedProcess, free_stable_port
 from ledgerline.infra.redis import RedisServer
 
 KafkaBackendName = Literal["embedded", "apache"]
@@ -69,7 +69,8 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(postgres=free_port(), redis=free_port(), kafka=free_port())
+        """Free ports below the ephemeral range too, for test and benchmark platforms."""
+        return cls(postgres=free_stable_port(), redis=free_stable_port(), kafka=free_stable_port())
 
 
 @dataclass

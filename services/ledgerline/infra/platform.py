@@ -18,7 +18,7 @@ from ledgerline.identity import administration as identity_administration
 from ledgerline.identity.administration import SERVICE_CLIENT_SCOPES, service_client_id
 from ledgerline.infra.gateway import Gateway
 from ledgerline.infra.launcher import Infrastructure
-from ledgerline.infra.process import ManagedProcess, free_port, http_ok, tcp_open
+from ledgerline.infra.process import ManagedProcess, free_stable_port, http_ok, tcp_open
 from ledgerline.infra.service_settings import passthrough
 
 SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "rewards", "banksim")
@@ -82,7 +82,7 @@ class Platform:
         self.gateway: Gateway | None = None
         for service in self.services:
             for name in self.instances(service)[1:]:
-                self.ports.setdefault(name, free_port())
+                self.ports.setdefault(name, free_stable_port())
 
     def instances(self, service: str) -> list[str]:
         """The names of `service`'s instances, instance 1 first."""
@@ -99,7 +99,7 @@ class Platform:
 
     @classmethod
     def on_free_ports(cls, infra: Infrastructure, **options: Unpack[PlatformOptions]) -> Platform:
-        ports = {name: free_port() for name in DEFAULT_PORTS}
+        ports = {name: free_stable_port() for name in DEFAULT_PORTS}
         return cls(infra, ports=ports, **options)
 
     def url(self, service: str) -> str:
@@ -123,6 +123,7 @@ class Platform:
             "LEDGERLINE_REDIS_URL": self.infra.redis.url,
             prefix + "DATABASE_URL": self.infra.database_url(service),
             "LEDGERLINE_PAYMENT_WALLET_URL": self.url("wallet"),
+            "LEDGERLINE_WALLET_PAYMENT_URL": self.url("payment"),
             "LEDGERLINE_PAYMENT_BANK_URL": self.url("banksim"),
             "LEDGERLINE_LEDGER_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_NOTIFICATION_WALLET_URL": self.url("wallet"),

@@ -6,7 +6,6 @@ import contextlib
 import ctypes
 import os
 import pwd
-import random
 import shutil
 import signal
 import socket
@@ -182,20 +181,53 @@ def free_port(host: str = "127.0.0.1") -> int:
 # Below Linux's ephemeral range (32768-60999): no outgoing connection takes one of these, so a
 # server restarted on it can always bind it again.
 STABLE_PORTS = range(20_000, 32_000)
-STABLE_PORT_TRIES_MAX = 200
+# Consecutive process ids start this many ports apart, so test runs started side by side each
+# count up from a base of their own instead of racing for the same ports.
+PID_SPREAD = 211
+
+
+def port_bindable(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class StablePorts:
+    """Ports for servers that may be restarted on them, each handed out once per process.
+
+    They count up from a base derived from the process id, within `STABLE_PORTS`, skipping any
+    that something already holds; none is bound until its server starts, so remembering what was
+    handed out is what keeps two servers of one run apart.
+    """
+
+    def __init__(self, offset: int) -> None:
+        self._offset = offset % len(STABLE_PORTS)
+        self._handed: set[int] = set()
+
+    @classmethod
+    def for_process(cls, pid: int | None = None) -> StablePorts:
+        return cls((os.getpid() if pid is None else pid) * PID_SPREAD)
+
+    def take(self, host: str = "127.0.0.1") -> int:
+        for _ in range(len(STABLE_PORTS)):
+            port = STABLE_PORTS.start + self._offset
+            self._offset = (self._offset + 1) % len(STABLE_PORTS)
+            if port not in self._handed and port_bindable(port, host):
+                self._handed.add(port)
+                return port
+        raise InfrastructureError(f"no free port in {STABLE_PORTS.start}-{STABLE_PORTS.stop - 1}")
+
+
+_STABLE_PORTS = StablePorts.for_process()
 
 
 def free_stable_port(host: str = "127.0.0.1") -> int:
-    """A free port for a server that may be restarted on it (the ones of free_port() are not)."""
-    for _ in range(STABLE_PORT_TRIES_MAX):
-        port = random.choice(STABLE_PORTS)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise InfrastructureError(f"no free port in {STABLE_PORTS.start}-{STABLE_PORTS.stop - 1}")
+    """A free port for a server that may be restarted on it (the ones of free_port() are not),
+    never one this process handed out before."""
+    return _STABLE_PORTS.take(host)
 
 
 def find_executable(name: str, candidates: Sequence[Path]) -> Path | None:

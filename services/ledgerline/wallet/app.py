@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from ledgerline.core import topics
 from ledgerline.core.runtime import ServiceRuntime, Subscription, build_service_app
-from ledgerline.wallet import api
+from ledgerline.wallet import api, hold_release_api
 from ledgerline.wallet.handlers import COMMAND_HANDLING
 from ledgerline.wallet.settings import WalletSettings
 from ledgerline.wallet.wiring import bootstrap
@@ -17,6 +17,6 @@ def create_app(settings: WalletSettings | None = None) -> FastAPI:
         bootstrap=bootstrap,
         title="Ledgerline wallet service",
         description="Wallets: balance, held and available funds, overdraft limits, freezing.",
-        routers=[api.router],
+        routers=[api.router, hold_release_api.router],
         subscriptions=[Subscription(topics=[topics.WALLET_COMMANDS], batch=COMMAND_HANDLING)],
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -119,3 +120,47 @@ def _require_held(wallet: Wallet, hold: Hold) -> None:
 
 def _next(wallet: Wallet, **changes: object) -> Wallet:
     return replace(wallet, version=wallet.version + 1, **changes).checked()  # type: ignore[arg-type]  # Typed callers.
+
+
+# What the payment service says of a payment whose hold an operator wants released: a status, or
+# None when it knows no such payment.
+ENDED_WITHOUT_MONEY_MOVING = frozenset({"FAILED", "COMPENSATED"})
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRelease:
+    """The audit of a hold released by hand: which, how much, on whose word and why."""
+
+    payment_id: uuid.UUID
+    wallet_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    payment_status: str | None
+    released_by: str
+    reason: str
+    released_at: datetime | None = None  # Set by the database when the release commits.
+
+
+class HoldNotReleasable(Exception):
+    """Why an operator may not release a hold by hand; `code` names it for the API."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def release_stranded(wallet: Wallet, hold: Hold, payment_status: str | None) -> Wallet:
+    """Release a hold whose payment will never release or settle it itself.
+
+    Only a payment that ended with no money moved (or that the payment service never had) leaves
+    its hold behind for good. One still in flight will settle or release it; a completed one
+    moved the money in the ledger, so its hold is settled, not given back (that would let the
+    wallet spend money the ledger already took)."""
+    if hold.status is not HoldStatus.HELD:
+        raise HoldNotReleasable("hold_not_held", f"the hold of payment {hold.payment_id} is {hold.status.value}")
+    if payment_status == "COMPLETED":
+        raise HoldNotReleasable("payment_completed", f"payment {hold.payment_id} completed; its money left the ledger")
+    if payment_status is not None and payment_status not in ENDED_WITHOUT_MONEY_MOVING:
+        raise HoldNotReleasable("payment_in_flight", f"payment {hold.payment_id} is {payment_status}, still in flight")
+    return release(wallet, hold)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -12,9 +13,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerline.core.db import one_of, write_every_row
-from ledgerline.wallet.domain import Hold, HoldStatus, Wallet, WalletStatus
+from ledgerline.wallet.domain import Hold, HoldRelease, HoldStatus, Wallet, WalletStatus
 from ledgerline.wallet.ports import WalletStore
-from ledgerline.wallet.tables import holds, wallets
+from ledgerline.wallet.tables import hold_releases, holds, wallets
 
 
 def _wallet(row: Row[Any]) -> Wallet:
@@ -158,6 +159,25 @@ async def put_holds(connection: AsyncConnection, changed: Sequence[Hold]) -> Non
         ),
         rows,
     )
+
+
+async def add_hold_release(connection: AsyncConnection, release: HoldRelease) -> HoldRelease:
+    """The audit row, written; returned with its time as the database set it."""
+    statement = (
+        hold_releases.insert()
+        .values(
+            payment_id=release.payment_id,
+            wallet_id=release.wallet_id,
+            amount_minor=release.amount_minor,
+            currency=release.currency,
+            payment_status=release.payment_status,
+            released_by=release.released_by,
+            reason=release.reason,
+        )
+        .returning(hold_releases.c.released_at)
+    )
+    released_at = (await connection.execute(statement)).scalar_one()
+    return replace(release, released_at=released_at)
 
 
 class SqlWalletStore(WalletStore):

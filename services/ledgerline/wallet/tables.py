@@ -45,3 +45,19 @@ holds = Table(
     CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
     CheckConstraint("status IN ('held', 'released', 'settled', 'rejected')", name="known_status"),
 )
+
+# Holds released by an operator because their payment ended without them: the audit, one row per
+# hold (a hold is released once).
+hold_releases = Table(
+    "hold_releases",
+    metadata,
+    Column("payment_id", Uuid, primary_key=True),
+    Column("wallet_id", Uuid, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("payment_status", Text),  # What the payment service said; NULL: it knows no such payment.
+    Column("released_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("released_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+)
