@@ -32,7 +32,13 @@ def rewards_account_id(currency: str) -> uuid.UUID:
     return uuid.uuid5(_SETTLEMENT_NAMESPACE, f"rewards:{currency}")
 
 
-AccountKindName = Literal["wallet", "settlement", "rewards"]
+def fx_account_id(currency: str) -> uuid.UUID:
+    """The account of each currency through which cross-currency transfers exchange money: it
+    takes in what a transfer pays in this currency and pays out what one receives in it."""
+    return uuid.uuid5(_SETTLEMENT_NAMESPACE, f"fx:{currency}")
+
+
+AccountKindName = Literal["wallet", "settlement", "rewards", "fx"]
 
 
 # Wallet commands and replies.

@@ -12,7 +12,7 @@ from ledgerline.core import topics
 from ledgerline.core.kafka import BatchHandler
 from ledgerline.core.processing import BatchHandling
 from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
-from ledgerline.payment import api, api_problems, repository, reward_payments, saga, wallets
+from ledgerline.payment import api, api_problems, fx_api, repository, reward_payments, saga, wallets
 from ledgerline.payment.bank import BankStep
 from ledgerline.payment.settings import PaymentSettings
 from ledgerline.payment.wiring import PaymentCollaborators, bootstrap
@@ -23,8 +23,11 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         runtime=ServiceRuntime("payment", settings or PaymentSettings()),
         bootstrap=bootstrap,
         title="Ledgerline payment service",
-        description="Transfers, deposits, withdrawals, refunds and rewards, each run as a saga.",
-        routers=[api.router, reward_payments.router],
+        description=(
+            "Transfers (in one currency, or across two at a quoted rate), deposits, withdrawals, refunds"
+            " and rewards, each run as a saga."
+        ),
+        routers=[api.router, reward_payments.router, fx_api.router],
         subscriptions=_subscriptions,
         workers=_workers,
         problem_rules=api_problems.RULES,

@@ -34,6 +34,9 @@ def _payment(row: Row[Any]) -> Payment:
         failure_reason=row.failure_reason,
         attempts=row.attempts,
         version=row.version,
+        destination_amount_minor=row.destination_amount_minor,
+        destination_currency=row.destination_currency,
+        quote_id=row.quote_id,
     )
 
 
@@ -73,6 +76,9 @@ async def add_many(connection: AsyncConnection, started: Sequence[tuple[Payment,
             "destination_wallet_id": p.destination_wallet_id,
             "original_payment_id": p.original_payment_id,
             "external_reference": p.external_reference,
+            "destination_amount_minor": p.destination_amount_minor,
+            "destination_currency": p.destination_currency,
+            "quote_id": p.quote_id,
             "next_attempt_at": next_attempt_at,
             **_columns(p),
         }
