@@ -90,7 +90,10 @@ def _transfer_schema(schema: dict[str, Any]) -> None:
     side) or an amount and a currency, as strict as a transfer in one currency."""
     amounts_in_currency("amount")(schema)
     in_one_currency = [{**branch, "required": ["amount", "currency"]} for branch in schema.pop("anyOf")]
-    schema["anyOf"] = [{"required": ["quote_id"]}, *in_one_currency]
+    for branch in in_one_currency:  # Present and not null: `pattern` alone lets a null through.
+        branch["properties"]["amount"]["type"] = "string"
+    with_quote = {"required": ["quote_id"], "properties": {"quote_id": {"type": "string"}}}
+    schema["anyOf"] = [with_quote, *in_one_currency]
 
 
 class TransferCreateRequest(_TransferEnds):

@@ -23,7 +23,19 @@ RATE_SCALE: int = 10**RATE_DECIMALS
 # keeps `amount * rate` within what the arithmetic below and PostgreSQL's bigint are checked for.
 RATE_UNITS_MAX = 1_000_000
 RATE_SCALED_MAX = RATE_UNITS_MAX * RATE_SCALE
-RATE_PATTERN = f"^(0|[1-9][0-9]{{0,{len(str(RATE_UNITS_MAX)) - 1}}})(\\.[0-9]{{1,{RATE_DECIMALS}}})?$"
+
+
+def _rate_pattern() -> str:
+    """The rates `parse_rate` accepts, as a regular expression: positive, at most the maximum."""
+    units_digits = len(str(RATE_UNITS_MAX)) - 1
+    fraction = f"(\\.[0-9]{{1,{RATE_DECIMALS}}})?"
+    # Below one: some fraction digit must be non-zero.
+    small = "|".join(f"{'0' * zeros}[1-9][0-9]{{0,{RATE_DECIMALS - 1 - zeros}}}" for zeros in range(RATE_DECIMALS))
+    choices = [f"[1-9][0-9]{{0,{units_digits - 1}}}{fraction}", f"{RATE_UNITS_MAX}(\\.0{{1,{RATE_DECIMALS}}})?"]
+    return "^(" + "|".join([*choices, f"0\\.({small})"]) + ")$"
+
+
+RATE_PATTERN = _rate_pattern()
 _RATE = re.compile(RATE_PATTERN)
 
 
