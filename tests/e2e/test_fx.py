@@ -1,7 +1,8 @@
 """Cross-currency transfers move exactly the quoted amounts: a round EUR -> USD -> JPY and back
 rounds down to each currency's minor unit, each journal entry balances per currency through the
 FX accounts, and the books balance; a quote is its owner's, used once, before it expires, and a
-transfer accepted in time completes even when its quote expires mid-saga."""
+transfer accepted in time completes even when its quote expires mid-saga. The rates here are
+those of the bank simulator's feed, which the platform loads, so the two never disagree."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ledgerline.payment import fx
 from tests.books import assert_books_balance, funded_wallet, minor, wallet_minor
 from tests.conftest import platform_client
 from tests.e2e.test_compensation import ledger_account_opened
+from tests.polling import eventually
 
 RATES = {("EUR", "USD"): "1.08567", ("USD", "JPY"): "151.234", ("JPY", "USD"): "0.0066", ("USD", "EUR"): "0.92"}
 ATTEMPTS_MAX = 5
@@ -183,3 +185,13 @@ async def _accepted_with_short_quote(client: LedgerlineClient, eur: str, usd: st
             return quote, accepted
         assert accepted.json()["code"] == "quote_expired", accepted.text
     raise AssertionError(f"no transfer accepted within {ATTEMPTS_MAX} two-second quotes")
+
+
+async def test_the_bank_rate_feed_sets_rates_a_quote_uses(client: LedgerlineClient) -> None:
+    async def fed_rate() -> str | None:
+        listed = await client.payment.get("/v1/fx/rates")
+        return {(r["base"], r["quote"]): r["rate"] for r in listed.json()["items"]}.get(("EUR", "JPY"))
+
+    assert await eventually(fed_rate) == "164.19000000"
+    quote = await client.quote("EUR", "JPY", "1.99")
+    assert (quote["rate"], quote["destination_amount"]) == ("164.19000000", "326")  # 326.7381 JPY

@@ -300,6 +300,8 @@ MATRIX: dict[tuple[str, str, str], tuple[Call, Expect]] = {
         Expect(owner=403, other=403, admin=200),
     ),
     ("banksim", "GET", "/v1/operations"): (Call("GET", "/v1/operations"), Expect(owner=403, other=403, admin=200)),
+    # The bank's rate feed is the payment service's (scope bank:write) to read.
+    ("banksim", "GET", "/v1/fx/rates"): (Call("GET", "/v1/fx/rates"), Expect(owner=403, other=403, admin=200)),
     # Only the payment service's client (scope bank:write) or an admin calls the bank.
     ("banksim", "POST", "/v1/charges"): (
         Call(

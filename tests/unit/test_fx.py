@@ -17,6 +17,7 @@ from ledgerline.payment import fx, messages
 from ledgerline.payment.domain import Status
 from ledgerline.payment.ports import WalletInfo
 from ledgerline.payment.quoted_transfers import StartQuotedTransfer, start_quoted_transfer
+from ledgerline.payment.rate_feed import feed_rates
 from tests.unit.fakes import InMemoryWallets
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -139,3 +140,17 @@ async def test_a_quoted_transfer_starts_only_between_wallets_of_the_quotes_curre
         await start_quoted_transfer(StartQuotedTransfer(alice, ALICE_EUR, BOB_USD, q, "10.01"), wallets, NOW)
     with pytest.raises(fx.QuoteMismatch):
         await start_quoted_transfer(StartQuotedTransfer(alice, ALICE_EUR, BOB_USD, q, None, "USD"), wallets, NOW)
+
+
+def test_the_rate_feed_keeps_valid_rates_and_skips_the_rest() -> None:
+    items = [
+        {"base": "EUR", "quote": "USD", "rate": "1.08567"},
+        {"base": "EUR", "quote": "EUR", "rate": "1"},
+        {"base": "EUR", "quote": "ABC", "rate": "1"},
+        {"base": "USD", "quote": "JPY", "rate": "0"},
+        {"base": "USD", "quote": "JPY", "rate": 151.2},  # A float is never a rate.
+        {"quote": "JPY", "rate": "1"},
+        {"base": "JPY", "quote": "USD", "rate": "0.0066"},
+    ]
+    assert feed_rates(items, pairs_max=100) == [("EUR", "USD", 108_567_000), ("JPY", "USD", 660_000)]
+    assert feed_rates(items, pairs_max=1) == [("EUR", "USD", 108_567_000)]

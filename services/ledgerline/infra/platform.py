@@ -135,6 +135,8 @@ class Platform:
             prefix + "DATABASE_URL": self.infra.database_url(service),
             "LEDGERLINE_PAYMENT_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_PAYMENT_BANK_URL": self.url("banksim"),
+            # The bank simulator's demonstration rates, so a quote works before the operator sets any.
+            "LEDGERLINE_PAYMENT_FX_RATE_FEED_ENABLED": "true",
             "LEDGERLINE_LEDGER_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_NOTIFICATION_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_REWARDS_WALLET_URL": self.url("wallet"),

@@ -136,12 +136,9 @@ async def set_rate(
         raise RATE_NOT_VALID.problem(str(error)) from None
     limit = service.settings.fx_rates_max
     async with service.make_uow() as uow:
-        if (
-            not await fx_store.rate_exists(uow.connection, base, quote)
-            and await fx_store.count_rates(uow.connection) >= limit
-        ):
+        updated_at = await fx_store.put_rate_within(uow.connection, base, quote, rate_scaled, limit)
+        if updated_at is None:
             raise TOO_MANY_RATES.problem(f"at most {limit} pairs")
-        updated_at = await fx_store.put_rate(uow.connection, base, quote, rate_scaled)
         await uow.commit()
     return RateView(base=base, quote=quote, rate=fx.format_rate(rate_scaled), updated_at=updated_at)
 

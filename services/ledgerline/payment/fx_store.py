@@ -26,13 +26,14 @@ async def put_rate(connection: AsyncConnection, base: str, quote: str, rate_scal
     return updated_at
 
 
-async def rate_exists(connection: AsyncConnection, base: str, quote: str) -> bool:
-    found = await connection.scalar(select(fx_rates.c.base).where(fx_rates.c.base == base, fx_rates.c.quote == quote))
-    return found is not None
-
-
-async def count_rates(connection: AsyncConnection) -> int:
-    return int(await connection.scalar(select(func.count()).select_from(fx_rates)) or 0)
+async def put_rate_within(
+    connection: AsyncConnection, base: str, quote: str, rate_scaled: int, pairs_max: int
+) -> datetime | None:
+    """`put_rate`, unless the pair is new and the table already holds `pairs_max` pairs (None)."""
+    exists = await get_rate(connection, base, quote) is not None
+    if not exists and int(await connection.scalar(select(func.count()).select_from(fx_rates)) or 0) >= pairs_max:
+        return None
+    return await put_rate(connection, base, quote, rate_scaled)
 
 
 async def list_rates(connection: AsyncConnection, limit: int) -> list[Row[Any]]:

@@ -34,3 +34,7 @@ class PaymentSettings(ServiceSettings):
     quote_ttl_s: int = Field(30, ge=1, le=3600)
     # Currency pairs the rates table holds at most (each pair one row; `GET /v1/fx/rates` lists all).
     fx_rates_max: int = Field(1000, ge=1, le=10_000)
+    # The bank's rate feed (`GET /v1/fx/rates` at `bank_url`), loaded at startup and then every
+    # interval: the pairs it names take its rates; the others keep the operator's.
+    fx_rate_feed_enabled: bool = False
+    fx_rate_feed_interval_s: float = Field(300.0, ge=1, le=86_400)
