@@ -24,6 +24,7 @@ DATA_DEPENDENT_REFUSALS = frozenset(
         "currency_mismatch",  # payment: the wallet holds another currency
         "self_transfer",  # payment: source and destination equal (two fields that must differ)
         "duplicate_transfer_id",  # payment: two transfers of a batch share an id (unique by a field)
+        "batch_refused",  # payment: an atomic batch with a transfer refused (as each is in a plain batch's 200)
         "idempotency_key_reused",  # payment: a key seen before with another body
         "refund_exceeds_original",  # payment: more than is left to refund
         "too_many_subscriptions",  # notification: the wallet has its maximum already

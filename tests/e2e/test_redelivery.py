@@ -5,7 +5,6 @@ command seen before is answered again, the same way."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 
@@ -15,26 +14,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ledgerline.client import LedgerlineClient
 from ledgerline.core import contracts as c
 from ledgerline.core import topics
-from ledgerline.core.events import OutgoingMessage, decode, encode, expand
+from ledgerline.core.events import decode, encode, expand
 from ledgerline.core.kafka_clients import create_producer
 from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, funded_wallet, played_payment, wallet_minor
+from tests.kafka_producer import send_twice, started_producer
 from tests.polling import eventually
 
 
 @pytest.fixture
 async def producer(any_platform: Platform) -> AsyncIterator[AIOKafkaProducer]:
-    kafka = create_producer(any_platform.infra.kafka.bootstrap_servers, "redelivery-test")
-    await kafka.start()
-    yield kafka
-    await kafka.stop()
-
-
-async def send_twice(producer: AIOKafkaProducer, message: OutgoingMessage, *, same_id: bool) -> None:
-    copies = [message, message if same_id else dataclasses.replace(message, id=str(uuid.uuid4()))]
-    for copy in copies:
-        key, value, headers = encode(copy)
-        await (await producer.send(copy.topic, value=value, key=key, headers=headers))
+    async with started_producer(any_platform, "redelivery-test") as kafka:
+        yield kafka
 
 
 @pytest.mark.parametrize("same_id", [True, False], ids=["same-message-id", "new-message-id"])

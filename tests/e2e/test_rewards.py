@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,10 +17,11 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from ledgerline.client import LedgerlineClient, register_customer
 from ledgerline.core import contracts as c
-from ledgerline.core.events import encode
+from ledgerline.core.events import OutgoingMessage, encode
 from ledgerline.core.kafka_clients import create_producer
 from ledgerline.infra.platform import Platform
 from ledgerline.infra.process import log_tail
@@ -115,53 +117,154 @@ async def test_a_transfer_earns_one_reward_through_the_saga_even_when_announced_
     # The reward is linked to the payment, but it is no refund of it.
     assert (await any_client.get_payment(transfer["id"]))["refund_ids"] == []
 
-    await _announce_again(any_platform, transfer, alice, bob)
+    await _announce_again(any_platform, transfer)
     assert await rewards_of(any_client, any_platform, alice) == {"items": [reward], "next_cursor": None}
     assert await wallet_minor(any_client, alice) == {"balance": 29306, "held": 0, "available": 29306}
     await assert_books_balance(any_client)
 
 
-async def _announce_again(platform: Platform, transfer: dict[str, Any], payer: str, payee: str) -> None:
-    """The transfer's `payment.completed` twice more: with its own event id (a redelivery, which
-    the inbox drops) and with a new one (a replay, which the one-per-payment-and-rule row drops);
-    returns once the rewards service has consumed both."""
+def completed(payment: dict[str, Any], **links: uuid.UUID) -> OutgoingMessage:
+    """The payment's `payment.completed`, with the event id the payment service gives it."""
     outcome = c.PaymentOutcome(
-        payment_id=uuid.UUID(transfer["id"]),
-        payment_type="transfer",
+        payment_id=uuid.UUID(payment["id"]),
+        payment_type=payment["type"],
         status="COMPLETED",
-        amount_minor=minor(transfer["amount"], transfer["currency"]),
-        currency=transfer["currency"],
-        source_wallet_id=uuid.UUID(payer),
-        destination_wallet_id=uuid.UUID(payee),
+        amount_minor=minor(payment["amount"], payment["currency"]),
+        currency=payment["currency"],
+        source_wallet_id=payment["source_wallet_id"],
+        destination_wallet_id=payment["destination_wallet_id"],
+        original_payment_id=payment.get("original_payment_id"),
     )
-    redelivery = c.message(
+    return c.message(
         c.PAYMENT_COMPLETED,
         outcome,
-        key=transfer["id"],
+        key=payment["id"],
         source="/ledgerline/payment",
-        message_id=str(uuid.uuid5(uuid.UUID(transfer["id"]), "outcome:COMPLETED")),
+        message_id=outcome_event_id(payment["id"]),
     )
-    replay = dataclasses.replace(redelivery, id=str(uuid.uuid4()))
+
+
+def outcome_event_id(payment_id: str) -> str:
+    return str(uuid.uuid5(uuid.UUID(payment_id), "outcome:COMPLETED"))
+
+
+@asynccontextmanager
+async def rewards_database(platform: Platform) -> AsyncIterator[asyncpg.Connection]:
+    database = await asyncpg.connect(platform.infra.database_url("rewards").replace("+asyncpg", ""))
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def publish_and_await(platform: Platform, *messages: OutgoingMessage) -> None:
+    """Publish `messages` straight onto their topic, in order, and return once the rewards service
+    has consumed the last (in its inbox)."""
     producer: AIOKafkaProducer = create_producer(platform.infra.kafka.bootstrap_servers, "rewards-test")
     await producer.start()
     try:
-        for message in (redelivery, replay):
+        for message in messages:
             key, value, headers = encode(message)
             await (await producer.send(message.topic, value=value, key=key, headers=headers))
     finally:
         await producer.stop()
-    database = await asyncpg.connect(platform.infra.database_url("rewards").replace("+asyncpg", ""))
-    try:
+    async with rewards_database(platform) as database:
 
         async def consumed() -> bool:
-            # Same key, same partition: once the replay is in the inbox, the redelivery was read too.
-            return bool(await database.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", replay.id))
+            query = "SELECT count(*) FROM inbox WHERE event_id = $1"
+            return bool(await database.fetchval(query, messages[-1].id))
 
         assert await eventually(consumed, timeout_s=60), log_tail(platform.log_path("rewards"))
-        count = await database.fetchval("SELECT count(*) FROM rewards WHERE source_payment_id = $1", outcome.payment_id)
-        assert count == 1
-    finally:
-        await database.close()
+
+
+async def _announce_again(platform: Platform, transfer: dict[str, Any]) -> None:
+    """The transfer's `payment.completed` twice more: with its own event id (a redelivery, which
+    the inbox drops) and with a new one (a replay, which the one-per-payment-and-rule row drops);
+    returns once the rewards service has consumed both (same key, same partition: once the replay
+    is in the inbox, the redelivery was read too)."""
+    redelivery = completed(transfer)
+    await publish_and_await(platform, redelivery, dataclasses.replace(redelivery, id=str(uuid.uuid4())))
+    async with rewards_database(platform) as database:
+        query = "SELECT count(*) FROM rewards WHERE source_payment_id = $1"
+        assert await database.fetchval(query, uuid.UUID(transfer["id"])) == 1
+
+
+async def passed_over(platform: Platform, currency: str) -> int:
+    """How many outcomes in `currency` the rewards service passed over, as its metrics say."""
+    async with httpx.AsyncClient(base_url=platform.url("rewards"), timeout=30) as http:
+        text = (await http.get("/metrics")).text
+    return sum(
+        int(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "ledgerline_rewards_outcomes_passed_over_total" and sample.labels["currency"] == currency
+    )
+
+
+async def await_passed_over(platform: Platform, currency: str, count: int) -> None:
+    async def enough() -> bool:
+        return await passed_over(platform, currency) >= count
+
+    assert await eventually(enough, timeout_s=60), log_tail(platform.log_path("rewards"))
+
+
+async def test_outcomes_no_rule_can_match_write_nothing_and_a_rule_added_later_applies(
+    client: LedgerlineClient, platform: Platform, rules_on_embedded: httpx.AsyncClient
+) -> None:
+    currency = "CZK"
+    before = await passed_over(platform, currency)
+    alice = await funded_wallet(client, "alice", "100.00", currency)
+    bob = await funded_wallet(client, "bob", "0", currency)
+    transfers = [await client.transfer(alice, bob, "10.00", currency) for _ in range(3)]
+    # The deposit and the three transfers: no rule for the currency, so no inbox row for any.
+    await await_passed_over(platform, currency, before + 4)
+    [deposit] = (await client.payments(wallet_id=alice, type="deposit"))["items"]
+    payments = [deposit["id"], *(t["id"] for t in transfers)]
+    async with rewards_database(platform) as database:
+        query = "SELECT count(*) FROM inbox WHERE event_id = any($1::text[])"
+        assert await database.fetchval(query, [outcome_event_id(p) for p in payments]) == 0
+
+    await add_rule(rules_on_embedded, currency, rate_bps=1000)
+    rewarded = await client.transfer(alice, bob, "20.00", currency)
+    [reward] = await settled_rewards(client, platform, alice, 1)
+    assert (reward["amount"], reward["source_payment_id"]) == ("2.00", rewarded["id"])
+    # 100 - 3 x 10 - 20 + the 2.00 reward; the earlier transfers earned nothing.
+    assert await wallet_minor(client, alice) == {"balance": 5200, "held": 0, "available": 5200}
+    await assert_books_balance(client)
+
+
+async def test_a_refund_consumed_before_its_payment_still_claws_back_its_share(
+    client: LedgerlineClient, platform: Platform, rules_on_embedded: httpx.AsyncClient
+) -> None:
+    currency = "HUF"
+    before = await passed_over(platform, currency)
+    alice = await funded_wallet(client, "alice", "1000.00", currency)
+    bob = await funded_wallet(client, "bob", "0", currency)
+    transfer = await client.transfer(alice, bob, "300.00", currency)
+    refund = await client.refund(transfer["id"], "100.00")
+    assert refund["status"] == "COMPLETED"
+    # With no rule yet, the three outcomes (deposit, transfer, refund) are passed over; the
+    # rule's validity began before the transfer, so both are announced again under it.
+    await await_passed_over(platform, currency, before + 3)
+    await add_rule(rules_on_embedded, currency, rate_bps=1000)
+
+    # The refund first: it is kept, and claws back nothing until the transfer's reward exists.
+    await publish_and_await(platform, dataclasses.replace(completed(refund), id=str(uuid.uuid4())))
+    async with rewards_database(platform) as database:
+        query = "SELECT count(*) FROM rewards WHERE source_payment_id = $1"
+        assert await database.fetchval(query, uuid.UUID(transfer["id"])) == 0
+    await publish_and_await(platform, dataclasses.replace(completed(transfer), id=str(uuid.uuid4())))
+
+    # As had they come in order: 10% of 300.00 paid, a third of it clawed back.
+    [reward] = await settled_rewards(client, platform, alice, 1, clawbacks=1)
+    assert (reward["amount"], reward["clawed_back"], reward["owed"]) == ("30.00", "10.00", "0.00")
+    [clawback] = reward["clawbacks"]
+    assert (clawback["refund_payment_id"], clawback["due"], clawback["amount"]) == (refund["id"], "10.00", "10.00")
+    # 1000 - 300 + 100 refunded + 30 reward - 10 clawed back.
+    assert await wallet_minor(client, alice) == {"balance": 82000, "held": 0, "available": 82000}
+    postings = await entry_postings(client, clawback["id"], currency)
+    assert postings == {alice: -1000, str(c.rewards_account_id(currency)): 1000}
+    await assert_books_balance(client)
 
 
 async def test_partial_refunds_claw_back_in_proportion(

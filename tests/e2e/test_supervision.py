@@ -19,7 +19,8 @@ import asyncpg
 import pytest
 
 from ledgerline.client import LedgerlineClient, PaymentTimeout, operator_from_file, register_customer
-from ledgerline.infra.platform import OPERATOR_CREDENTIALS_FILE, http_ok
+from ledgerline.infra.platform import OPERATOR_CREDENTIALS_FILE
+from ledgerline.infra.process import http_ok
 from ledgerline.infra.supervisor import STATE_FILE_NAME
 from tests.books import assert_books_balance, funded_wallet, track_databases, wallet_minor
 from tests.e2e.test_settings_passthrough import RunningUp

@@ -26,11 +26,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from ledgerline.client import REQUEST_TIMEOUT_S, LedgerlineClient, register_customer
 from ledgerline.core import contracts as c
 from ledgerline.core.events import OutgoingMessage, encode
-from ledgerline.core.kafka_clients import create_producer
 from ledgerline.infra.launcher import Infrastructure, Ports
 from ledgerline.infra.platform import Platform
 from tests.books import assert_books_balance, funded_wallet, played_payment, track_databases, wallet_minor
 from tests.conftest import TEST_OVERRIDES, platform_client
+from tests.kafka_producer import started_producer
 from tests.polling import eventually
 
 REPLICAS = 2
@@ -209,10 +209,8 @@ async def test_one_key_sent_to_both_payment_instances_makes_one_payment(
 
 @pytest.fixture
 async def producer(replicated: Platform) -> AsyncIterator[AIOKafkaProducer]:
-    kafka = create_producer(replicated.infra.kafka.bootstrap_servers, "two-instances-test")
-    await kafka.start()
-    yield kafka
-    await kafka.stop()
+    async with started_producer(replicated, "two-instances-test") as kafka:
+        yield kafka
 
 
 async def send_to_both_instances(producer: AIOKafkaProducer, message: OutgoingMessage, *, same_id: bool) -> None:

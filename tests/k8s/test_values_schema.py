@@ -45,6 +45,10 @@ APP_REJECTIONS: dict[str, tuple[dict[str, Any], list[str]]] = {
         {"services": {"ledger": {"resources": {"limits": {"memory": "1 GB"}}}}},
         ["/services/ledger/resources/limits/memory", "does not match pattern"],
     ),
+    "forwarded peers as a host name": (
+        {"forwardedAllowIps": "ingress-nginx.example"},
+        ["/forwardedAllowIps", "does not match pattern"],
+    ),
     "malformed image digest": ({"image": {"digest": "latest"}}, ["/image/digest", "does not match pattern"]),
     "zero-partition topic": (
         {"topics": {"items": [{"name": "ledgerline.wallet.commands.v1", "partitions": 0}]}},

@@ -185,6 +185,13 @@ def ledgerline_schema() -> Schema:
         "environment": ENUM("development", "test", "production"),
         "logLevel": ENUM("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         "otelExporterOtlpEndpoint": http_url,
+        "forwardedAllowIps": S(
+            type="string",
+            minLength=1,
+            maxLength=4096,
+            pattern=r"^(\*|[0-9A-Fa-f:.]+(/[0-9]{1,3})?)(,\s*[0-9A-Fa-f:.]+(/[0-9]{1,3})?)*$",
+            description="Comma-separated IPs or networks (CIDR), or `*` for any peer.",
+        ),
         "image": image_schema(),
         "imagePullSecrets": S(type="array", items=STR),
         "serviceAccount": OBJ({"create": BOOL, "name": STR, "annotations": REF("stringMap")}, ["create"]),

@@ -11,9 +11,12 @@ from dataclasses import replace
 from ledgerline.core import contracts as c
 from ledgerline.core.db import ConcurrentUpdate
 from ledgerline.core.events import Envelope, OutgoingMessage, decode, encode
+from ledgerline.core.idempotency import IdempotencyStore, StoredResponse
+from ledgerline.core.problems import Problem
 from ledgerline.ledger.domain import Account
 from ledgerline.ledger.ports import LedgerStore, NewEntry
 from ledgerline.payment.domain import Payment
+from ledgerline.payment.intake import Acceptance, Check, PaymentIntake
 from ledgerline.payment.ports import PaymentLookup, WalletInfo, WalletLookup
 from ledgerline.wallet.domain import Hold, Wallet
 from ledgerline.wallet.ports import WalletStore
@@ -110,3 +113,55 @@ class InMemoryPayments(PaymentLookup):
 
     async def get(self, payment_id: uuid.UUID) -> Payment | None:
         return self.payments.get(payment_id)
+
+
+class InMemoryIdempotencyStore(IdempotencyStore):
+    """The idempotency store's two layers: `in_flight` claims (the fast path's markers) and
+    `stored` first responses (the database's rows, written by the intake's commit)."""
+
+    def __init__(self) -> None:  # Neither Redis nor a database: the dictionaries stand for both.
+        self.in_flight: dict[str, str] = {}
+        self.stored: dict[str, tuple[str, StoredResponse]] = {}
+
+    async def begin(self, key: str, fp: str) -> StoredResponse | None:
+        stored = await self.lookup(key, fp)
+        if stored is not None:
+            return stored
+        if key in self.in_flight:
+            if self.in_flight[key] != fp:
+                raise Problem(422, "idempotency_key_reused", "Idempotency-Key was used with a different request")
+            raise Problem(409, "idempotency_key_in_flight", "A request with this Idempotency-Key is in flight")
+        self.in_flight[key] = fp
+        return None
+
+    async def lookup(self, key: str, fp: str) -> StoredResponse | None:
+        if key not in self.stored:
+            return None
+        stored_fp, response = self.stored[key]
+        if stored_fp != fp:
+            raise Problem(422, "idempotency_key_reused", "Idempotency-Key was used with a different request")
+        return response
+
+    async def abandon(self, key: str, fp: str) -> None:
+        if self.in_flight.get(key) == fp:
+            del self.in_flight[key]
+
+
+class InMemoryIntake(PaymentIntake):
+    """Commits an accepted payment with its response into the store, as one transaction would;
+    `crash` raises before anything commits, as a lost database connection does."""
+
+    def __init__(self, store: InMemoryIdempotencyStore) -> None:  # No database, no saga clock.
+        self.store = store
+        self.committed: list[Acceptance] = []
+        self.crash: BaseException | None = None
+
+    async def accept(self, item: Acceptance, check: Check | None = None) -> bool:
+        if self.crash is not None:
+            raise self.crash
+        if item.key in self.store.stored:
+            return False
+        self.store.stored[item.key] = (item.fingerprint, item.response)
+        self.store.in_flight.pop(item.key, None)
+        self.committed.append(item)
+        return True

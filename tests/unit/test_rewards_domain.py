@@ -1,6 +1,6 @@
 """Cashback arithmetic is integer and rounds down: percentage plus bonus, cut to the month's cap,
 within the rule's window, several rules at once, and clawbacks in proportion to refunds that
-never take more than the wallet has."""
+never take more than the wallet has; and which payment outcomes a rule can touch at all."""
 
 from __future__ import annotations
 
@@ -115,3 +115,29 @@ def test_the_payer_earns_except_on_a_deposit_where_the_wallet_paid_into_does() -
     assert d.rewarded_wallet("transfer", source, destination) == source
     assert d.rewarded_wallet("withdrawal", source, None) == source
     assert d.rewarded_wallet("deposit", None, destination) == destination
+
+
+def test_only_outcomes_a_rule_can_touch_matter() -> None:
+    rules = [rule()]  # EUR transfers from 10.00, valid for November.
+    inside = START + timedelta(days=1)
+
+    def matters(
+        payment_type: str, currency: str = "EUR", amount: int = 1000, at: datetime = inside, completed: bool = True
+    ) -> bool:
+        return d.outcome_matters(rules, payment_type, currency, amount, at, completed=completed)
+
+    assert matters("transfer")
+    assert not matters("transfer", amount=999)
+    assert not matters("transfer", currency="USD")
+    assert not matters("deposit")
+    assert not matters("transfer", at=START + timedelta(days=30))
+    assert not matters("transfer", completed=False)
+    # A refund may claw back a reward made before, or yet to be made: any rule of its currency,
+    # even one no longer valid, keeps it.
+    assert matters("refund", at=START + timedelta(days=60))
+    assert not matters("refund", currency="USD")
+    assert not matters("refund", completed=False)
+    # The outcomes of the service's own payments always settle a reward or a clawback.
+    assert matters(d.REWARD_PAYMENT, currency="USD", completed=False)
+    assert matters(d.CLAWBACK_PAYMENT, currency="USD")
+    assert not d.outcome_matters([], "transfer", "EUR", 1000, inside, completed=True)

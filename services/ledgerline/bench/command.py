@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +44,10 @@ def run_bench(
                 duration_s=options.pgbench_duration_s,
             )
         console.print(f"pgbench: {pg.tps:.0f} tps ({pg.command})")
-        with _status(console, "driving Ledgerline..."):
-            results = asyncio.run(_drive(where, options, pg.tps))
+        with console.status("driving Ledgerline...") as status:
+            results = asyncio.run(
+                _drive(where, options, pg.tps, lambda text: status.update(f"driving Ledgerline: {text}"))
+            )
     result = summary(pg, options, results, started_at=started_at, target=where.description, cpus=os.cpu_count())
     print_table(console, result)
     path = write_json(out_dir, result)
@@ -54,7 +56,9 @@ def run_bench(
     return result
 
 
-async def _drive(target: Target, options: BenchOptions, pgbench_tps: float) -> list[dict[str, Any]]:
+async def _drive(
+    target: Target, options: BenchOptions, pgbench_tps: float, progress: Callable[[str], None]
+) -> list[dict[str, Any]]:
     # One customer owns every wallet of the run and sends every payment; the operator checks the books.
     client = ApiClient(
         payment_url=target.payment_url,
@@ -66,7 +70,8 @@ async def _drive(target: Target, options: BenchOptions, pgbench_tps: float) -> l
         operator=ClientCredentials(target.identity_url, *target.operator_credentials),
     )
     try:
-        return await drive(Run(client, options, pgbench_tps, listening(target.ports), target.databases))
+        run = Run(client, options, pgbench_tps, listening(target.ports), target.databases, progress=progress)
+        return await drive(run)
     finally:
         await client.close()
 

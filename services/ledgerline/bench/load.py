@@ -115,10 +115,10 @@ class ApiClient:
             payment_id = body.get("id") if status == 202 and isinstance(body, dict) else None
             return Sent(time.perf_counter() - started, status, payment_id, shed + (status in SHED_STATUSES))
 
-    async def post_transfer_batch(self, transfers: Sequence[dict[str, Any]]) -> list[Sent]:
-        """One bulk request; one Sent per transfer, each with the request's latency."""
+    async def post_transfer_batch(self, transfers: Sequence[dict[str, Any]], *, atomic: bool = False) -> list[Sent]:
+        """One bulk request (all or none if `atomic`); one Sent per transfer, each with the request's latency."""
         started = time.perf_counter()
-        body = {"transfers": [{"id": str(uuid.uuid4()), **transfer} for transfer in transfers]}
+        body = {"transfers": [{"id": str(uuid.uuid4()), **transfer} for transfer in transfers], "atomic": atomic}
         shed = 0
         while True:
             status, answer, retry_after = await self._send(
@@ -219,7 +219,9 @@ async def closed_loop(client: ApiClient, requests: Sequence[Request], concurrenc
     return result
 
 
-async def bulk_loop(client: ApiClient, batches: Sequence[Sequence[dict[str, Any]]], concurrency: int) -> LoadResult:
+async def bulk_loop(
+    client: ApiClient, batches: Sequence[Sequence[dict[str, Any]]], concurrency: int, *, atomic: bool = False
+) -> LoadResult:
     """Bulk requests from `concurrency` clients; every transfer counts as one request."""
     result = LoadResult()
     queue = iter(batches)
@@ -227,7 +229,7 @@ async def bulk_loop(client: ApiClient, batches: Sequence[Sequence[dict[str, Any]
 
     async def worker() -> None:
         for batch in queue:
-            sent = await client.post_transfer_batch(batch)
+            sent = await client.post_transfer_batch(batch, atomic=atomic)
             result.sent.extend(sent)
             result.shed_total += sent[0].shed if sent else 0
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 INIT_TIMEOUT_S = 300
 RUN_MARGIN_S = 60
@@ -37,7 +38,9 @@ def find_pgbench(bindir: Path | None) -> Path:
 
 
 def run_pgbench(pgbench: Path, dsn: str, *, scale: int, clients: int, threads: int, duration_s: int) -> PgbenchRun:
-    """Initialise `scale` in the database of `dsn` (a scratch database), then run the workload."""
+    """Initialise `scale` in the database of `dsn` (a scratch database, created if missing), then
+    run the workload."""
+    ensure_database(pgbench.with_name("psql"), dsn)
     _run([str(pgbench), "-i", "-q", "-s", str(scale), dsn], INIT_TIMEOUT_S)
     command = [str(pgbench), "-c", str(clients), "-j", str(threads), "-T", str(duration_s), "-M", "prepared", dsn]
     output = _run(command, duration_s + RUN_MARGIN_S)
@@ -56,3 +59,15 @@ def _run(command: list[str], timeout_s: int) -> str:
     if result.returncode != 0:
         raise PgbenchError(f"{' '.join(command[:-1])} failed: {result.stderr.strip() or result.stdout.strip()}")
     return result.stdout + result.stderr
+
+
+def ensure_database(psql: Path, dsn: str) -> None:
+    """Create the scratch database of `dsn` when the server lacks it (a running platform's does)."""
+    parts = urlsplit(dsn)
+    name = parts.path.lstrip("/")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        raise PgbenchError(f"scratch database name {name!r}: use lower-case letters, digits and _")
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+    exists = _run([str(psql), "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'", maintenance], 60)
+    if exists.strip() != "1":
+        _run([str(psql), "-c", f'CREATE DATABASE "{name}"', maintenance], 60)

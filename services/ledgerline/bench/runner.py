@@ -44,10 +44,28 @@ class BenchOptions:
     scale_wallets: tuple[int, ...] = ()
     pgbench_clients: int = 8
     pgbench_threads: int = 2
+    # Atomic (all or none) bulk requests of `bulk_size` transfers each; none in the quick mode.
+    atomic_bulk_requests: int = 0
 
 
 QUICK = BenchOptions("quick", 20, 150, 16, 40, 60, 40, 2, 100, (), 0, 120, 1, 5)
-FULL = BenchOptions("full", 100, 1000, 32, 300, 500, 300, 10, 1000, (25, 50, 100, 150, 200, 300), 10, 600, 10, 20)
+FULL = BenchOptions(
+    "full",
+    100,
+    1000,
+    32,
+    300,
+    500,
+    300,
+    10,
+    1000,
+    (25, 50, 100, 150, 200, 300),
+    10,
+    600,
+    10,
+    20,
+    atomic_bulk_requests=10,
+)
 BULK_CONCURRENCY = 2
 
 
@@ -63,6 +81,8 @@ class Run:
     wallets: w.Wallets | None = None
     completed_transfers: list[str] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    # Where the run says what it is doing (a terminal status line); a long run is never silent.
+    progress: Callable[[str], None] = lambda _: None
 
     def opened_wallets(self) -> w.Wallets:
         if self.wallets is None:
@@ -115,6 +135,7 @@ async def measured(
     run: Run, name: str, load: Callable[[], Any], parameters: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run `load` (returns a LoadResult), wait for its sagas, and compute its figures."""
+    run.progress(f"{name}: {len(run.results) + 1} workloads so far...")
     before_outcomes = await outcomes_total(run.client)
     cpu_before = cpu_seconds(run.watched)
     result: LoadResult = await load()
@@ -204,16 +225,23 @@ async def drive(run: Run) -> list[dict[str, Any]]:
     await closed(run, "deposits", w.deposits(wallets, o.deposits))
     await closed(run, "mix (transfers, refunds, withdrawals)", w.mix(wallets, o.mix, run.completed_transfers))
     await closed(run, "hot wallet (one source)", w.hot_wallet(wallets, o.hot))
-    batches = [[r.body for r in w.transfers(wallets, o.bulk_size)] for _ in range(o.bulk_requests)]
-    figures, _ = await measured(
-        run,
-        "bulk transfers (POST /v1/transfers/batch)",
-        lambda: bulk_loop(run.client, batches, BULK_CONCURRENCY),
-        {"concurrency": BULK_CONCURRENCY, "batch_size": o.bulk_size},
-    )
-    await finish(run, figures)
+    await bulk(run, "bulk transfers (POST /v1/transfers/batch)", o.bulk_requests, atomic=False)
+    if o.atomic_bulk_requests:
+        await bulk(run, "atomic bulk transfers (all or none)", o.atomic_bulk_requests, atomic=True)
     await scale(run)
     return run.results
+
+
+async def bulk(run: Run, name: str, requests: int, *, atomic: bool) -> None:
+    wallets, size = run.opened_wallets(), run.options.bulk_size
+    batches = [[r.body for r in w.transfers(wallets, size)] for _ in range(requests)]
+    figures, _ = await measured(
+        run,
+        name,
+        lambda: bulk_loop(run.client, batches, BULK_CONCURRENCY, atomic=atomic),
+        {"concurrency": BULK_CONCURRENCY, "batch_size": size, "atomic": atomic},
+    )
+    await finish(run, figures)
 
 
 async def ledger_caught_up(client: ApiClient, last_wallet_id: str, timeout_s: float) -> None:
@@ -234,15 +262,28 @@ async def scale(run: Run) -> None:
     wallets = run.opened_wallets()
     population: list[str] = [*wallets.ids, wallets.hot]
     for target in run.options.scale_wallets:
+        seeding: dict[str, Any] = {}
         if target > len(population):
-            population += await w.seed_wallets(run.client, target - len(population), len(population))
+            started, before = time.monotonic(), len(population)
+
+            def seeded(count: int, before: int = before, target: int = target) -> None:
+                run.progress(f"opening wallets: {before + count:,} of {target:,}...")
+
+            population += await w.seed_wallets(run.client, target - before, before, on_page=seeded)
+            run.progress(f"the ledger opening the accounts of {target:,} wallets...")
             await ledger_caught_up(run.client, population[-1], run.options.settle_timeout_s)
+            elapsed = time.monotonic() - started
+            seeding = {
+                "seeded": target - before,
+                "seed_s": round(elapsed, 1),
+                "seeded_per_s": round((target - before) / elapsed, 1),
+            }
         requests = w.spread_transfers(wallets, population, run.options.transfers)
         figures, _ = await measured(
             run,
             f"transfers among {target:,} wallets",
             partial(closed_loop, run.client, requests, run.options.concurrency),
-            {"concurrency": run.options.concurrency, "wallets": target},
+            {"concurrency": run.options.concurrency, "wallets": target, **seeding},
         )
         figures["history_page_latency"] = (await history_pages(run.client, wallets.ids)).as_dict()
         await finish(run, figures)

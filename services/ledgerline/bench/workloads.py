@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ledgerline.bench.load import ApiClient, Request
@@ -42,15 +42,22 @@ SEED_PAGE = 1000
 SEED_CONCURRENCY = 4
 
 
-async def seed_wallets(client: ApiClient, count: int, start: int) -> list[str]:
-    """Open `count` empty wallets through the bulk API, a page at a time."""
+async def seed_wallets(
+    client: ApiClient, count: int, start: int, on_page: Callable[[int], None] = lambda _: None
+) -> list[str]:
+    """Open `count` empty wallets through the bulk API, a page at a time; `on_page` hears how
+    many are open so far."""
     pages = [range(first, min(first + SEED_PAGE, start + count)) for first in range(start, start + count, SEED_PAGE)]
     semaphore = asyncio.Semaphore(SEED_CONCURRENCY)
+    opened_so_far = 0
 
     async def page(numbers: range) -> list[str]:
+        nonlocal opened_so_far
         body = {"wallets": [{"currency": CURRENCY} for _ in numbers]}
         async with semaphore:
             opened = await client.post_json(client.wallet_url + "/v1/wallets/batch", body)
+        opened_so_far += len(numbers)
+        on_page(opened_so_far)
         return [str(item["id"]) for item in opened["items"]]
 
     return [wallet_id for ids in await asyncio.gather(*(page(p) for p in pages)) for wallet_id in ids]

@@ -16,8 +16,8 @@ from pathlib import Path
 from ledgerline.infra.gateway import HEALTH_PATH as GATEWAY_HEALTH_PATH
 from ledgerline.infra.kafka_apache import ApacheKafka
 from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
-from ledgerline.infra.platform import DEFAULT_PORTS, Platform, http_ok
-from ledgerline.infra.process import InfrastructureError, free_stable_port
+from ledgerline.infra.platform import DEFAULT_PORTS, Platform
+from ledgerline.infra.process import InfrastructureError, free_stable_port, http_ok
 from ledgerline.infra.supervisor import Supervisor, supervise_platform
 from ledgerline.infra.toxiproxy import Route, Toxiproxy
 

@@ -1,7 +1,8 @@
 """`ledgerline demo`, through the one entry point: two customers register and log in, then a
-deposit, a transfer, a partial refund, a withdrawal and a cross-currency transfer at a quoted
-rate, each made by the customer whose money moves; the operator (an admin client) sets the
-exchange rate and runs the reconciliation."""
+deposit, a transfer, a partial refund and a withdrawal, each made by the customer whose money
+moves; the operator (an admin client) runs the reconciliation. Then cashback: the operator's rule
+rewards a transfer, and the reward is credited (`demo_cashback`). Then a cross-currency transfer
+at a quoted rate (`demo_exchange`)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import asyncio
 from rich.console import Console
 from rich.table import Table
 
+from ledgerline.cli.demo_cashback import show_cashback
+from ledgerline.cli.demo_exchange import show_exchange
 from ledgerline.client import LedgerlineClient, register_customer
 from ledgerline.core.access_tokens import ClientCredentials
-
-# 10.00 EUR at this rate is 10.8567 USD: bob receives 10.85, the rounding shows.
-DEMO_RATE = "1.08567"
 
 
 def run_demo(console: Console, *, url: str, operator_credentials: tuple[str, str]) -> None:
@@ -28,6 +28,8 @@ def run_demo(console: Console, *, url: str, operator_credentials: tuple[str, str
         ]
         try:
             await _demo(console, alice, bob)
+            await show_cashback(console, url, operator, alice, bob)
+            await show_exchange(console, alice, bob)
         finally:
             await alice.aclose()
             await bob.aclose()
@@ -55,31 +57,11 @@ async def _demo(console: Console, alice: LedgerlineClient, bob: LedgerlineClient
         {"source_wallet_id": alice_wallet, "destination_wallet_id": bob_wallet, "amount": "1.00", "currency": "EUR"},
     )
     console.print(f"bob tries to take 1.00 EUR out of alice's wallet: [bold]{stolen.status_code}[/] (not his wallet)")
-    bob_usd_wallet = await _exchange(console, alice, bob, alice_wallet)
-    holders = {"alice": (alice, alice_wallet), "bob": (bob, bob_wallet), "bob (USD)": (bob, bob_usd_wallet)}
-    await _balances(console, holders)
+    await _balances(console, {"alice": (alice, alice_wallet), "bob": (bob, bob_wallet)})
     await _entries(console, alice, "alice", alice_wallet)
     report = await alice.reconciliation()
     verdict = "[green]reconciled[/]" if report["ok"] else "[red]NOT reconciled[/]"
     console.print(f"ledger totals {report['currencies']}; {report['wallets_checked']} wallets checked: {verdict}")
-
-
-async def _exchange(console: Console, alice: LedgerlineClient, bob: LedgerlineClient, alice_wallet: str) -> str:
-    """The operator sets a rate; alice pays 10.00 EUR into bob's USD wallet at a quote. Returns that wallet."""
-    rate = await alice.set_rate("EUR", "USD", DEMO_RATE)
-    console.print(f"the operator sets 1 EUR = {rate['rate']} USD")
-    bob_usd_wallet = str((await bob.open_wallet(currency="USD"))["id"])
-    quote = await alice.quote("EUR", "USD", "10.00")
-    console.print(
-        f"alice is quoted {quote['destination_amount']} USD for {quote['source_amount']} EUR"
-        f" (rounded down to the cent), valid until {quote['expires_at']}"
-    )
-    exchange = await alice.exchange(alice_wallet, bob_usd_wallet, quote["id"])
-    console.print(
-        f"alice sends bob {exchange['amount']} EUR, received as {exchange['destination_amount']} USD:"
-        f" [bold]{exchange['status']}[/]"
-    )
-    return bob_usd_wallet
 
 
 async def _balances(console: Console, wallets: dict[str, tuple[LedgerlineClient, str]]) -> None:

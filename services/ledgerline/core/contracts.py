@@ -38,6 +38,9 @@ def fx_account_id(currency: str) -> uuid.UUID:
     return uuid.uuid5(_SETTLEMENT_NAMESPACE, f"fx:{currency}")
 
 
+# An atomic transfer batch holds at most this many transfers (the batch limit of the API).
+GROUP_HOLDS_MAX = 1000
+
 AccountKindName = Literal["wallet", "settlement", "rewards", "fx"]
 
 
@@ -50,6 +53,10 @@ FUNDS_REJECTED = "io.ledgerline.wallet.funds_rejected"
 FUNDS_RELEASED = "io.ledgerline.wallet.funds_released"
 FUNDS_SETTLED = "io.ledgerline.wallet.funds_settled"
 WALLET_OPENED = "io.ledgerline.wallet.opened"
+# The holds of an atomic transfer batch, placed all or none, and the one reply for them all.
+RESERVE_GROUP = "io.ledgerline.wallet.reserve_group"
+GROUP_RESERVED = "io.ledgerline.wallet.group_reserved"
+GROUP_REJECTED = "io.ledgerline.wallet.group_rejected"
 # Ledger commands and replies.
 POST_ENTRY = "io.ledgerline.ledger.post_entry"
 VOID_ENTRY = "io.ledgerline.ledger.void_entry"
@@ -105,6 +112,38 @@ class FundsRejected(Contract):
     payment_id: uuid.UUID
     wallet_id: uuid.UUID
     reason: str
+
+
+class GroupHold(Contract):
+    payment_id: uuid.UUID
+    wallet_id: uuid.UUID
+    amount_minor: AmountMinor
+
+
+class ReserveGroup(Contract):
+    """Hold every payment's funds, or none of them: one transaction in the wallet service."""
+
+    group_id: uuid.UUID
+    currency: str
+    holds: tuple[GroupHold, ...] = Field(min_length=1, max_length=GROUP_HOLDS_MAX)
+
+
+class GroupReserved(Contract):
+    group_id: uuid.UUID
+    payment_ids: tuple[uuid.UUID, ...]
+
+
+class GroupRejection(Contract):
+    payment_id: uuid.UUID
+    reason: str
+
+
+class GroupRejected(Contract):
+    """No hold was placed: each payment with its reason (the offending one's own, the others
+    `linked_transfer_failed`)."""
+
+    group_id: uuid.UUID
+    rejections: tuple[GroupRejection, ...]
 
 
 class FundsReleased(Contract):
@@ -194,6 +233,9 @@ TOPIC_OF: dict[str, str] = {
     FUNDS_RELEASED: topics.WALLET_EVENTS,
     FUNDS_SETTLED: topics.WALLET_EVENTS,
     WALLET_OPENED: topics.WALLET_EVENTS,
+    RESERVE_GROUP: topics.WALLET_COMMANDS,
+    GROUP_RESERVED: topics.WALLET_EVENTS,
+    GROUP_REJECTED: topics.WALLET_EVENTS,
     POST_ENTRY: topics.LEDGER_COMMANDS,
     VOID_ENTRY: topics.LEDGER_COMMANDS,
     ENTRY_POSTED: topics.LEDGER_EVENTS,

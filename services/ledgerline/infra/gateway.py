@@ -13,8 +13,6 @@ import os
 import pwd
 import signal
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,23 +20,14 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ledgerline.infra import api_reference
-from ledgerline.infra.process import (
-    InfrastructureError,
-    ManagedProcess,
-    find_executable,
-    refuse_taken_port,
-    tcp_open,
-)
+from ledgerline.infra.packaged_server import REPOSITORY, DebianPackage, PackagedServer
+from ledgerline.infra.process import tcp_open
 
 if TYPE_CHECKING:
     from ledgerline.infra.platform import Platform
 
-# services/ledgerline/infra/ -> the repository root, which `make bootstrap` installs editable.
-REPOSITORY = Path(__file__).resolve().parents[3]
 CHART_VALUES = REPOSITORY / "charts" / "ledgerline" / "values.yaml"
-_DEBIAN_BINARY = Path("/usr/sbin/nginx")
-READY_TIMEOUT_S = 30.0
-PROBE_TIMEOUT_S = 2.0
+NGINX = DebianPackage("nginx", Path("/usr/sbin/nginx"), " for the entry point")
 ORPHANS_GONE_TIMEOUT_S = 10.0
 # The entry point's own liveness answer, which no service path shadows.
 HEALTH_PATH = "/gateway/healthz"
@@ -69,16 +58,6 @@ def public_routes(values_path: Path = CHART_VALUES) -> dict[str, tuple[str, ...]
         for name, service in values["services"].items()
         if isinstance(service, dict) and service.get("routes")
     }
-
-
-def find_nginx() -> Path:
-    found = find_executable("nginx", [_DEBIAN_BINARY])
-    if found is None:
-        raise InfrastructureError(
-            "no nginx binary for the entry point: `make bootstrap` installs Debian's nginx package "
-            "(apt-get as root or with sudo), or run `apt-get install nginx`"
-        )
-    return found
 
 
 def locations(prefix: str) -> tuple[str, str]:
@@ -160,16 +139,13 @@ def _worker_user() -> str | None:
     return pwd.getpwuid(os.getuid()).pw_name if os.geteuid() == 0 else None
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-class Gateway:
+class Gateway(PackagedServer):
     """nginx on `port`, proxying each routed service to its instances on 127.0.0.1."""
+
+    name = "gateway"
+    package = NGINX
+    ready_path = HEALTH_PATH
+    log_name = "nginx.log"
 
     def __init__(
         self,
@@ -179,22 +155,16 @@ class Gateway:
         *,
         routes: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        self.data_dir = data_dir
-        self.port = port
+        super().__init__(data_dir, port)
         every = public_routes() if routes is None else routes
         self.routes = {service: tuple(every[service]) for service in upstreams if service in every}
         self.upstreams = dict(upstreams)
         self.static_aliases: dict[str, Path] = {}
-        self.process: ManagedProcess | None = None
 
     @classmethod
     def for_platform(cls, platform: Platform) -> Gateway:
         upstreams = {s: [platform.ports[name] for name in platform.instances(s)] for s in platform.services}
         return cls(platform.infra.data_dir / "gateway", platform.ports["gateway"], upstreams)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def config_path(self) -> Path:
@@ -220,33 +190,26 @@ class Gateway:
         self.config_path.write_text(config)
         return self.config_path
 
+    def command(self, binary: Path) -> list[str]:
+        # `-e` before the configuration is read: Debian's build logs to /var/log otherwise.
+        return [
+            str(binary),
+            "-p",
+            str(self.data_dir),
+            "-c",
+            str(self.config_path),
+            "-e",
+            str(self.data_dir / "error.log"),
+            "-g",
+            "daemon off;",
+        ]
+
     def start(self) -> None:
-        binary = find_nginx()
         self._end_orphaned_workers()
-        refuse_taken_port("gateway", self.port)
-        self.write_config()
-        self.process = ManagedProcess(
-            "gateway",
-            # `-e` before the configuration is read: Debian's build logs to /var/log otherwise.
-            [
-                str(binary),
-                "-p",
-                str(self.data_dir),
-                "-c",
-                str(self.config_path),
-                "-e",
-                str(self.data_dir / "error.log"),
-                "-g",
-                "daemon off;",
-            ],
-            log_path=self.data_dir / "nginx.log",
-        )
-        self.process.start()
-        self.process.wait_ready(lambda: _ready(self.url + HEALTH_PATH), timeout_s=READY_TIMEOUT_S)
+        super().start()
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        super().stop()
         self._end_orphaned_workers()
 
     def _end_orphaned_workers(self) -> None:

@@ -7,8 +7,6 @@ import asyncio
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +18,7 @@ from ledgerline.identity import administration as identity_administration
 from ledgerline.identity.administration import SERVICE_CLIENT_SCOPES, service_client_id
 from ledgerline.infra.gateway import Gateway
 from ledgerline.infra.launcher import Infrastructure
-from ledgerline.infra.process import ManagedProcess, free_port, tcp_open
+from ledgerline.infra.process import ManagedProcess, free_port, http_ok, tcp_open
 from ledgerline.infra.service_settings import passthrough
 
 SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "rewards", "banksim")
@@ -49,15 +47,6 @@ SERVICE_READY_TIMEOUT_S = 60.0
 # The platform's admin client, for `demo`, `bench` and the tests.
 OPERATOR_CLIENT_ID = "ledgerline-operator"
 OPERATOR_CREDENTIALS_FILE = "operator-client.json"
-HTTP_PROBE_TIMEOUT_S = 2.0
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=HTTP_PROBE_TIMEOUT_S) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 class PlatformOptions(TypedDict, total=False):

@@ -12,12 +12,15 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 READY_POLL_INTERVAL_S = 0.1
 STOP_TIMEOUT_S = 15.0
 LOG_TAIL_LINES = 30
+HTTP_PROBE_TIMEOUT_S = 2.0
 
 
 _PR_SET_PDEATHSIG = 1
@@ -146,6 +149,15 @@ class ManagedProcess:
     def kill(self) -> None:
         """Stop without any chance to clean up, as a crash would."""
         self.stop(timeout_s=STOP_TIMEOUT_S, sig=signal.SIGKILL)
+
+
+def http_ok(url: str) -> bool:
+    """`url` answers 200 within HTTP_PROBE_TIMEOUT_S: how a readiness or health path is probed."""
+    try:
+        with urllib.request.urlopen(url, timeout=HTTP_PROBE_TIMEOUT_S) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:

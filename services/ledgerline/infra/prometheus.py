@@ -4,21 +4,18 @@ file the Helm chart renders into its PrometheusRule."""
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ledgerline.infra.process import InfrastructureError, ManagedProcess, find_executable, refuse_taken_port
+from ledgerline.infra.packaged_server import REPOSITORY, DebianPackage, PackagedServer
+from ledgerline.infra.process import InfrastructureError
 
 if TYPE_CHECKING:
     from ledgerline.infra.platform import Platform
 
-READY_TIMEOUT_S = 30.0
-PROBE_TIMEOUT_S = 2.0
 # Every five seconds: a short local run shows up within a few scrapes, and six targets on
 # loopback cost next to nothing.
 SCRAPE_INTERVAL_S = 5
@@ -26,21 +23,8 @@ SCRAPE_TIMEOUT_S = 4
 # Bounds on the local data, which lives in the platform's data folder between runs.
 RETENTION_TIME = "2d"
 RETENTION_SIZE = "512MB"
-# services/ledgerline/infra/ -> the repository root, which `make bootstrap` installs editable.
-REPOSITORY = Path(__file__).resolve().parents[3]
 RULES_DIR = REPOSITORY / "observability" / "rules"
-# Where Debian's package puts it, for a launcher started with a PATH that lacks /usr/bin.
-_DEBIAN_BINARY = Path("/usr/bin/prometheus")
-
-
-def find_prometheus() -> Path:
-    found = find_executable("prometheus", [_DEBIAN_BINARY])
-    if found is None:
-        raise InfrastructureError(
-            "no prometheus binary: `make bootstrap` installs Debian's prometheus package "
-            "(apt-get as root or with sudo), or run `apt-get install prometheus`"
-        )
-    return found
+PROMETHEUS = DebianPackage("prometheus", Path("/usr/bin/prometheus"), "")
 
 
 OPERATOR = "operator"
@@ -51,18 +35,15 @@ def job_name(service: str) -> str:
     return f"ledgerline-{service}"
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT_S) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-class PrometheusServer:
+class PrometheusServer(PackagedServer):
     """One Prometheus scraping `targets` (service name -> port on 127.0.0.1), and the operator's
     metrics on `operator_port` if given: that target is down unless someone runs the operator
     on this machine (it needs a cluster), and up, with the replay panels filled, when they do."""
+
+    name = "prometheus"
+    package = PROMETHEUS
+    ready_path = "/-/ready"
+    log_name = "prometheus.log"
 
     def __init__(
         self,
@@ -73,13 +54,11 @@ class PrometheusServer:
         operator_port: int | None = None,
         rules_dir: Path = RULES_DIR,
     ) -> None:
-        self.data_dir = data_dir
-        self.port = port
+        super().__init__(data_dir, port)
         self.targets = dict(targets)
         if operator_port is not None:
             self.targets[OPERATOR] = operator_port
         self.rules_dir = rules_dir
-        self.process: ManagedProcess | None = None
 
     @classmethod
     def for_platform(cls, platform: Platform) -> PrometheusServer:
@@ -92,10 +71,6 @@ class PrometheusServer:
             targets,
             operator_port=platform.ports[OPERATOR],
         )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def config_path(self) -> Path:
@@ -130,28 +105,15 @@ class PrometheusServer:
         self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         return self.config_path
 
-    def start(self) -> None:
-        binary = find_prometheus()
-        refuse_taken_port("prometheus", self.port)
-        self.write_config()
-        self.process = ManagedProcess(
-            "prometheus",
-            [
-                str(binary),
-                f"--config.file={self.config_path}",
-                f"--storage.tsdb.path={self.data_dir / 'data'}",
-                f"--storage.tsdb.retention.time={RETENTION_TIME}",
-                f"--storage.tsdb.retention.size={RETENTION_SIZE}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            log_path=self.data_dir / "prometheus.log",
-        )
-        self.process.start()
-        self.process.wait_ready(lambda: _ready(f"{self.url}/-/ready"), timeout_s=READY_TIMEOUT_S)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+    def command(self, binary: Path) -> list[str]:
+        return [
+            str(binary),
+            f"--config.file={self.config_path}",
+            f"--storage.tsdb.path={self.data_dir / 'data'}",
+            f"--storage.tsdb.retention.time={RETENTION_TIME}",
+            f"--storage.tsdb.retention.size={RETENTION_SIZE}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
 
 
 def start_local_prometheus(platform: Platform, say: Callable[[str], object]) -> PrometheusServer | None:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from ledgerline.core.auth import Principal, require_scopes
 from ledgerline.core.http import Rfc3339Time, check_page_size, decode_cursor, encode_cursor
@@ -43,6 +43,7 @@ from ledgerline.core.problems import Problem, not_found
 from ledgerline.payment import domain as d
 from ledgerline.payment import fx, fx_store, repository
 from ledgerline.payment.api_problems import WALLET_ID_REQUIRED, WALLET_NOT_FOUND
+from ledgerline.payment.atomic_batches import accept_atomic_batch
 from ledgerline.payment.batches import TRANSFER_BATCH_MAX, BatchItem, accept_transfer_batch
 from ledgerline.payment.domain import Payment, PaymentType, Status
 from ledgerline.payment.intake import Check
@@ -158,6 +159,7 @@ class PaymentView(BaseModel):
     updated_at: datetime | None = None
     refund_ids: list[uuid.UUID] = Field([], description="Refunds of this payment, oldest first")
     history: list[TransitionView] = []
+    group_id: uuid.UUID | None = Field(None, description="The atomic batch the payment belongs to, if any")
 
 
 class PaymentPage(BaseModel):
@@ -177,6 +179,7 @@ def _view(p: Payment, **extra: Any) -> dict[str, Any]:
         original_payment_id=p.original_payment_id,
         failure_reason=p.failure_reason,
         **_exchanged(p),
+        group_id=p.group_id,
         **extra,
     ).model_dump(mode="json")
 
@@ -292,6 +295,16 @@ class BatchTransfer(TransferRequest):
 
 class TransferBatchRequest(BaseModel):
     transfers: list[BatchTransfer] = Field(min_length=1, max_length=TRANSFER_BATCH_MAX)
+    # Strict: `0` or `"yes"` are not an answer to "all or none?".
+    atomic: StrictBool = Field(
+        False,
+        description=(
+            "All or nothing: every transfer is accepted or the batch is refused (422 `batch_refused`,"
+            " naming each failing transfer), and every accepted transfer completes or every one fails"
+            " (the one that could not be held with its reason, the others `linked_transfer_failed`)."
+            " Transfer ids are bound to the atomic batch: the same batch sent again replays it."
+        ),
+    )
 
 
 class TransferBatchResult(BaseModel):
@@ -320,23 +333,27 @@ async def _start_in_batch(command: StartTransfer, wallets: WalletLookup) -> Star
 @router.post(
     "/transfers/batch",
     response_model=TransferBatchView,
-    summary=f"Up to {TRANSFER_BATCH_MAX} transfers, each accepted or refused on its own",
+    summary=f"Up to {TRANSFER_BATCH_MAX} transfers, each on its own, or all or none (`atomic`)",
     responses={503: {"description": "At capacity; retry after Retry-After"}},
 )
 async def create_transfer_batch(
     body: TransferBatchRequest, service: PaymentDep, principal: PaymentWriter
 ) -> dict[str, Any]:
+    # An atomic batch's transfers are bound to it: their fingerprint says so.
+    bound = {"atomic": True} if body.atomic else {}
     items = [
         BatchItem(
             transfer.id,
             _requested(
-                TransferRequest.model_validate(transfer.model_dump(exclude={"id"})).model_dump(mode="json"), principal
+                TransferRequest.model_validate(transfer.model_dump(exclude={"id"})).model_dump(mode="json") | bound,
+                principal,
             ),
             partial(_start_in_batch, _transfer(principal, transfer), service.wallets),
         )
         for transfer in body.transfers
     ]
-    results = await accept_transfer_batch(items, store=service.idempotency, intake=service.intake, view=_view)
+    accept = accept_atomic_batch if body.atomic else accept_transfer_batch
+    results = await accept(items, store=service.idempotency, intake=service.intake, view=_view)
     return {"results": results}
 
 

@@ -22,6 +22,17 @@ QUOTE_USED = DeclaredProblem(409, "quote_used", "Quote was already used", "quote
 QUOTE_EXPIRED = DeclaredProblem(422, "quote_expired", "Quote has expired", "quote ... expired at ...")
 QUOTE_MISMATCH = DeclaredProblem(422, "quote_mismatch", "Amount or currency differs from the quote")
 DUPLICATE_TRANSFER_ID = DeclaredProblem(422, "duplicate_transfer_id", "Two transfers share an id")
+# An atomic batch is accepted whole or not at all: the refusal names each failing transfer.
+BATCH_REFUSED = DeclaredProblem(
+    422, "batch_refused", "Atomic batch refused", "1 of 2 transfers cannot be accepted (t-2); none was"
+)
+ACCEPTED_ELSEWHERE = DeclaredProblem(
+    409,
+    "accepted_elsewhere",
+    "Transfer accepted outside this batch",
+    "an atomic batch holds only new transfers, or is the same batch sent again",
+)
+BATCH_IN_FLIGHT = DeclaredProblem(409, "idempotency_key_in_flight", "A transfer of the batch is in flight")
 
 
 def _operation_id(operation: Operation) -> str:
@@ -59,6 +70,6 @@ RULES = (
     ),
     ProblemRule(_transfers, (SELF_TRANSFER, QUOTE_NOT_FOUND, QUOTE_USED, QUOTE_EXPIRED, QUOTE_MISMATCH)),
     ProblemRule(_refunds, (NOT_REFUNDABLE, REFUND_EXCEEDS_ORIGINAL)),
-    ProblemRule(_transfer_batch, (DUPLICATE_TRANSFER_ID,)),
+    ProblemRule(_transfer_batch, (DUPLICATE_TRANSFER_ID, BATCH_REFUSED, BATCH_IN_FLIGHT)),
     ProblemRule(_lists_payments, (WALLET_NOT_FOUND, WALLET_ID_REQUIRED)),
 )

@@ -13,7 +13,17 @@ from ledgerline.core import topics
 from ledgerline.core.kafka import BatchHandler
 from ledgerline.core.processing import BatchHandling
 from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
-from ledgerline.payment import api, api_problems, fx_api, rate_feed, repository, reward_payments, saga, wallets
+from ledgerline.payment import (
+    api,
+    api_problems,
+    fx_api,
+    group_replies,
+    rate_feed,
+    repository,
+    reward_payments,
+    saga,
+    wallets,
+)
 from ledgerline.payment.bank import BankStep
 from ledgerline.payment.settings import PaymentSettings
 from ledgerline.payment.wiring import PaymentCollaborators, bootstrap
@@ -43,6 +53,7 @@ def _subscriptions(payment: PaymentCollaborators) -> Sequence[Subscription]:
             batch=BatchHandling.together(
                 BatchHandling(frozenset({c.WALLET_OPENED}), wallets.remember_opened),
                 saga.reply_handling(payment.clock),
+                group_replies.group_reply_handling(payment.clock),
             ),
         ),
         Subscription(topics=[topics.PAYMENT_COMMANDS], group_suffix="-bank", make_batch_handler=_bank_step(payment)),

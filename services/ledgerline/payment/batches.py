@@ -33,11 +33,25 @@ class BatchItem:
     build: Build
 
 
-def _problem(item_id: str, problem: Problem) -> dict[str, Any]:
+def keys_of(items: Sequence[BatchItem]) -> tuple[list[tuple[int, str, str]], dict[int, dict[str, Any]]]:
+    """(position, key, fingerprint) of each item with a valid id, and the problem of each other."""
+    claims: list[tuple[int, str, str]] = []
+    refused: dict[int, dict[str, Any]] = {}
+    for index, item in enumerate(items):
+        try:
+            claims.append((index, validate_key(item.id), fingerprint("POST", TRANSFER_PATH, item.body)))
+        except Problem as problem:
+            refused[index] = item_problem(item.id, problem)
+    if len({key for _, key, _ in claims}) != len(claims):
+        raise Problem(422, "duplicate_transfer_id", "Two transfers share an id", "every transfer needs its own id")
+    return claims, refused
+
+
+def item_problem(item_id: str, problem: Problem) -> dict[str, Any]:
     return {"id": item_id, "status": problem.status, "problem": problem.body()}
 
 
-def _answer(item_id: str, response: StoredResponse, *, replayed: bool) -> dict[str, Any]:
+def item_answer(item_id: str, response: StoredResponse, *, replayed: bool) -> dict[str, Any]:
     return {"id": item_id, "status": response.status_code, "payment": response.body, "replayed": replayed}
 
 
@@ -46,21 +60,16 @@ async def accept_transfer_batch(
 ) -> list[dict[str, Any]]:
     """One result per item, in order: the accepted payment, a replay, or the item's problem."""
     results: list[dict[str, Any] | None] = [None] * len(items)
-    claims: list[tuple[int, str, str]] = []
-    for index, item in enumerate(items):
-        try:
-            claims.append((index, validate_key(item.id), fingerprint("POST", TRANSFER_PATH, item.body)))
-        except Problem as problem:
-            results[index] = _problem(item.id, problem)
-    if len({key for _, key, _ in claims}) != len(claims):
-        raise Problem(422, "duplicate_transfer_id", "Two transfers share an id", "every transfer needs its own id")
+    claims, refused_keys = keys_of(items)
+    for index, problem in refused_keys.items():
+        results[index] = problem
     outcomes = await store.begin_many([(key, fp) for _, key, fp in claims])
     fresh: list[tuple[int, str, str]] = []
     for (index, key, fp), outcome in zip(claims, outcomes, strict=True):
         if isinstance(outcome, Problem):
-            results[index] = _problem(key, outcome)
+            results[index] = item_problem(key, outcome)
         elif outcome is not None:
-            results[index] = _answer(key, outcome, replayed=True)
+            results[index] = item_answer(key, outcome, replayed=True)
         else:
             fresh.append((index, key, fp))
     built = await asyncio.gather(*(items[index].build() for index, _, _ in fresh), return_exceptions=True)
@@ -68,7 +77,7 @@ async def accept_transfer_batch(
     refused: list[tuple[str, str]] = []
     for (index, key, fp), start in zip(fresh, built, strict=True):
         if isinstance(start, Problem):
-            results[index] = _problem(key, start)
+            results[index] = item_problem(key, start)
             refused.append((key, fp))
         elif isinstance(start, BaseException):
             await store.abandon_many([(k, f) for _, k, f in fresh])
@@ -84,13 +93,13 @@ async def accept_transfer_batch(
         raise
     for (index, acceptance), ok in zip(ready, accepted, strict=True):
         if ok:
-            results[index] = _answer(acceptance.key, acceptance.response, replayed=False)
+            results[index] = item_answer(acceptance.key, acceptance.response, replayed=False)
             continue
         stored = await store.lookup(acceptance.key, acceptance.fingerprint)
         results[index] = (
-            _answer(acceptance.key, stored, replayed=True)
+            item_answer(acceptance.key, stored, replayed=True)
             if stored
-            else _problem(acceptance.key, Problem(409, "idempotency_key_in_flight", "Transfer in flight"))
+            else item_problem(acceptance.key, Problem(409, "idempotency_key_in_flight", "Transfer in flight"))
         )
     if any(result is None for result in results):
         raise RuntimeError("a transfer of the batch got no result")

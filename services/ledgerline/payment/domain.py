@@ -143,6 +143,8 @@ class Payment:
     destination_amount_minor: int | None = None
     destination_currency: str | None = None
     quote_id: uuid.UUID | None = None
+    # The atomic batch the payment belongs to: its hold is taken with the group's, all or none.
+    group_id: uuid.UUID | None = None
 
     @property
     def terminal(self) -> bool:
@@ -402,11 +404,12 @@ def on_timeout(p: Payment, attempts_max: int) -> tuple[Payment, list[Command]]:
     Escalation: an entry that may or may not be posted is voided (the ledger answers either
     "voided" or "already posted"); a bank that cannot be reached fails a charge or compensates
     a payout. Everything else (wallet steps, the settle, a payout's entry) is retried for as
-    long as it takes, because abandoning it would strand money.
+    long as it takes, because abandoning it would strand money. So is the entry of a payment of
+    an atomic batch: voiding it would fail one member of a group whose holds were all taken.
     """
     if p.terminal:
         return _stale(p)
-    exhausted = p.attempts + 1 >= attempts_max
+    exhausted = p.attempts + 1 >= attempts_max and p.group_id is None
     if exhausted and p.status in (Status.RESERVED, Status.CHARGED) and p.type is not PaymentType.WITHDRAWAL:
         return _move(p, Status.VOIDING, Reason.LEDGER_TIMEOUT.value)
     if exhausted and p.status is Status.INITIATED and p.type is PaymentType.REWARD:

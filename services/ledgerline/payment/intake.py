@@ -21,7 +21,7 @@ from ledgerline.core.idempotency import IdempotencyStore, StoredResponse
 from ledgerline.core.problems import Problem
 from ledgerline.core.telemetry import current_traceparent
 from ledgerline.payment import domain as d
-from ledgerline.payment import messages, repository, saga
+from ledgerline.payment import group_holds, repository, saga
 from ledgerline.payment.domain import Payment
 from ledgerline.payment.settings import PaymentSettings
 
@@ -125,15 +125,29 @@ class PaymentIntake:
             if not accepted.done():  # A client that went away no longer waits.
                 accepted.set_result(id(item) in written)
 
+    async def accept_all(self, items: Sequence[Acceptance]) -> bool:
+        """Every payment commits in one transaction, or none does: False if another request had
+        taken any of the keys (distinct keys)."""
+        if self.active_payments >= self._settings.active_payments_max:
+            raise overloaded(self._settings.intake_retry_after_s)
+        return await self._write_together(items)
+
     async def _write_alone(self, item: Acceptance, check: Check) -> bool:
+        return await self._write_together([item], check)
+
+    async def _write_together(self, items: Sequence[Acceptance], check: Check | None = None) -> bool:
         async with self._make_uow() as uow:
-            claimed = await self._store.record_many(uow.connection, [(item.key, item.fingerprint, item.response)])
-            if item.key not in claimed:
-                return False
-            await check(uow.connection, item.payment)
-            await self._add(uow, [item])
+            claimed = await self._store.record_many(
+                uow.connection, [(item.key, item.fingerprint, item.response) for item in items]
+            )
+            if len(claimed) != len(items):
+                return False  # Rolled back: not one of them is written.
+            for item in items:
+                if check is not None:
+                    await check(uow.connection, item.payment)
+            await self._add(uow, items)
             await uow.commit()
-        await self._remember([item])
+        await self._remember(items)
         return True
 
     async def _remember(self, items: Sequence[Acceptance]) -> None:
@@ -145,8 +159,8 @@ class PaymentIntake:
         await repository.add_many(
             uow.connection, [(item.payment, self._clock.next_attempt_at(item.payment)) for item in items]
         )
-        for item in items:
-            uow.publish(*messages.to_messages(item.payment, list(item.commands), traceparent=item.traceparent))
+        sent = [(item.payment, item.commands, item.traceparent) for item in items]
+        uow.publish(*await group_holds.saga_messages(uow.connection, sent))
 
 
 def overloaded(retry_after_s: int) -> Problem:

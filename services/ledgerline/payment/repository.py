@@ -37,6 +37,7 @@ def _payment(row: Row[Any]) -> Payment:
         destination_amount_minor=row.destination_amount_minor,
         destination_currency=row.destination_currency,
         quote_id=row.quote_id,
+        group_id=row.group_id,
     )
 
 
@@ -80,6 +81,7 @@ async def add_many(connection: AsyncConnection, started: Sequence[tuple[Payment,
             "destination_currency": p.destination_currency,
             "quote_id": p.quote_id,
             "next_attempt_at": next_attempt_at,
+            "group_id": p.group_id,
             **_columns(p),
         }
         for p, next_attempt_at in started
@@ -188,6 +190,15 @@ async def lock_many(connection: AsyncConnection, payment_ids: Sequence[uuid.UUID
         {row.id: row.created_at for row in rows},
         {row.id: row.updated_at for row in rows},
     )
+
+
+async def group_members(connection: AsyncConnection, group_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Payment]]:
+    """The payments of each atomic batch, in id order."""
+    statement = select(payments).where(one_of(payments.c.group_id, group_ids)).order_by(payments.c.id)
+    found: dict[uuid.UUID, list[Payment]] = {}
+    for row in await connection.execute(statement):
+        found.setdefault(row.group_id, []).append(_payment(row))
+    return found
 
 
 async def remember_traces(connection: AsyncConnection, traces: Mapping[uuid.UUID, str]) -> None:

@@ -23,7 +23,7 @@ from ledgerline.core.events import Envelope
 from ledgerline.core.processing import BatchHandling
 from ledgerline.core.telemetry import tracing_enabled
 from ledgerline.payment import domain as d
-from ledgerline.payment import messages, repository
+from ledgerline.payment import group_holds, messages, repository
 from ledgerline.payment.domain import Payment
 from ledgerline.payment.repository import Change
 from ledgerline.payment.settings import PaymentSettings
@@ -131,12 +131,14 @@ async def run_due_steps(engine_uow: Callable[[], UnitOfWork], settings: PaymentS
         traces = await repository.traces(uow.connection, [p.id for p in due]) if tracing_enabled() and due else {}
         changes: list[Change] = []
         moves: list[tuple[Payment, Payment]] = []
+        sent: list[group_holds.Sent] = []
         for before in due:
             after, commands = d.on_timeout(before, settings.step_attempts_max)
             changes.append(Change(before, after, clock.next_attempt_at(after)))
             moves.append((before, after))
             # In the payment's own trace: the timer's pass serves every payment that is due.
-            uow.publish(*messages.to_messages(after, commands, traceparent=traces.get(before.id)))
+            sent.append((after, commands, traces.get(before.id)))
+        uow.publish(*await group_holds.saga_messages(uow.connection, sent))
         await repository.save_many(uow.connection, changes, moves)
         await uow.commit()
     return len(due)

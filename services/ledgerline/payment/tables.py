@@ -40,6 +40,8 @@ payments = Table(
     Column("destination_amount_minor", BigInteger),
     Column("destination_currency", Text),
     Column("quote_id", Uuid),
+    # The atomic batch whose holds the payment shares (null for a payment on its own).
+    Column("group_id", Uuid),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
@@ -50,6 +52,7 @@ payments = Table(
     Index("payments_created", "created_at", "id"),
     Index("payments_source", "source_wallet_id", "created_at", "id"),
     Index("payments_destination", "destination_wallet_id", "created_at", "id"),
+    Index("payments_group", "group_id", "id", postgresql_where="group_id IS NOT NULL"),
 )
 
 transitions = Table(

@@ -152,6 +152,7 @@ async def create_rule(body: RuleRequest, service: RewardsDep, response: Response
             raise TOO_MANY_RULES.problem(f"at most {settings.rules_max} rules")
         await repository.add_rule(uow.connection, rule)
         await uow.commit()
+    service.rules.invalidate()
     initialise_metrics([rule.currency])
     response.headers["Location"] = f"/v1/rewards/rules/{rule.id}"
     return _rule_view(rule)

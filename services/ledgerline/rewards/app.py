@@ -11,18 +11,17 @@ from ledgerline.core.events import Envelope
 from ledgerline.core.kafka import BatchHandler
 from ledgerline.core.processing import InboxProcessor
 from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
-from ledgerline.rewards import api, repository
-from ledgerline.rewards.outcomes import OutcomeHandling, initialise_metrics, wallets_to_know
+from ledgerline.rewards import api
+from ledgerline.rewards.outcomes import OutcomeHandling, initialise_metrics, mattering, wallets_to_know
 from ledgerline.rewards.settings import RewardsSettings
 from ledgerline.rewards.wiring import RewardsCollaborators, bootstrap
 
-# Rule currencies read at start to initialise the metrics; more rules than this are unusual.
-RULES_READ_AT_START_MAX = 1000
-
 
 def _outcomes(service: RewardsCollaborators) -> Callable[[str], BatchHandler]:
-    """Holders are asked of the wallet service before the batch's transaction opens, so the
-    transaction never waits on HTTP (an owner, once known, is remembered)."""
+    """Outcomes no rule can match are passed over before any transaction (a batch of only those
+    opens none and writes no inbox row). Holders are asked of the wallet service before the
+    batch's transaction opens, so the transaction never waits on HTTP (an owner, once known, is
+    remembered)."""
     owners = service.wallet_owners
 
     def make(group: str) -> BatchHandler:
@@ -31,9 +30,12 @@ def _outcomes(service: RewardsCollaborators) -> Callable[[str], BatchHandler]:
         )
 
         async def handle_batch(envelopes: Sequence[Envelope]) -> None:
-            for wallet in sorted(wallets_to_know(envelopes)):
+            kept = mattering(envelopes, await service.rules.rules())
+            if not kept:
+                return
+            for wallet in sorted(wallets_to_know(kept)):
                 await owners.owner_of(wallet)
-            await processor.handle_batch(envelopes)
+            await processor.handle_batch(kept)
 
         return handle_batch
 
@@ -42,9 +44,7 @@ def _outcomes(service: RewardsCollaborators) -> Callable[[str], BatchHandler]:
 
 def _workers(service: RewardsCollaborators) -> Sequence[Worker]:
     async def metrics_at_start() -> None:
-        async with service.engine.connect() as connection:
-            rules = await repository.list_rules(connection, after=None, limit=RULES_READ_AT_START_MAX)
-        initialise_metrics(sorted({"EUR", *(rule.currency for rule in rules)}))
+        initialise_metrics(sorted({"EUR", *(rule.currency for rule in await service.rules.rules())}))
 
     return [metrics_at_start, service.payer.run]
 

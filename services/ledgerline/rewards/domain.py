@@ -29,6 +29,13 @@ class RewardedType(StrEnum):
     WITHDRAWAL = "withdrawal"
 
 
+# The payment types of the outcomes the rewards service reads besides rewarded ones: a refund
+# claws back, and a reward's or clawback's own payment settles it.
+REFUND_PAYMENT = "refund"
+REWARD_PAYMENT = "reward"
+CLAWBACK_PAYMENT = "reward_clawback"
+
+
 class RewardStatus(StrEnum):
     PENDING = "pending"
     PAID = "paid"
@@ -95,6 +102,22 @@ def reward_minor(rule: Rule, amount_minor: int, rewarded_this_month_minor: int) 
 
 def matching(rules: Iterable[Rule], payment_type: str, currency: str, amount_minor: int, at: datetime) -> list[Rule]:
     return [rule for rule in rules if rule.applies_to(payment_type, currency, amount_minor, at)]
+
+
+def outcome_matters(
+    rules: Iterable[Rule], payment_type: str, currency: str, amount_minor: int, at: datetime, *, completed: bool
+) -> bool:
+    """Whether a payment outcome can change anything here: a completed payment a rule matches,
+    a completed refund in a currency some rule rewards (its payment may have earned a reward,
+    or may yet, whichever is consumed first), and every outcome of a reward's or clawback's own
+    payment. Anything else is passed over without a write."""
+    if payment_type in (REWARD_PAYMENT, CLAWBACK_PAYMENT):
+        return True
+    if not completed:
+        return False
+    if payment_type == REFUND_PAYMENT:
+        return any(rule.currency == currency for rule in rules)
+    return bool(matching(rules, payment_type, currency, amount_minor, at))
 
 
 def month_of(at: datetime) -> str:

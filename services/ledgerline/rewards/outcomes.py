@@ -3,7 +3,13 @@
 A completed transfer, deposit or withdrawal earns the rewards of the rules it matches; a
 completed refund asks back a share of the rewards of the payment it refunds; the outcome of a
 reward's or a clawback's own payment settles that reward or clawback. The inbox drops a
-redelivered event, and the unique (payment, rule) row drops a replayed one.
+redelivered event, the unique (payment, rule) row a replayed payment and the refund's own row a
+replayed refund.
+
+Outcomes of different payments arrive in any order (other partitions, re-sends). A refund
+consumed before the payment it refunds is kept; when that payment's reward is made, the reward
+is paid in full and each earlier refund then claws back its share, exactly as had they come in
+order: the same reward, the same clawbacks, the same journal entries.
 """
 
 from __future__ import annotations
@@ -22,11 +28,9 @@ from ledgerline.core.processing import BatchHandling
 from ledgerline.core.wallet_owners import WalletOwners
 from ledgerline.rewards import domain as d
 from ledgerline.rewards import repository
-from ledgerline.rewards.domain import RewardedType, RewardStatus, Rule
+from ledgerline.rewards.domain import CLAWBACK_PAYMENT, REFUND_PAYMENT, REWARD_PAYMENT, RewardedType, RewardStatus, Rule
 
-REWARD_PAYMENT = "reward"
-CLAWBACK_PAYMENT = "reward_clawback"
-REFUND_PAYMENT = "refund"
+OUTCOMES = frozenset({PAYMENT_COMPLETED, PAYMENT_FAILED})
 REWARDS_PAID = Counter("ledgerline_rewards_paid_minor_total", "Rewards paid into wallets, in minor units", ["currency"])
 REWARDS_CLAWED_BACK = Counter(
     "ledgerline_rewards_clawed_back_minor_total", "Rewards taken back after refunds, in minor units", ["currency"]
@@ -36,12 +40,17 @@ REWARDS_OWED = Counter(
     "Clawbacks a wallet could not cover, recorded as owed, in minor units",
     ["currency"],
 )
+OUTCOMES_PASSED_OVER = Counter(
+    "ledgerline_rewards_outcomes_passed_over_total",
+    "Payment outcomes no rule could match, passed over without a transaction or an inbox row",
+    ["currency"],
+)
 
 
 def initialise_metrics(currencies: Sequence[str]) -> None:
     """Series at zero for each currency, so a dashboard shows 0 rather than nothing."""
     for currency in currencies:
-        for counter in (REWARDS_PAID, REWARDS_CLAWED_BACK, REWARDS_OWED):
+        for counter in (REWARDS_PAID, REWARDS_CLAWED_BACK, REWARDS_OWED, OUTCOMES_PASSED_OVER):
             counter.labels(currency)
 
 
@@ -62,12 +71,30 @@ def wallets_to_know(envelopes: Sequence[Envelope]) -> set[uuid.UUID]:
     return found
 
 
+def mattering(envelopes: Sequence[Envelope], rules: Sequence[Rule]) -> list[Envelope]:
+    """The envelopes of a batch that can change anything, by `rules` (see `outcome_matters`);
+    messages of other types pass (the inbox processor passes them over itself)."""
+    kept = []
+    for envelope in envelopes:
+        if envelope.type in OUTCOMES:
+            outcome = PaymentOutcome.model_validate(envelope.data)
+            at = envelope.time or datetime.now(UTC)
+            completed = envelope.type == PAYMENT_COMPLETED
+            if not d.outcome_matters(
+                rules, outcome.payment_type, outcome.currency, outcome.amount_minor, at, completed=completed
+            ):
+                OUTCOMES_PASSED_OVER.labels(outcome.currency).inc()
+                continue
+        kept.append(envelope)
+    return kept
+
+
 class OutcomeHandling:
     def __init__(self, owners: WalletOwners) -> None:
         self._owners = owners
 
     def handling(self) -> BatchHandling:
-        return BatchHandling(frozenset({PAYMENT_COMPLETED, PAYMENT_FAILED}), self.apply)
+        return BatchHandling(OUTCOMES, self.apply)
 
     async def apply(self, envelopes: Sequence[Envelope], uow: UnitOfWork) -> None:
         outcomes = [(e, PaymentOutcome.model_validate(e.data)) for e in envelopes]
@@ -78,7 +105,7 @@ class OutcomeHandling:
             if completed and _earns(outcome) and rules:
                 await self._earn(uow.connection, outcome, envelope.time or datetime.now(UTC), rules)
             elif completed and outcome.payment_type == REFUND_PAYMENT and outcome.original_payment_id:
-                await _claw_back(uow.connection, outcome)
+                await _refunded(uow.connection, outcome.payment_id, outcome.original_payment_id, outcome.amount_minor)
             elif outcome.payment_type == REWARD_PAYMENT:
                 await _reward_ended(uow, outcome, completed)
             elif outcome.payment_type == CLAWBACK_PAYMENT:
@@ -95,6 +122,7 @@ class OutcomeHandling:
         if holder is None:
             return
         month = d.month_of(at)
+        added: set[uuid.UUID] = set()
         for rule in found:
             # Rules in id order: two batches rewarding one holder lock the month rows alike.
             rewarded = await repository.lock_month(connection, rule.id, holder, month)
@@ -114,22 +142,38 @@ class OutcomeHandling:
             )
             if await repository.add_reward(connection, reward):
                 await repository.add_to_month(connection, rule.id, holder, month, amount)
+                added.add(reward.id)
+        if added:
+            # Refunds consumed before this payment claw back from its new rewards now, in order.
+            for refund_id, refund_minor in await repository.refunds_of(connection, outcome.payment_id):
+                await _claw_back(connection, outcome.payment_id, refund_id, refund_minor, only=added)
 
 
-async def _claw_back(connection: AsyncConnection, refund: PaymentOutcome) -> None:
-    original = refund.original_payment_id
-    if original is None:
-        return
+async def _refunded(connection: AsyncConnection, refund_id: uuid.UUID, original: uuid.UUID, amount_minor: int) -> None:
+    """A refund claws back from the rewards its payment has so far; one announced again is not
+    counted twice, and one whose payment has no reward yet waits for it (in its own row)."""
+    if await repository.add_refund(connection, refund_id, original, amount_minor):
+        await _claw_back(connection, original, refund_id, amount_minor)
+
+
+async def _claw_back(
+    connection: AsyncConnection,
+    original: uuid.UUID,
+    refund_id: uuid.UUID,
+    amount_minor: int,
+    *,
+    only: set[uuid.UUID] | None = None,
+) -> None:
     for reward in await repository.rewards_of_payment(connection, original):
-        refunded = min(reward.refunded_minor + refund.amount_minor, reward.source_amount_minor)
+        if only is not None and reward.id not in only:
+            continue
+        refunded = min(reward.refunded_minor + amount_minor, reward.source_amount_minor)
         due = d.clawback_due_minor(
             reward.amount_minor, reward.source_amount_minor, refunded, reward.clawback_asked_minor
         )
         await repository.note_refund(connection, reward.id, refunded - reward.refunded_minor, due)
         if due > 0:
-            await repository.add_clawback(
-                connection, d.clawback_id(refund.payment_id, reward.id), reward.id, refund.payment_id, due
-            )
+            await repository.add_clawback(connection, d.clawback_id(refund_id, reward.id), reward.id, refund_id, due)
 
 
 async def _reward_ended(uow: UnitOfWork, outcome: PaymentOutcome, completed: bool) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledgerline.rewards.domain import ClawbackStatus, RewardedType, RewardStatus, Rule
-from ledgerline.rewards.tables import clawbacks, monthly_totals, rewards, rules
+from ledgerline.rewards.tables import clawbacks, monthly_totals, refunds, rewards, rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +149,29 @@ async def rewards_of_payment(connection: AsyncConnection, source_payment_id: uui
         .with_for_update()
     )
     return list(await connection.execute(statement))
+
+
+async def add_refund(
+    connection: AsyncConnection, refund_id: uuid.UUID, original_id: uuid.UUID, amount_minor: int
+) -> bool:
+    """True if the refund is new; one announced again is counted once."""
+    inserted = await connection.execute(
+        insert(refunds)
+        .values(refund_payment_id=refund_id, original_payment_id=original_id, amount_minor=amount_minor)
+        .on_conflict_do_nothing()
+        .returning(refunds.c.refund_payment_id)
+    )
+    return inserted.first() is not None
+
+
+async def refunds_of(connection: AsyncConnection, original_id: uuid.UUID) -> list[tuple[uuid.UUID, int]]:
+    """(refund id, amount) of every refund of the payment seen so far, in the order they came."""
+    statement = (
+        select(refunds.c.refund_payment_id, refunds.c.amount_minor)
+        .where(refunds.c.original_payment_id == original_id)
+        .order_by(refunds.c.seen_at, refunds.c.refund_payment_id)
+    )
+    return [(row.refund_payment_id, row.amount_minor) for row in await connection.execute(statement)]
 
 
 async def add_clawback(

@@ -17,3 +17,7 @@ class RewardsSettings(ServiceSettings):
     # and how many it asks for per round.
     payer_interval_s: float = Field(0.5, gt=0, le=60)
     payer_batch_size_max: int = Field(100, ge=1, le=5000)
+    # How stale the consumer's copy of the rules may be: a rule added through another instance
+    # applies to outcomes consumed at most this long after it was added (at once on the instance
+    # that added it).
+    rules_refresh_s: float = Field(5.0, gt=0, le=300)

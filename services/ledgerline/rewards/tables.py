@@ -97,3 +97,17 @@ clawbacks = Table(
     CheckConstraint("status IN ('pending', 'completed', 'owed')", name="known_status"),
     Index("clawbacks_unrequested", "created_at", postgresql_where="requested_at IS NULL AND status = 'pending'"),
 )
+
+# Every refund consumed of a payment in a currency some rule rewards: a refund announced again is
+# counted once, and one consumed before the payment it refunds claws back once that payment's
+# reward is made. Kept, like the rewards, as their history.
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("refund_payment_id", Uuid, primary_key=True),
+    Column("original_payment_id", Uuid, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("amount_minor > 0", name="refund_positive"),
+    Index("refunds_original", "original_payment_id", "seen_at"),
+)

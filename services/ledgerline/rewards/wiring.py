@@ -14,6 +14,7 @@ from ledgerline.core.http import collaborators_of
 from ledgerline.core.runtime import ServiceRuntime
 from ledgerline.core.wallet_owners import WalletOwners
 from ledgerline.rewards.payer import RewardPayer
+from ledgerline.rewards.rule_cache import RuleCache
 from ledgerline.rewards.settings import RewardsSettings
 
 
@@ -25,6 +26,8 @@ class RewardsCollaborators:
     # Holders of rewarded wallets, asked of the wallet service once each.
     wallet_owners: WalletOwners
     payer: RewardPayer
+    # The rules the consumer passes outcomes over by; the API invalidates it on a new rule.
+    rules: RuleCache
 
 
 async def bootstrap(runtime: ServiceRuntime[RewardsSettings]) -> RewardsCollaborators:
@@ -40,6 +43,7 @@ async def bootstrap(runtime: ServiceRuntime[RewardsSettings]) -> RewardsCollabor
             wallets=runtime.peer_client(settings.wallet_url),
             settings=settings,
         ),
+        rules=RuleCache(runtime.engine, refresh_s=settings.rules_refresh_s, rules_max=settings.rules_max),
     )
 
 

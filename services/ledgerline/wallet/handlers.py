@@ -10,7 +10,7 @@ reply, never the effect.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,8 +18,9 @@ from ledgerline.core import contracts as c
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import Envelope, OutgoingMessage
 from ledgerline.core.processing import BatchHandling
-from ledgerline.wallet import domain
+from ledgerline.wallet import domain, linked_holds
 from ledgerline.wallet.domain import Hold, HoldStatus, RejectionReason, Wallet
+from ledgerline.wallet.linked_holds import LINKED_TRANSFER_FAILED, HoldRequest
 from ledgerline.wallet.ports import WalletStore
 from ledgerline.wallet.repository import SqlWalletStore
 
@@ -126,17 +127,69 @@ def settle_funds(command: c.SettleFunds, book: Book) -> OutgoingMessage:
     return settled
 
 
-def _wallets_of(command: c.ReserveFunds | c.ReleaseFunds | c.SettleFunds) -> list[uuid.UUID]:
+def reserve_group(command: c.ReserveGroup, book: Book) -> OutgoingMessage:
+    """Every hold of an atomic batch, or none (`linked_holds`); each member's hold is recorded
+    either way, so the group command arriving again is answered from the record."""
+    requests = [HoldRequest(h.payment_id, h.wallet_id, h.amount_minor) for h in command.holds]
+    recorded = [book.holds.get(r.payment_id) for r in requests]
+    if any(hold is not None for hold in recorded):
+        return _group_answered_again(command, recorded)
+    outcome = linked_holds.reserve_together(book.wallets, requests, command.currency)
+    if isinstance(outcome, linked_holds.GroupRefusal):
+        reasons = linked_holds.rejections(requests, outcome)
+        for r in requests:
+            book.put_hold(Hold(r.payment_id, r.wallet_id, 0, HoldStatus.REJECTED, reasons[r.payment_id]))
+        return _group_rejected(command, reasons)
+    for wallet in outcome.values():
+        book.put_wallet(wallet)
+    for r in requests:
+        book.put_hold(Hold(r.payment_id, r.wallet_id, r.amount_minor, HoldStatus.HELD))
+    return _group_reserved(command)
+
+
+def _group_answered_again(command: c.ReserveGroup, recorded: Sequence[Hold | None]) -> OutgoingMessage:
+    holds = [hold for hold in recorded if hold is not None]
+    rejected = [hold for hold in holds if hold.status is HoldStatus.REJECTED]
+    if len(holds) != len(recorded) or (rejected and len(rejected) != len(holds)):
+        raise domain.InvariantViolation(f"group {command.group_id} is decided for some members only")
+    if rejected:
+        return _group_rejected(command, {h.payment_id: h.reason or LINKED_TRANSFER_FAILED for h in rejected})
+    return _group_reserved(command)  # Held, perhaps settled since: the group was held.
+
+
+def _group_reserved(command: c.ReserveGroup) -> OutgoingMessage:
+    body = c.GroupReserved(group_id=command.group_id, payment_ids=tuple(h.payment_id for h in command.holds))
+    return _reply(c.GROUP_RESERVED, body, command.group_id)
+
+
+def _group_rejected(command: c.ReserveGroup, reasons: Mapping[uuid.UUID, str]) -> OutgoingMessage:
+    rejected = tuple(c.GroupRejection(payment_id=h.payment_id, reason=reasons[h.payment_id]) for h in command.holds)
+    return _reply(c.GROUP_REJECTED, c.GroupRejected(group_id=command.group_id, rejections=rejected), command.group_id)
+
+
+WalletCommand = c.ReserveFunds | c.ReleaseFunds | c.SettleFunds | c.ReserveGroup
+
+
+def _wallets_of(command: WalletCommand) -> list[uuid.UUID]:
+    if isinstance(command, c.ReserveGroup):
+        return [hold.wallet_id for hold in command.holds]
     if isinstance(command, c.SettleFunds):
         debit = [command.debit_wallet_id] if command.debit_wallet_id is not None else []
         return debit + [credit.wallet_id for credit in command.credits]
     return [command.wallet_id]
 
 
+def _payments_of(command: WalletCommand) -> list[uuid.UUID]:
+    if isinstance(command, c.ReserveGroup):
+        return [hold.payment_id for hold in command.holds]
+    return [command.payment_id]
+
+
 _COMMANDS: dict[str, tuple[type[Any], Callable[[Any, Book], OutgoingMessage]]] = {
     c.RESERVE_FUNDS: (c.ReserveFunds, reserve_funds),
     c.RELEASE_FUNDS: (c.ReleaseFunds, release_funds),
     c.SETTLE_FUNDS: (c.SettleFunds, settle_funds),
+    c.RESERVE_GROUP: (c.ReserveGroup, reserve_group),
 }
 
 
@@ -151,7 +204,7 @@ async def apply_command_batch(
     commands = [(_COMMANDS[e.type][1], _COMMANDS[e.type][0].model_validate(e.data)) for e in envelopes]
     wallet_ids = {wallet_id for _, command in commands for wallet_id in _wallets_of(command)}
     locked = await store.lock_wallets(list(wallet_ids))
-    holds = await store.get_holds([command.payment_id for _, command in commands])
+    holds = await store.get_holds([payment_id for _, command in commands for payment_id in _payments_of(command)])
     book = Book(dict(locked), holds)
     for handle, command in commands:
         publish(handle(command, book))

@@ -1,14 +1,14 @@
 """Cross-currency transfers: exchange rates, quotes, and what a transfer's destination receives.
 
-Revision ID: 0007_fx_quotes
-Revises: 0006
+Revision ID: 0008_fx_quotes
+Revises: 0007_transfer_groups
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_fx_quotes"
-down_revision = "0006"
+revision = "0008_fx_quotes"
+down_revision = "0007_transfer_groups"
 branch_labels = None
 depends_on = None
 
