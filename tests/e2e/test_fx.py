@@ -48,7 +48,10 @@ async def transfer_with(client: LedgerlineClient, source: str, destination: str,
     return await client.post_payment("/v1/transfers", body)
 
 
-async def test_a_round_of_exchanges_rounds_down_each_time_and_balances_per_currency(client: LedgerlineClient) -> None:
+async def test_a_round_of_exchanges_rounds_down_each_time_and_balances_per_currency(
+    any_client: LedgerlineClient,
+) -> None:
+    client = any_client  # On each Kafka backend.
     await set_rates(client)
     eur = await funded_wallet(client, "alice", "100.00", "EUR")
     usd, jpy = [(await client.open_wallet("alice", currency))["id"] for currency in ("USD", "JPY")]
