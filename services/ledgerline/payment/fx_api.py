@@ -2,7 +2,8 @@
 
 A rate says what one unit of `base` buys of `quote`; only that direction: the opposite one is
 a pair of its own, so each direction's rate (and its spread) is the operator's choice. A quote
-is read only by the customer it was given to; another's answers 404, like a missing one.
+is read by the customer it was given to and by an admin; another customer's answers 404, like a
+missing one.
 """
 
 from __future__ import annotations
