@@ -177,6 +177,25 @@ class LedgerlineClient:
         response.raise_for_status()
         return await self.settle(response.json()["id"])
 
+    async def set_rate(self, base: str, quote: str, rate: str) -> dict[str, Any]:
+        """The operator's rate for one unit of `base` in `quote`."""
+        response = await self.payment.put(f"/v1/fx/rates/{base}/{quote}", json={"rate": rate}, auth=self._admin())
+        response.raise_for_status()
+        return dict(response.json())
+
+    async def quote(self, source_currency: str, destination_currency: str, amount: str, **extra: Any) -> dict[str, Any]:
+        body = {"source_currency": source_currency, "destination_currency": destination_currency, "amount": amount}
+        response = await self.payment.post("/v1/quotes", json=body | extra)
+        response.raise_for_status()
+        return dict(response.json())
+
+    async def exchange(self, source: str, destination: str, quote_id: str) -> dict[str, Any]:
+        """A cross-currency transfer at the quote's rate, followed to its end."""
+        body = {"source_wallet_id": source, "destination_wallet_id": destination, "quote_id": quote_id}
+        response = await self.post_payment("/v1/transfers", body)
+        response.raise_for_status()
+        return await self.settle(response.json()["id"])
+
     async def withdraw(
         self, wallet_id: str, amount: str, currency: str = "EUR", bank_account: str = "DE89370400440532013000"
     ) -> dict[str, Any]:

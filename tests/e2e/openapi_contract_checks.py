@@ -32,6 +32,13 @@ DATA_DEPENDENT_REFUSALS = frozenset(
         "invalid_cursor",  # ledger, payment: a page cursor the service never issued (cursors are opaque)
         "wallet_id_required",  # payment: a customer lists one wallet's payments (only an admin lists all)
         "owner_not_allowed",  # wallet: a customer names someone else as the owner (only an admin may)
+        "same_currency",  # payment: a rate or quote between a currency and itself (two fields that must differ)
+        "rate_unavailable",  # payment: no rate for the pair (yet)
+        "too_many_rates",  # payment: the rates table holds its maximum of pairs
+        "quote_too_small",  # payment: the amount buys less than a minor unit at the pair's rate
+        "quote_too_large",  # payment: the amount buys more than a payment carries at the pair's rate
+        "quote_expired",  # payment: the quote's time ran out
+        "quote_mismatch",  # payment: an amount or currency other than the quote's
     }
 )
 

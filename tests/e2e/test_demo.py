@@ -1,7 +1,8 @@
 """`ledgerline demo` through the platform's one entry point, authentication on: two customers register and
 log in, each moves only their own money, the attempt to take the other's is refused with 404,
-the operator's reconciliation finds the books balanced, and the operator's cashback rule credits
-a reward after a transfer."""
+the operator's reconciliation finds the books balanced, the operator's cashback rule credits
+a reward after a transfer, and a transfer from euros into dollars at a quote receives the quoted
+amount, rounded down to the cent."""
 
 from __future__ import annotations
 
@@ -33,3 +34,7 @@ def test_the_demo_moves_money_as_its_owners_and_reconciles(platform: Platform) -
     # Cashback in its own currency: 1% of 50.00 CHF, credited to alice's 50.00 CHF left.
     assert "alice deposits 100.00 CHF and sends bob 50.00 CHF: COMPLETED" in text, text
     assert "cashback credited to alice: 0.50 CHF (paid" in text and "her wallet holds 50.50 CHF" in text, text
+    # 10.00 EUR at 1.08567 is 10.8567 USD: bob receives 10.85.
+    assert "alice is quoted 10.85 USD for 10.00 EUR" in text, text
+    assert "received as 10.85 USD: COMPLETED" in text, text
+    assert "alice's wallet holds 10.00 EUR, bob's dollar wallet 10.85 USD" in text, text

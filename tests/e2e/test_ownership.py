@@ -59,6 +59,7 @@ IDENTITY_GATES = {
 }
 BAD_TOKENS = ("none", "expired", "unknown_key", "other_audience")
 DEFAULTS = IdentitySettings()
+FX_RATE = "1.1"
 
 
 @dataclass
@@ -72,6 +73,7 @@ class World:
     transfer: str  # A completed transfer from `wallet` to `second_wallet`.
     entry: str  # Its journal entry.
     notification: str  # A notification of `wallet`.
+    quote: str  # The owner's quote from GBP to CHF, unused.
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,24 @@ MATRIX: dict[tuple[str, str, str], tuple[Call, Expect]] = {
         ),
         Expect(owner=403, other=403, admin=409),
     ),
+    # Rates are the operator's to set and anyone's to read; a quote is its owner's.
+    ("payment", "PUT", "/v1/fx/rates/{base}/{quote}"): (
+        Call("PUT", "/v1/fx/rates/GBP/CHF", body=lambda w: {"rate": FX_RATE}),
+        Expect(owner=403, other=403, admin=200),
+    ),
+    ("payment", "GET", "/v1/fx/rates"): (Call("GET", "/v1/fx/rates"), Expect(owner=200, other=200, admin=200)),
+    ("payment", "POST", "/v1/quotes"): (
+        Call(
+            "POST",
+            "/v1/quotes",
+            body=lambda w: {"source_currency": "GBP", "destination_currency": "CHF", "amount": "1.00"},
+        ),
+        Expect(owner=201, other=201, admin=201),
+    ),
+    ("payment", "GET", "/v1/quotes/{quote_id}"): (
+        Call("GET", "/v1/quotes/{quote}"),
+        Expect(owner=200, other=404, admin=200),
+    ),
     ("notification", "POST", "/v1/webhooks"): (
         Call("POST", "/v1/webhooks", body=lambda w: {"wallet_id": w.wallet, "url": "http://127.0.0.1:9/hook"}),
         Expect(owner=201, other=404, admin=201),
@@ -285,6 +305,8 @@ MATRIX: dict[tuple[str, str, str], tuple[Call, Expect]] = {
         Expect(owner=403, other=403, admin=200),
     ),
     ("banksim", "GET", "/v1/operations"): (Call("GET", "/v1/operations"), Expect(owner=403, other=403, admin=200)),
+    # The bank's rate feed is the payment service's (scope bank:write) to read.
+    ("banksim", "GET", "/v1/fx/rates"): (Call("GET", "/v1/fx/rates"), Expect(owner=403, other=403, admin=200)),
     # Only the payment service's client (scope bank:write) or an admin calls the bank.
     ("banksim", "POST", "/v1/charges"): (
         Call(
@@ -480,7 +502,9 @@ async def world(platform: Platform, actors: Actors) -> World:
     notification = await eventually(first_notification, timeout_s=60)
     assert notification, "the transfer's notification was never recorded"
     assert owner.user_id is not None
-    return World(owner.user_id, wallet, second, others_wallet, transfer["id"], entry, str(notification))
+    await owner.set_rate("GBP", "CHF", FX_RATE)
+    quote = (await owner.quote("GBP", "CHF", "1.00"))["id"]
+    return World(owner.user_id, wallet, second, others_wallet, transfer["id"], entry, str(notification), quote)
 
 
 def _path(call: Call, world: World) -> str:
@@ -490,6 +514,7 @@ def _path(call: Call, world: World) -> str:
         entry=world.entry,
         transfer=world.transfer,
         notification=world.notification,
+        quote=world.quote,
     )
 
 

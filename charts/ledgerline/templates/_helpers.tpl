@@ -359,6 +359,11 @@ Usage: include "ledgerline.componentEnv" (dict "root" $ "component" "payment")
   value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "wallet")) | quote }}
 - name: LEDGERLINE_PAYMENT_BANK_URL
   value: {{ include "ledgerline.bankUrl" $root | quote }}
+{{- if not $values.bankUrl }}
+{{- /* The bundled simulator publishes demonstration exchange rates; an external bank may not. */}}
+- name: LEDGERLINE_PAYMENT_FX_RATE_FEED_ENABLED
+  value: "true"
+{{- end }}
 {{- else if eq $c "wallet" }}
 - name: LEDGERLINE_WALLET_PAYMENT_URL
   value: {{ printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" "payment")) | quote }}

@@ -8,6 +8,9 @@ retries and circuit breaker; `PUT /v1/admin/behaviour` changes latency and failu
 
 Like every Ledgerline service it checks access tokens: charges, payouts and refunds need the
 `bank:write` scope (the payment service's client), the behaviour and the operations log `admin`.
+
+`GET /v1/fx/rates` is the bank's rate feed: fixed demonstration rates, one per direction, that the
+payment service loads into its rates table when its feed is on.
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ RESULTS_MAX = 1_000_000
 BANK_UNAVAILABLE = DeclaredProblem(503, "bank_unavailable", "Simulated bank outage", headers=("Retry-After",))
 BANK_FULL = DeclaredProblem(507, "bank_full", "Simulator result store is full")
 CHARGE_NOT_FOUND = DeclaredProblem(404, "charge_not_found", "No approved charge with this id")
+# What one unit of the first currency buys of the second; 10.00 EUR buys 10.85 USD (10.8567).
+FEED_RATES = (
+    ("EUR", "USD", "1.08567"),
+    ("USD", "EUR", "0.92"),
+    ("USD", "JPY", "151.234"),
+    ("JPY", "USD", "0.0066"),
+    ("EUR", "JPY", "164.19"),
+    ("JPY", "EUR", "0.00609"),
+)
 
 
 class BankSimSettings(TokenSettings):
@@ -44,6 +56,16 @@ class BankSimSettings(TokenSettings):
 
     latency_ms: int = Field(0, ge=0, le=60_000)
     failure_rate_percent: int = Field(0, ge=0, le=100)
+
+
+class FeedRate(BaseModel):
+    base: str
+    quote: str
+    rate: str = Field(description="What one unit of base buys of quote, a decimal string")
+
+
+class RateFeed(BaseModel):
+    items: list[FeedRate]
 
 
 class Behaviour(BaseModel):
@@ -137,6 +159,10 @@ def create_app(settings: BankSimSettings | None = None) -> FastAPI:
         if original is None or original["status"] != "approved":
             raise CHARGE_NOT_FOUND.problem()
         return remember(f"refund:{charge_id}", {"id": charge_id, "status": "refunded", "reason": None})
+
+    @app.get("/v1/fx/rates", response_model=RateFeed, dependencies=bank_caller, summary="The bank's exchange rates")
+    async def rates() -> RateFeed:
+        return RateFeed(items=[FeedRate(base=base, quote=quote, rate=rate) for base, quote, rate in FEED_RATES])
 
     @app.get("/v1/operations")
     async def operations(_: AdminPrincipal) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """`ledgerline demo`, through the one entry point: two customers register and log in, then a
 deposit, a transfer, a partial refund and a withdrawal, each made by the customer whose money
 moves; the operator (an admin client) runs the reconciliation. Then cashback: the operator's rule
-rewards a transfer, and the reward is credited (`demo_cashback`)."""
+rewards a transfer, and the reward is credited (`demo_cashback`). Then a cross-currency transfer
+at a quoted rate (`demo_exchange`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ledgerline.cli.demo_cashback import show_cashback
+from ledgerline.cli.demo_exchange import show_exchange
 from ledgerline.client import LedgerlineClient, register_customer
 from ledgerline.core.access_tokens import ClientCredentials
 
@@ -27,6 +29,7 @@ def run_demo(console: Console, *, url: str, operator_credentials: tuple[str, str
         try:
             await _demo(console, alice, bob)
             await show_cashback(console, url, operator, alice, bob)
+            await show_exchange(console, alice, bob)
         finally:
             await alice.aclose()
             await bob.aclose()

@@ -32,10 +32,16 @@ def rewards_account_id(currency: str) -> uuid.UUID:
     return uuid.uuid5(_SETTLEMENT_NAMESPACE, f"rewards:{currency}")
 
 
+def fx_account_id(currency: str) -> uuid.UUID:
+    """The account of each currency through which cross-currency transfers exchange money: it
+    takes in what a transfer pays in this currency and pays out what one receives in it."""
+    return uuid.uuid5(_SETTLEMENT_NAMESPACE, f"fx:{currency}")
+
+
 # An atomic transfer batch holds at most this many transfers (the batch limit of the API).
 GROUP_HOLDS_MAX = 1000
 
-AccountKindName = Literal["wallet", "settlement", "rewards"]
+AccountKindName = Literal["wallet", "settlement", "rewards", "fx"]
 
 
 # Wallet commands and replies.

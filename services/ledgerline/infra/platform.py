@@ -125,6 +125,8 @@ class Platform:
             "LEDGERLINE_PAYMENT_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_WALLET_PAYMENT_URL": self.url("payment"),
             "LEDGERLINE_PAYMENT_BANK_URL": self.url("banksim"),
+            # The bank simulator's demonstration rates, so a quote works before the operator sets any.
+            "LEDGERLINE_PAYMENT_FX_RATE_FEED_ENABLED": "true",
             "LEDGERLINE_LEDGER_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_NOTIFICATION_WALLET_URL": self.url("wallet"),
             "LEDGERLINE_REWARDS_WALLET_URL": self.url("wallet"),

@@ -19,6 +19,8 @@ class AccountKind(StrEnum):
     WALLET = "wallet"
     SETTLEMENT = "settlement"
     REWARDS = "rewards"
+    # Per currency, the platform's position from cross-currency transfers.
+    FX = "fx"
 
 
 class AccountStatus(StrEnum):

@@ -43,6 +43,12 @@ LAST_CLEAN = Gauge(
     "ledgerline_reconciliation_last_clean_timestamp_seconds",
     "When the last pass that found the books whole ended (the service's start before the first)",
 )
+FX_POSITION = Gauge(
+    "ledgerline_fx_position_minor",
+    "Balance of the currency's FX account in minor units: taken in (positive) or paid out (negative)"
+    " by cross-currency transfers",
+    ["currency"],
+)
 PASSES = Counter("ledgerline_reconciliation_passes_total", "Background reconciliation passes", ["outcome"])
 
 
@@ -103,6 +109,8 @@ class Reconciler:
         UNBALANCED.set(len(report.unbalanced_currencies))
         for currency in set(report.currency_totals) | set(confirmed):
             MISMATCHES.labels(currency).set(confirmed.get(currency, 0))
+        for currency in report.currency_totals:  # Zero in a currency no transfer exchanged yet.
+            FX_POSITION.labels(currency).set(report.fx_positions.get(currency, 0))
         outcome = outcome_of(report, sum(confirmed.values()))
         PASSES.labels(outcome).inc()
         if outcome == "clean":

@@ -57,6 +57,9 @@ class Report:
     mismatches: list[Mismatch] = field(default_factory=list)
     unbalanced_entries: int | None = None
     drifted_accounts: int | None = None
+    # The FX account's balance per currency: what cross-currency transfers took in (positive)
+    # or paid out (negative) in it.
+    fx_positions: dict[str, int] = field(default_factory=dict)
 
     @property
     def mismatch_count(self) -> int:
@@ -112,6 +115,14 @@ async def currency_totals(connection: AsyncConnection, *, page_size: int) -> dic
         if last is None:
             return totals
         after = last
+
+
+async def fx_positions(connection: AsyncConnection) -> dict[str, int]:
+    """The FX account of each currency that has one (one row per currency: a bounded read)."""
+    rows = await connection.execute(
+        select(accounts.c.currency, accounts.c.balance_minor).where(accounts.c.kind == AccountKind.FX.value)
+    )
+    return {currency: int(balance) for currency, balance in rows}
 
 
 async def verify_postings(connection: AsyncConnection) -> tuple[int, int]:
@@ -210,7 +221,12 @@ async def _accounts_without_wallet(
 
 def totals_view(report: Report) -> list[dict[str, object]]:
     return [
-        {"currency": currency, "total": format_amount(total, currency), "balanced": total == 0}
+        {
+            "currency": currency,
+            "total": format_amount(total, currency),
+            "balanced": total == 0,
+            "fx_position": format_amount(report.fx_positions.get(currency, 0), currency),
+        }
         for currency, total in sorted(report.currency_totals.items())
     ]
 
@@ -239,6 +255,7 @@ async def run_pass(
     report = Report()
     async with snapshot(engine) as connection:
         report.currency_totals = await currency_totals(connection, page_size=page_size)
+        report.fx_positions = await fx_positions(connection)
         if verify:
             report.unbalanced_entries, report.drifted_accounts = await verify_postings(connection)
     async with engine.connect() as connection:

@@ -26,7 +26,7 @@ accounts = Table(
     Column("posting_count", BigInteger, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("kind IN ('wallet', 'settlement', 'rewards')", name="known_kind"),
+    CheckConstraint("kind IN ('wallet', 'settlement', 'rewards', 'fx')", name="known_kind"),
     CheckConstraint("status IN ('open', 'closed')", name="known_status"),
 )
 

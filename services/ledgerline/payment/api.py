@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from ledgerline.core.auth import Principal, require_scopes
 from ledgerline.core.http import Rfc3339Time, check_page_size, decode_cursor, encode_cursor
@@ -41,13 +41,14 @@ from ledgerline.core.money_schemas import (
 )
 from ledgerline.core.problems import Problem, not_found
 from ledgerline.payment import domain as d
-from ledgerline.payment import repository
+from ledgerline.payment import fx, fx_store, repository
 from ledgerline.payment.api_problems import WALLET_ID_REQUIRED, WALLET_NOT_FOUND
 from ledgerline.payment.atomic_batches import accept_atomic_batch
 from ledgerline.payment.batches import TRANSFER_BATCH_MAX, BatchItem, accept_transfer_batch
 from ledgerline.payment.domain import Payment, PaymentType, Status
 from ledgerline.payment.intake import Check
 from ledgerline.payment.ports import WalletLookup
+from ledgerline.payment.quoted_transfers import StartQuotedTransfer, claim_quote, start_quoted_transfer, utc_now
 from ledgerline.payment.service import (
     Start,
     StartDeposit,
@@ -73,13 +74,43 @@ PaymentReader = Annotated[Principal, Depends(require_scopes("payments:read"))]
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description="Required; at most 255 characters")]
 
 
-class TransferRequest(BaseModel):
-    model_config = _AMOUNT_IN_CURRENCY
-
+class _TransferEnds(BaseModel):
     source_wallet_id: uuid.UUID
     destination_wallet_id: uuid.UUID
+
+
+class TransferRequest(_TransferEnds):
+    model_config = _AMOUNT_IN_CURRENCY
+
     amount: str = amount_field()
     currency: Currency
+
+
+def _transfer_schema(schema: dict[str, Any]) -> None:
+    """Either a quote (whose amounts it carries; `amount` and `currency` may repeat its source
+    side) or an amount and a currency, as strict as a transfer in one currency."""
+    amounts_in_currency("amount")(schema)
+    in_one_currency = [{**branch, "required": ["amount", "currency"]} for branch in schema.pop("anyOf")]
+    for branch in in_one_currency:  # Present and not null: `pattern` alone lets a null through.
+        branch["properties"]["amount"]["type"] = "string"
+    with_quote = {"required": ["quote_id"], "properties": {"quote_id": {"type": "string"}}}
+    schema["anyOf"] = [with_quote, *in_one_currency]
+
+
+class TransferCreateRequest(_TransferEnds):
+    """A transfer in one currency, or across currencies at a quote's rate."""
+
+    model_config = ConfigDict(json_schema_extra=_transfer_schema)
+
+    amount: str | None = amount_field(None, description="Required without a quote; with one, its source amount")
+    currency: Currency | None = Field(None, description="Required without a quote; with one, its source currency")
+    quote_id: uuid.UUID | None = Field(None, description="From `POST /v1/quotes`, for a cross-currency transfer")
+
+    @model_validator(mode="after")
+    def _amount_or_quote(self) -> TransferCreateRequest:
+        if self.quote_id is None and (self.amount is None or self.currency is None):
+            raise ValueError("a transfer without a quote_id needs an amount and a currency")
+        return self
 
 
 class _BankPaymentRequest(BaseModel):
@@ -121,6 +152,9 @@ class PaymentView(BaseModel):
     destination_wallet_id: uuid.UUID | None
     original_payment_id: uuid.UUID | None
     failure_reason: str | None
+    destination_amount: str | None = Field(None, description="What a cross-currency transfer's destination receives")
+    destination_currency: str | None = None
+    quote_id: uuid.UUID | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     refund_ids: list[uuid.UUID] = Field([], description="Refunds of this payment, oldest first")
@@ -144,9 +178,17 @@ def _view(p: Payment, **extra: Any) -> dict[str, Any]:
         destination_wallet_id=p.destination_wallet_id,
         original_payment_id=p.original_payment_id,
         failure_reason=p.failure_reason,
+        **_exchanged(p),
         group_id=p.group_id,
         **extra,
     ).model_dump(mode="json")
+
+
+def _exchanged(p: Payment) -> dict[str, Any]:
+    if not p.cross_currency or p.destination_currency is None:
+        return {}
+    received = format_amount(p.credited_minor, p.destination_currency)
+    return {"destination_amount": received, "destination_currency": p.destination_currency, "quote_id": p.quote_id}
 
 
 def _requested(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
@@ -161,6 +203,8 @@ _REFUSAL_STATUS: dict[type[d.PaymentRefused], int] = {
     d.PaymentNotFound: 404,
     d.NotPayee: 403,
     d.NotRefundable: 409,
+    fx.QuoteNotFound: 404,
+    fx.QuoteUsed: 409,
 }
 
 
@@ -203,16 +247,41 @@ async def accept_request(
     status_code=202,
     response_model=PaymentView,
     responses={409: {"description": "Idempotency key in flight"}, 422: {"description": "Invalid"}},
+    description=(
+        "With `amount` and `currency`, both wallets hold that currency. With a `quote_id` the transfer"
+        " crosses currencies at the quote's rate: the source wallet (in the quote's source currency) pays"
+        " the quote's source amount and the destination wallet (in its destination currency) receives"
+        " its destination amount. `amount` and `currency` may then be left out; if given, they must be"
+        " the quote's source side (else 422 `quote_mismatch`). A quote is used once (409 `quote_used`),"
+        " before it expires (422 `quote_expired`), by the customer it was given to (another's: 404)."
+    ),
 )
 async def create_transfer(
     request: Request,
-    body: TransferRequest,
+    body: TransferCreateRequest,
     service: PaymentDep,
     principal: PaymentWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    if body.quote_id is not None:
+        start, check = _quoted(body.quote_id, body, service, principal)
+        return await accept_request(request, service, principal, idempotency_key, body, start, check)
     start = partial(start_transfer, _transfer(principal, body), service.wallets)
     return await accept_request(request, service, principal, idempotency_key, body, start)
+
+
+def _quoted(
+    quote_id: uuid.UUID, body: TransferCreateRequest, service: PaymentCollaborators, principal: Principal
+) -> tuple[Callable[[], Awaitable[Start]], Check]:
+    async def start() -> Start:
+        async with service.engine.connect() as connection:
+            quote = await fx_store.get_quote(connection, quote_id)
+        command = StartQuotedTransfer(
+            principal, body.source_wallet_id, body.destination_wallet_id, quote, body.amount, body.currency
+        )
+        return await start_quoted_transfer(command, service.wallets, utc_now())
+
+    return start, claim_quote(quote_id, principal.subject)
 
 
 class BatchTransfer(TransferRequest):
@@ -250,7 +319,9 @@ class TransferBatchView(BaseModel):
     results: list[TransferBatchResult]
 
 
-def _transfer(principal: Principal, body: TransferRequest) -> StartTransfer:
+def _transfer(principal: Principal, body: TransferRequest | TransferCreateRequest) -> StartTransfer:
+    if body.amount is None or body.currency is None:  # The request's validator rules this out.
+        raise d.SagaError("a transfer in one currency without an amount or a currency")
     return StartTransfer(principal, body.source_wallet_id, body.destination_wallet_id, body.amount, body.currency)
 
 

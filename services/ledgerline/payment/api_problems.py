@@ -17,6 +17,10 @@ NOT_REFUNDABLE = DeclaredProblem(409, "not_refundable", "Payment cannot be refun
 REFUND_EXCEEDS_ORIGINAL = DeclaredProblem(422, "refund_exceeds_original", "Refund exceeds what is left to refund")
 WALLET_NOT_FOUND = DeclaredProblem(404, "wallet_not_found", "Wallet not found", "no wallet ...")
 WALLET_ID_REQUIRED = DeclaredProblem(422, "wallet_id_required", "Name a wallet", "list the payments of your wallet")
+QUOTE_NOT_FOUND = DeclaredProblem(404, "quote_not_found", "Quote not found", "no such quote")
+QUOTE_USED = DeclaredProblem(409, "quote_used", "Quote was already used", "quote ... was used by payment ...")
+QUOTE_EXPIRED = DeclaredProblem(422, "quote_expired", "Quote has expired", "quote ... expired at ...")
+QUOTE_MISMATCH = DeclaredProblem(422, "quote_mismatch", "Amount or currency differs from the quote")
 DUPLICATE_TRANSFER_ID = DeclaredProblem(422, "duplicate_transfer_id", "Two transfers share an id")
 # An atomic batch is accepted whole or not at all: the refusal names each failing transfer.
 BATCH_REFUSED = DeclaredProblem(
@@ -64,7 +68,7 @@ RULES = (
         lambda op: _starts_payment(op) and not _refunds(op),
         (UNKNOWN_WALLET, NOT_YOUR_WALLET, CURRENCY_MISMATCH, WALLET_SERVICE_ERROR),
     ),
-    ProblemRule(_transfers, (SELF_TRANSFER,)),
+    ProblemRule(_transfers, (SELF_TRANSFER, QUOTE_NOT_FOUND, QUOTE_USED, QUOTE_EXPIRED, QUOTE_MISMATCH)),
     ProblemRule(_refunds, (NOT_REFUNDABLE, REFUND_EXCEEDS_ORIGINAL)),
     ProblemRule(_transfer_batch, (DUPLICATE_TRANSFER_ID, BATCH_REFUSED, BATCH_IN_FLIGHT)),
     ProblemRule(_lists_payments, (WALLET_NOT_FOUND, WALLET_ID_REQUIRED)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -12,7 +13,17 @@ from ledgerline.core import topics
 from ledgerline.core.kafka import BatchHandler
 from ledgerline.core.processing import BatchHandling
 from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
-from ledgerline.payment import api, api_problems, group_replies, repository, reward_payments, saga, wallets
+from ledgerline.payment import (
+    api,
+    api_problems,
+    fx_api,
+    group_replies,
+    rate_feed,
+    repository,
+    reward_payments,
+    saga,
+    wallets,
+)
 from ledgerline.payment.bank import BankStep
 from ledgerline.payment.settings import PaymentSettings
 from ledgerline.payment.wiring import PaymentCollaborators, bootstrap
@@ -23,8 +34,11 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         runtime=ServiceRuntime("payment", settings or PaymentSettings()),
         bootstrap=bootstrap,
         title="Ledgerline payment service",
-        description="Transfers, deposits, withdrawals, refunds and rewards, each run as a saga.",
-        routers=[api.router, reward_payments.router],
+        description=(
+            "Transfers (in one currency, or across two at a quoted rate), deposits, withdrawals, refunds"
+            " and rewards, each run as a saga."
+        ),
+        routers=[api.router, reward_payments.router, fx_api.router],
         subscriptions=_subscriptions,
         workers=_workers,
         problem_rules=api_problems.RULES,
@@ -67,4 +81,6 @@ def _workers(payment: PaymentCollaborators) -> Sequence[Worker]:
             if handled < settings.saga_scan_batch_size_max:
                 await asyncio.sleep(settings.saga_scan_interval_s)
 
-    return [saga_timer]
+    if not settings.fx_rate_feed_enabled:
+        return [saga_timer]
+    return [saga_timer, partial(rate_feed.run, payment.bank_http, payment.make_uow, settings)]

@@ -117,6 +117,8 @@ def check_refund_fits(original: Payment, refunded_minor: int, amount_minor: int)
 
 
 def check_refundable(original: Payment) -> None:
+    if original.cross_currency:
+        raise NotRefundable("a cross-currency transfer is not refunded; send the money back with a new quote")
     if original.type is not PaymentType.TRANSFER or original.status is not Status.COMPLETED:
         raise NotRefundable(
             f"only completed transfers are refunded; this is a {original.status.value} {original.type.value}"
@@ -137,12 +139,25 @@ class Payment:
     failure_reason: str | None = None
     attempts: int = 0
     version: int = 0
+    # A cross-currency transfer: what its destination receives, at the rate of its quote.
+    destination_amount_minor: int | None = None
+    destination_currency: str | None = None
+    quote_id: uuid.UUID | None = None
     # The atomic batch the payment belongs to: its hold is taken with the group's, all or none.
     group_id: uuid.UUID | None = None
 
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def cross_currency(self) -> bool:
+        return self.destination_currency is not None and self.destination_currency != self.currency
+
+    @property
+    def credited_minor(self) -> int:
+        """What the destination receives, in its own currency."""
+        return self.destination_amount_minor if self.destination_amount_minor is not None else self.amount_minor
 
 
 # Commands: what the payment asks of another party next.
@@ -159,10 +174,11 @@ class Release:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    # A wallet id, "settlement" for the currency's external account, or "rewards" for the account
-    # that funds cashback.
+    # A wallet id, "settlement" for the currency's external account, "rewards" for the account
+    # that funds cashback, or "fx" for the account that exchanges currencies.
     account: uuid.UUID | str
     amount_minor: int
+    currency: str | None = None  # None: the payment's currency.
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +214,7 @@ class Announce:
 Command = Reserve | Release | Post | Void | Settle | BankCall | Announce
 SETTLEMENT = "settlement"
 REWARDS = "rewards"
+FX = "fx"
 
 
 def start(
@@ -251,7 +268,7 @@ def outstanding(payment: Payment) -> list[Command]:
         return [_post(p)]
     if s is Status.POSTED:
         debit = None if p.type in _CREDIT_ONLY else _src(p)
-        credits = () if p.type in _DEBIT_ONLY else ((_dst(p), p.amount_minor),)
+        credits = () if p.type in _DEBIT_ONLY else ((_dst(p), p.credited_minor),)
         return [Settle(debit, credits)]
     if s is Status.VOIDING:
         return [Void()]
@@ -261,11 +278,26 @@ def outstanding(payment: Payment) -> list[Command]:
 
 
 def _post(p: Payment) -> Post:
+    if p.cross_currency:
+        return _exchange(p)
     source: uuid.UUID | str = {PaymentType.DEPOSIT: SETTLEMENT, PaymentType.REWARD: REWARDS}.get(p.type) or _src(p)
     destination: uuid.UUID | str = {PaymentType.WITHDRAWAL: SETTLEMENT, PaymentType.REWARD_CLAWBACK: REWARDS}.get(
         p.type
     ) or _dst(p)
     return Post((Line(source, -p.amount_minor), Line(destination, p.amount_minor)), f"{p.type.value} {p.id}")
+
+
+def _exchange(p: Payment) -> Post:
+    """Four postings that balance per currency: the source pays the FX account in its currency,
+    the FX account pays the destination in the other."""
+    received = p.credited_minor
+    lines = (
+        Line(_src(p), -p.amount_minor),
+        Line(FX, p.amount_minor),
+        Line(FX, -received, p.destination_currency),
+        Line(_dst(p), received, p.destination_currency),
+    )
+    return Post(lines, f"{p.type.value} {p.id}")
 
 
 def _src(p: Payment) -> uuid.UUID:

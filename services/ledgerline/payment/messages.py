@@ -4,6 +4,7 @@ a re-sent command carries the same id and the receiver's inbox applies it once."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from prometheus_client import Counter, Histogram
 
@@ -86,25 +87,25 @@ def _message(p: Payment, command: d.Command, trace: str | None) -> OutgoingMessa
     raise d.SagaError(f"no message for {command!r}")
 
 
+# The platform's own accounts a posting line may name, each with its id per currency.
+_PLATFORM_ACCOUNTS: dict[str, tuple[Callable[[str], uuid.UUID], c.AccountKindName]] = {
+    d.SETTLEMENT: (c.settlement_account_id, "settlement"),
+    d.REWARDS: (c.rewards_account_id, "rewards"),
+    d.FX: (c.fx_account_id, "fx"),
+}
+
+
 def _posting(p: Payment, line: d.Line) -> c.PostingLine:
-    if line.account == d.SETTLEMENT:
+    currency = line.currency or p.currency
+    if isinstance(line.account, str) and line.account in _PLATFORM_ACCOUNTS:
+        account_id, kind = _PLATFORM_ACCOUNTS[line.account]
         return c.PostingLine(
-            account_id=c.settlement_account_id(p.currency),
-            account_kind="settlement",
-            currency=p.currency,
-            amount_minor=line.amount_minor,
-        )
-    if line.account == d.REWARDS:
-        return c.PostingLine(
-            account_id=c.rewards_account_id(p.currency),
-            account_kind="rewards",
-            currency=p.currency,
-            amount_minor=line.amount_minor,
+            account_id=account_id(currency), account_kind=kind, currency=currency, amount_minor=line.amount_minor
         )
     if not isinstance(line.account, uuid.UUID):
         raise d.SagaError(f"posting line names no platform account and no wallet: {line.account!r}")
     return c.PostingLine(
-        account_id=line.account, account_kind="wallet", currency=p.currency, amount_minor=line.amount_minor
+        account_id=line.account, account_kind="wallet", currency=currency, amount_minor=line.amount_minor
     )
 
 

@@ -67,7 +67,7 @@ async def start_transfer(command: StartTransfer, wallets: WalletLookup) -> Start
     """From the caller's wallet to anyone's wallet of the same currency."""
     amount = parse_positive_amount(command.amount, command.currency)
     d.check_distinct(command.source_wallet_id, command.destination_wallet_id)
-    await _own_wallet(wallets, command.principal, command.source_wallet_id, command.currency, role="source")
+    await own_wallet(wallets, command.principal, command.source_wallet_id, command.currency, role="source")
     await existing_wallet(wallets, command.destination_wallet_id, command.currency, role="destination")
     return d.start(
         uuid.uuid4(),
@@ -96,7 +96,7 @@ async def _start_with_bank(
     into_wallet = type_ is PaymentType.DEPOSIT
     amount = parse_positive_amount(command.amount, command.currency)
     role = "destination" if into_wallet else "source"
-    await _own_wallet(wallets, command.principal, command.wallet_id, command.currency, role=role)
+    await own_wallet(wallets, command.principal, command.wallet_id, command.currency, role=role)
     return d.start(
         uuid.uuid4(),
         type_,
@@ -194,7 +194,7 @@ async def accept_once(
     return Accepted(response, replayed=False)
 
 
-async def _own_wallet(
+async def own_wallet(
     wallets: WalletLookup, principal: Principal, wallet_id: uuid.UUID, currency: str, *, role: str
 ) -> WalletInfo:
     wallet = await wallets.get(wallet_id)

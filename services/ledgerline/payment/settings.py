@@ -29,3 +29,12 @@ class PaymentSettings(ServiceSettings):
     intake_retry_after_s: int = Field(1, ge=1, le=60)
     # Sagas running at once before new payments are refused: past it, latency would only grow.
     active_payments_max: int = Field(10_000, ge=1, le=10_000_000)
+    # A quote holds its rate this long (a caller may ask for less); its transfer must be accepted
+    # before then, and runs to its end at that rate however long its saga takes.
+    quote_ttl_s: int = Field(30, ge=1, le=3600)
+    # Currency pairs the rates table holds at most (each pair one row; `GET /v1/fx/rates` lists all).
+    fx_rates_max: int = Field(1000, ge=1, le=10_000)
+    # The bank's rate feed (`GET /v1/fx/rates` at `bank_url`), loaded at startup and then every
+    # interval: the pairs it names take its rates; the others keep the operator's.
+    fx_rate_feed_enabled: bool = False
+    fx_rate_feed_interval_s: float = Field(300.0, ge=1, le=86_400)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+import httpx
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,6 +37,8 @@ class PaymentCollaborators:
     intake: PaymentIntake
     bank: BankClient
     payments: PaymentLookup
+    # The bank's API with this service's token, for its rate feed.
+    bank_http: httpx.AsyncClient
 
 
 async def bootstrap(runtime: ServiceRuntime[PaymentSettings]) -> PaymentCollaborators:
@@ -56,6 +59,7 @@ async def bootstrap(runtime: ServiceRuntime[PaymentSettings]) -> PaymentCollabor
         ),
         bank=BankClient(bank_http, settings),
         payments=SqlPaymentLookup(runtime.engine),
+        bank_http=bank_http,
     )
 
 

@@ -42,7 +42,10 @@ DESCRIPTIONS = {
     Check.WALLETS_RECONCILED: "every wallet balance equals its ledger account",
     Check.HELD_WITHIN_BALANCE: "held is never negative, never above balance, and equals the wallet's live holds",
     Check.HOLDS_LIVE: "no live hold without a payment still in flight",
-    Check.MONEY_SUPPLY: "wallet money equals completed deposits and rewards minus withdrawals and clawbacks",
+    Check.MONEY_SUPPLY: (
+        "wallet money equals completed deposits and rewards minus withdrawals and clawbacks, per currency"
+        " (a cross-currency transfer counts out of one currency and into the other)"
+    ),
     Check.ENTRY_ONCE: "one journal entry per completed payment, none for a failed one, never two",
     Check.PAYMENTS_SETTLED: "no payment left in flight past the bound",
 }

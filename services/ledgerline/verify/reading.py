@@ -231,6 +231,16 @@ async def _payment_checks(payments: AsyncConnection, ledger: AsyncConnection, re
     for type_, cur, total in moved:
         into = deposited if type_ in k.MONEY_IN else withdrawn
         into[cur] = into.get(cur, 0) + int(total)
+    # A cross-currency transfer takes money out of wallets in one currency and into wallets in another.
+    exchanged = await _rows(
+        payments,
+        "SELECT currency, destination_currency, sum(amount_minor), sum(destination_amount_minor) FROM payments "
+        "WHERE status = 'COMPLETED' AND destination_currency IS NOT NULL AND destination_currency <> currency "
+        "GROUP BY currency, destination_currency",
+    )
+    for paid_in, received_in, paid, received in exchanged:
+        withdrawn[paid_in] = withdrawn.get(paid_in, 0) + int(paid)
+        deposited[received_in] = deposited.get(received_in, 0) + int(received)
     supply = report.tally(k.Check.MONEY_SUPPLY)
     supply.add(k.money_supply(report.wallet_minor, deposited, withdrawn), len(report.wallet_minor))
     now = await payments.scalar(text("SELECT now()"))
