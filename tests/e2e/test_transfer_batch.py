@@ -57,6 +57,14 @@ async def test_each_transfer_stands_on_its_own_and_a_replay_creates_nothing(clie
     replayed = await _send(client, good)
     assert all(r["replayed"] for r in replayed)
     assert [r["payment"]["id"] for r in replayed] == [r["payment"]["id"] for r in results[:5]]
+    alone = await client.payment.post(
+        "/v1/transfers",
+        json={k: v for k, v in good[1].items() if k != "id"},
+        headers={"Idempotency-Key": good[1]["id"]},
+    )
+    assert alone.status_code == 202 and alone.json()["id"] == results[1]["payment"]["id"], (
+        "a batch transfer's id sent alone with the same body is the same transfer"
+    )
     changed = [{**good[0], "amount": "3.00"}]
     assert (await _send(client, changed))[0]["problem"]["code"] == "idempotency_key_reused"
     assert await wallet_minor(client, bob) == {"balance": 1000, "held": 0, "available": 1000}

@@ -104,7 +104,11 @@ class TransferCreateRequest(_TransferEnds):
 
     amount: str | None = amount_field(None, description="Required without a quote; with one, its source amount")
     currency: Currency | None = Field(None, description="Required without a quote; with one, its source currency")
-    quote_id: uuid.UUID | None = Field(None, description="From `POST /v1/quotes`, for a cross-currency transfer")
+    # Left out of the dump when absent, so a plain transfer's idempotency fingerprint is what it
+    # was before quotes existed (a key retried across the upgrade still replays).
+    quote_id: uuid.UUID | None = Field(
+        None, description="From `POST /v1/quotes`, for a cross-currency transfer", exclude_if=lambda v: v is None
+    )
 
     @model_validator(mode="after")
     def _amount_or_quote(self) -> TransferCreateRequest:
