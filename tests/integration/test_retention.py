@@ -1,5 +1,6 @@
 """Retention of the deduplication bookkeeping on a real PostgreSQL: a redelivery or a client retry
-inside the retention is still answered from its row, a row past the retention is pruned, in
+inside the retention is still answered from its row, a row past the retention is pruned (and the
+payment service's expired FX quotes past theirs), in
 batches no larger than the bound, counted in the metric per table, and under a steady stream of
 new rows the tables hold nothing older than their retention after each round."""
 
@@ -14,10 +15,14 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ledgerline.core.db import create_engine
 from ledgerline.core.idempotency import IdempotencyStore, StoredResponse, fingerprint
 from ledgerline.core.inbox import claim_new
 from ledgerline.core.retention import Pruner, Retained, RetentionLimits, prune
 from ledgerline.infra.launcher import Infrastructure
+from ledgerline.payment.app import retained_tables
+from ledgerline.payment.settings import PaymentSettings
+from ledgerline.payment.tables import metadata as payment_metadata
 from tests.integration.conftest import idempotency_keys
 
 CONSUMER = "ledgerline-test"
@@ -129,3 +134,30 @@ async def test_under_a_stream_of_new_rows_nothing_older_than_the_retention_survi
         assert oldest is None or oldest >= round_began - short.retention
         assert await count(engine, "inbox") <= LOAD_ROWS_PER_ROUND  # Never more than one round's rows.
     assert inserted == LOAD_ROUNDS * LOAD_ROWS_PER_ROUND
+
+
+async def test_expired_fx_quotes_go_once_past_their_retention_and_live_ones_stay(infra: Infrastructure) -> None:
+    name = f"payment_{uuid.uuid4().hex[:10]}"
+    infra.postgres.create_database(name)
+    engine = create_engine(infra.postgres.url(name), pool_size=2, pool_timeout_s=10)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(payment_metadata.create_all)
+            for expired_days_ago in (0, 6, 8, 30):
+                await connection.execute(
+                    text(
+                        "INSERT INTO fx_quotes (id, owner_id, source_currency, destination_currency, rate_scaled,"
+                        " source_amount_minor, destination_amount_minor, created_at, expires_at)"
+                        " VALUES (:id, 'owner', 'EUR', 'USD', 108000000, 100, 108, now(),"
+                        " now() - make_interval(days => :days))"
+                    ),
+                    {"id": uuid.uuid4(), "days": expired_days_ago},
+                )
+        tables = retained_tables(PaymentSettings())
+        assert [t.table for t in tables] == ["fx_quotes"]
+        pruned = await Pruner(service="test", engine=engine, tables=tables, limits=ROOMY).run_round()
+        assert pruned == {"fx_quotes": 2}, "quotes expired 8 and 30 days ago go; 0 and 6 days ago stay"
+        assert await count(engine, "fx_quotes") == 2
+    finally:
+        await engine.dispose()
+        infra.postgres.psql(f'DROP DATABASE "{name}" WITH (FORCE)')

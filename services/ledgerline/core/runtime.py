@@ -35,7 +35,7 @@ from ledgerline.core.outbox import OutboxRelay
 from ledgerline.core.problems import install_problem_handlers
 from ledgerline.core.processing import BatchHandling, InboxProcessor, MessageHandler
 from ledgerline.core.rate_limits import Bucket, RateLimiter, RateLimitHeaders
-from ledgerline.core.retention import Pruner, limits_of, retained_tables
+from ledgerline.core.retention import Pruner, Retained, limits_of, retained_tables
 from ledgerline.core.settings import ServiceSettings
 from ledgerline.core.telemetry import (
     configure_logging,
@@ -124,9 +124,11 @@ class ServiceRuntime(Generic[SettingsT]):
         workers: Sequence[Worker] = (),
         *,
         idempotency_records: bool = False,
+        retained: Sequence[Retained] = (),
     ) -> None:
         """Start the relay, the consumers, retention and `workers` as supervised tasks (after
-        `connect`); `idempotency_records` says the service keeps an idempotency_keys table."""
+        `connect`); `idempotency_records` says the service keeps an idempotency_keys table, and
+        `retained` names its own tables that retention prunes too."""
         s = self.settings
         if s.outbox_relay_enabled:
             relay = OutboxRelay(
@@ -139,7 +141,7 @@ class ServiceRuntime(Generic[SettingsT]):
             )
             self._spawn("outbox-relay", relay.run)
         if s.retention_enabled:
-            tables = retained_tables(s, idempotency_records=idempotency_records)
+            tables = [*retained_tables(s, idempotency_records=idempotency_records), *retained]
             pruner = Pruner(service=self.name, engine=self.engine, tables=tables, limits=limits_of(s))
             self._spawn("retention", pruner.run)
         limits = ConsumerLimits(
@@ -241,6 +243,7 @@ def build_service_app(
     token_verifier: Callable[[CollaboratorsT], TokenVerifier] | None = None,
     problem_rules: Sequence[ProblemRule] = (),
     idempotency_records: bool = False,
+    retained: Sequence[Retained] = (),
 ) -> FastAPI:
     """The service's FastAPI app.
 
@@ -248,7 +251,8 @@ def build_service_app(
     (routes reach them through `collaborators_of`), and the consumers and `workers` start.
     `token_verifier` replaces the one that fetches the identity service's keys;
     `problem_rules` declare the service's own refusals beyond `PROBLEM_RULES`;
-    `idempotency_records` says it keeps an idempotency_keys table (pruned with its inbox).
+    `idempotency_records` says it keeps an idempotency_keys table (pruned with its inbox), and
+    `retained` the service's own tables that retention prunes too.
     """
     settings = runtime.settings
     traced = configure_tracing(runtime.name, settings.otel_exporter_otlp_endpoint)
@@ -263,6 +267,7 @@ def build_service_app(
             subscriptions(collaborators) if callable(subscriptions) else subscriptions,
             workers(collaborators),
             idempotency_records=idempotency_records,
+            retained=retained,
         )
         verifier = token_verifier(collaborators) if token_verifier else verifier_from_settings(settings, runtime.redis)
         install_token_verifier(app, verifier)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import partial
 
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from ledgerline.core import contracts as c
 from ledgerline.core import topics
 from ledgerline.core.kafka import BatchHandler
 from ledgerline.core.processing import BatchHandling
+from ledgerline.core.retention import Retained
 from ledgerline.core.runtime import ServiceRuntime, Subscription, Worker, build_service_app
 from ledgerline.payment import (
     api,
@@ -30,8 +32,9 @@ from ledgerline.payment.wiring import PaymentCollaborators, bootstrap
 
 
 def create_app(settings: PaymentSettings | None = None) -> FastAPI:
+    settings = settings or PaymentSettings()
     return build_service_app(
-        runtime=ServiceRuntime("payment", settings or PaymentSettings()),
+        runtime=ServiceRuntime("payment", settings),
         bootstrap=bootstrap,
         title="Ledgerline payment service",
         description=(
@@ -43,7 +46,14 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         workers=_workers,
         problem_rules=api_problems.RULES,
         idempotency_records=True,
+        retained=retained_tables(settings),
     )
+
+
+def retained_tables(settings: PaymentSettings) -> list[Retained]:
+    """The payment service's own tables that retention prunes (besides inbox and idempotency)."""
+    # A quote is needed until it expires; past that only as the record of a used one.
+    return [Retained("fx_quotes", "expires_at", timedelta(seconds=settings.fx_quote_retention_s))]
 
 
 def _subscriptions(payment: PaymentCollaborators) -> Sequence[Subscription]:

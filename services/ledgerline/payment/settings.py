@@ -32,6 +32,9 @@ class PaymentSettings(ServiceSettings):
     # A quote holds its rate this long (a caller may ask for less); its transfer must be accepted
     # before then, and runs to its end at that rate however long its saga takes.
     quote_ttl_s: int = Field(30, ge=1, le=3600)
+    # How long a quote is kept past its expiry (then pruned by retention): used or not, it can
+    # no longer be used, and the payment that used it keeps its rate and amounts.
+    fx_quote_retention_s: int = Field(7 * 86_400, ge=3600, le=366 * 86_400)
     # Currency pairs the rates table holds at most (each pair one row; `GET /v1/fx/rates` lists all).
     fx_rates_max: int = Field(1000, ge=1, le=10_000)
     # The bank's rate feed (`GET /v1/fx/rates` at `bank_url`), loaded at startup and then every

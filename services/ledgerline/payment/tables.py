@@ -105,4 +105,5 @@ fx_quotes = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("payment_id", Uuid, unique=True),
     CheckConstraint("source_amount_minor > 0 AND destination_amount_minor > 0", name="amounts_positive"),
+    Index("fx_quotes_expires", "expires_at"),  # Retention finds the oldest quotes.
 )

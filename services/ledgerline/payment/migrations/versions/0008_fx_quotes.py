@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("payment_id", sa.Uuid, unique=True),
         sa.CheckConstraint("source_amount_minor > 0 AND destination_amount_minor > 0", name="amounts_positive"),
     )
+    op.create_index("fx_quotes_expires", "fx_quotes", ["expires_at"])
 
 
 def downgrade() -> None:
