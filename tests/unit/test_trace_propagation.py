@@ -1,7 +1,8 @@
 """What a consumer publishes continues the trace it was given: messages published while applying
 a batch take the trace of the consumed event about the same payment (by key), the rest keep
-theirs; with tracing on, a SQL statement or outgoing call is traced only inside a trace; and with
-tracing off nothing is made or changed."""
+theirs; tracing is on only where the standard OTEL_* variables say so; with tracing on, a SQL
+statement or outgoing call is traced only inside a trace; and with tracing off nothing is made or
+changed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import OutgoingMessage
-from ledgerline.core.telemetry import OnlyWithinTraces, continue_trace, tracing_enabled
+from ledgerline.core.telemetry import OnlyWithinTraces, continue_trace, traces_endpoint, tracing_enabled
 
 TRACE_A = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 TRACE_B = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -57,3 +58,15 @@ def test_client_spans_are_recorded_only_inside_a_trace() -> None:
         inside = spans.start_span("SELECT ledgerline_wallet", kind=trace.SpanKind.CLIENT)
         assert inside.is_recording()
         assert inside.get_span_context().trace_id == request.get_span_context().trace_id
+
+
+def test_the_standard_variables_say_whether_and_where_spans_go() -> None:
+    collector = "http://collector:4318"
+    assert traces_endpoint(None, {}) is None  # Off by default.
+    assert traces_endpoint(collector + "/", {}) == "http://collector:4318/v1/traces"
+    own = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://traces:4318/custom"}
+    assert traces_endpoint(None, own) == "http://traces:4318/custom"
+    assert traces_endpoint(collector, own) == "http://traces:4318/custom"  # The signal's own wins.
+    assert traces_endpoint(collector, {"OTEL_SDK_DISABLED": "true"}) is None
+    assert traces_endpoint(collector, {"OTEL_SDK_DISABLED": "false"}) == "http://collector:4318/v1/traces"
+    assert traces_endpoint(collector, own | {"OTEL_TRACES_EXPORTER": "none"}) is None

@@ -67,15 +67,33 @@ def configure_logging(level: str, *, with_trace_ids: bool = False) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def traces_endpoint(otlp_endpoint: str | None, environ: Mapping[str, str]) -> str | None:
+    """Where spans go, read as the OpenTelemetry SDK reads its variables; None: tracing stays off.
+
+    `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is the full URL and wins over `OTEL_EXPORTER_OTLP_ENDPOINT`
+    (`otlp_endpoint`), to which `/v1/traces` is added; `OTEL_SDK_DISABLED=true` or
+    `OTEL_TRACES_EXPORTER=none` turn tracing off whatever the endpoint.
+    """
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return None
+    if environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    return f"{otlp_endpoint.rstrip('/')}/v1/traces" if otlp_endpoint else None
+
+
 def configure_tracing(service: str, otlp_endpoint: str | None) -> bool:
-    """Record and export spans only when there is somewhere to send them; True if it will.
+    """Record and export spans only when there is somewhere to send them (`traces_endpoint`);
+    True if it will.
 
     With a provider set, every httpx client sends `traceparent` and records a client span; the
     app and the database engine are instrumented where they are made (`instrument_app`,
     `instrument_engine`). Without one, none of it is installed.
     """
     global _tracing
-    if not otlp_endpoint:
+    endpoint = traces_endpoint(otlp_endpoint, os.environ)
+    if endpoint is None:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -83,7 +101,7 @@ def configure_tracing(service: str, otlp_endpoint: str | None) -> bool:
     # OTEL_TRACES_SAMPLER, when set, is the user's choice and the SDK reads it.
     sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(root=OnlyWithinTraces(ALWAYS_ON))
     provider = TracerProvider(resource=Resource.create({"service.name": f"ledgerline-{service}"}), sampler=sampler)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     HTTPXClientInstrumentor().instrument()
     _tracing = True
