@@ -1,6 +1,7 @@
 """`ledgerline bench --quick` against the running platform: every workload's payments finish, the
-books balance after each one, and the results (JSON and picture) are written. Speed is not
-asserted here; `make bench` measures it."""
+books balance after each one, and the results (JSON and picture) are written; with a report
+folder, the charts of `ledgerline report` over the run are drawn from a Prometheus scraping the
+platform while it ran. Speed is not asserted here; `make bench` measures it."""
 
 from __future__ import annotations
 
@@ -15,10 +16,21 @@ from ledgerline.bench.command import run_bench
 from ledgerline.bench.runner import QUICK
 from ledgerline.bench.session import PGBENCH_DATABASE, running_target
 from ledgerline.infra.platform import Platform
+from ledgerline.infra.prometheus import start_local_prometheus
 
 
 def test_quick_bench_moves_money_and_keeps_the_books(platform: Platform, tmp_path: Path) -> None:
     platform.infra.postgres.create_database(PGBENCH_DATABASE)
+    said: list[str] = []
+    prometheus = start_local_prometheus(platform, said.append)
+    assert prometheus is not None, said
+    try:
+        _run_and_check(platform, tmp_path, prometheus.url)
+    finally:
+        prometheus.stop()
+
+
+def _run_and_check(platform: Platform, tmp_path: Path, prometheus_url: str) -> None:
     target = running_target(
         payment_url=platform.url("payment"),
         wallet_url=platform.url("wallet"),
@@ -26,11 +38,12 @@ def test_quick_bench_moves_money_and_keeps_the_books(platform: Platform, tmp_pat
         pgbench_dsn=platform.infra.postgres.url(PGBENCH_DATABASE, driver="postgresql"),
         identity_url=platform.url("identity"),
         operator_credentials=platform.operator_credentials,
+        prometheus_url=prometheus_url,
     )
     # A small scale step too: wallets seeded through the bulk API, transfers among all of them.
     scaled = QUICK.wallets + 150
     options = replace(QUICK, scale_wallets=(scaled,))
-    result = run_bench(Console(width=160), options, nullcontext(target), tmp_path)
+    result = run_bench(Console(width=160), options, nullcontext(target), tmp_path, report_dir=tmp_path / "report")
 
     assert result["pgbench"]["tps"] > 0
     names = [w["workload"] for w in result["workloads"]]
@@ -62,3 +75,10 @@ def test_quick_bench_moves_money_and_keeps_the_books(platform: Platform, tmp_pat
     written = json.loads((tmp_path / "latest-quick.json").read_text())
     assert written["workloads"] == result["workloads"]
     assert (tmp_path / "latest-quick.png").stat().st_size > 10_000
+    # The report drew the run: transfers completed at a positive rate while it drove them.
+    throughput = json.loads((tmp_path / "report" / "throughput.json").read_text())
+    transfers = [series for series in throughput["series"] if series["label"] == "transfer"]
+    assert transfers and max(value for _, value in transfers[0]["points"]) > 0, throughput["series"]
+    assert {path.stem for path in (tmp_path / "report").glob("*.png")} == {
+        path.stem for path in (tmp_path / "report").glob("*.json")
+    }

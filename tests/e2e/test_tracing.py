@@ -1,7 +1,7 @@
 """One transfer is one trace: with an OTLP endpoint set, the payment service's request span, the
-wallet's and the ledger's handling of its commands, and the notification of its outcome all land
-in the same trace at a real OTLP receiver, carried through outbox rows, batch records and Kafka
-headers; and a log line written while handling it carries the trace id."""
+wallet's and the ledger's handling of its commands, the SQL statements of all three, and the
+notification of its outcome all land in the same trace at a real OTLP receiver, carried through
+outbox rows, batch records and Kafka headers; and a log line written while handling it carries the trace id."""
 
 from __future__ import annotations
 
@@ -112,6 +112,15 @@ async def test_a_transfer_is_one_trace_across_payment_wallet_ledger_and_notifica
     # The wallet handles the reserve and the settle, the ledger the entry, each in this trace.
     assert sum(1 for service, _ in names if service == "ledgerline-wallet") >= 2, names
     assert any(service == "ledgerline-ledger" and "post_entry" in name.lower() for service, name in names), names
+
+    def services_with_sql_in_trace() -> set[str]:
+        return {s.service for s in otlp.received() if s.trace_id == trace_id and s.database}
+
+    # The statements each service ran for this transfer are spans of its trace too.
+    sql = {"ledgerline-payment", "ledgerline-wallet", "ledgerline-ledger"}
+    assert await eventually(lambda: sql <= services_with_sql_in_trace(), timeout_s=SPANS_WITHIN_S), (
+        f"trace {trace_id} has SQL spans of {services_with_sql_in_trace()} only"
+    )
 
     def logged_in_trace() -> list[str]:
         text = traced_platform.log_path("notification").read_text()

@@ -4,10 +4,12 @@ it decodes every export request and keeps the spans with their service names."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from ledgerline.infra.process import free_port
 
@@ -17,6 +19,14 @@ class ReceivedSpan:
     service: str
     name: str
     trace_id: str
+    # The database system of a SQL statement's span ("postgresql"), empty for other spans.
+    database: str = ""
+
+
+def _database(attributes: Iterable[KeyValue]) -> str:
+    """`db.system.name` (current semantic conventions) or `db.system` (older ones)."""
+    found = {a.key: a.value.string_value for a in attributes}
+    return found.get("db.system.name") or found.get("db.system", "")
 
 
 @dataclass
@@ -44,7 +54,8 @@ class OtlpReceiver:
             for scope_spans in resource_spans.scope_spans:
                 with self._lock:
                     self.spans.extend(
-                        ReceivedSpan(service, span.name, span.trace_id.hex()) for span in scope_spans.spans
+                        ReceivedSpan(service, span.name, span.trace_id.hex(), _database(span.attributes))
+                        for span in scope_spans.spans
                     )
 
     def start(self) -> None:

@@ -1,7 +1,8 @@
 """The outbox publishes exactly what committed, in order, never what rolled back, and never
 deletes a row it did not publish, even one that committed after the relay's select; a message
 written again while it still waits (a re-sent saga step) is kept once without failing the
-transaction; its backlog gauge counts what still waits; the inbox lets each message id through once."""
+transaction; its backlog gauge counts what still waits, and its oldest-age gauge says how long
+the oldest message has waited, also while nothing can be sent; the inbox lets each message id through once."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ledgerline.core.db import UnitOfWork
@@ -22,6 +24,8 @@ from ledgerline.core.kafka_clients import create_producer
 from ledgerline.core.messaging_tables import outbox_table
 from ledgerline.core.outbox import OutboxRelay, outbox_rows
 from ledgerline.infra.launcher import Infrastructure
+
+HOUR_S = 3_600
 
 
 async def _topic(bootstrap: str) -> str:
@@ -53,6 +57,10 @@ async def _read(bootstrap: str, topic: str, count: int) -> list[Envelope]:
 
 def _backlog(service: str) -> float | None:
     return REGISTRY.get_sample_value("ledgerline_outbox_backlog", {"service": service})
+
+
+def _oldest_age(service: str) -> float:
+    return REGISTRY.get_sample_value("ledgerline_outbox_oldest_age_seconds", {"service": service}) or 0.0
 
 
 async def test_relay_publishes_committed_rows_in_order_and_empties_the_outbox(
@@ -184,6 +192,44 @@ async def test_backlog_gauge_counts_what_waits_up_to_its_bound(engine: AsyncEngi
     assert published == [10, 10, 5, 0]
     # 15 wait after the first batch, read as the bound (12); then 5, then none.
     assert backlog == [12, 5, 0, 0]
+
+
+class _BrokerDown(OutboxRelay):
+    """The real relay, whose every send fails as it does while the broker is unreachable."""
+
+    async def _send_all(self, messages: list[OutgoingMessage]) -> None:
+        raise OSError("broker unreachable")
+
+
+async def test_oldest_age_gauge_says_how_long_the_oldest_message_waited(
+    engine: AsyncEngine, infra: Infrastructure
+) -> None:
+    bootstrap = infra.kafka.bootstrap_servers
+    topic = await _topic(bootstrap)
+    async with UnitOfWork(engine) as uow:
+        uow.publish(
+            *(OutgoingMessage(topic=topic, key="k", type="t.test", source="/tests", data={}) for _ in range(15))
+        )
+        await uow.commit()
+    async with engine.begin() as connection:
+        backdated = outbox_table.update().where(outbox_table.c.topic == topic)
+        await connection.execute(backdated.values(created_at=func.now() - text("interval '1 hour'")))
+    service = f"age-{uuid.uuid4().hex[:6]}"
+    options: dict[str, Any] = {"service": service, "engine": engine, "listen_dsn": "", "poll_interval_s": 1}
+    with pytest.raises(OSError):
+        await _BrokerDown(producer=None, batch_size_max=10, **options).publish_batch()  # type: ignore[arg-type]  # Never sends.
+    # Nothing could be sent, and the gauge still says the oldest message has waited an hour.
+    assert _oldest_age(service) >= HOUR_S
+    producer = create_producer(bootstrap, "outbox-age-test")
+    await producer.start()
+    relay = OutboxRelay(producer=producer, batch_size_max=10, **options)
+    try:
+        assert await relay.publish_batch() == 10
+        assert _oldest_age(service) >= HOUR_S  # Five of the hour-old messages still wait.
+        assert await relay.publish_batch() == 5
+        assert _oldest_age(service) == 0
+    finally:
+        await producer.stop()
 
 
 async def test_inbox_claims_each_id_once(engine: AsyncEngine) -> None:

@@ -1,7 +1,7 @@
-"""The ledger's background reconciliation finds a wallet changed behind the ledger's back: its
-mismatch gauge and the alert expression that pages on it go non-zero within a few passes, on
-the service's /metrics and in a real Prometheus scraping it, and return to clean once the
-wallet is put back."""
+"""The ledger's background reconciliation exports the money supply, at rest what the wallets hold,
+and finds a wallet changed behind the ledger's back: its mismatch gauge and the alert expression
+that pages on it go non-zero within a few passes, on the service's /metrics and in a real
+Prometheus scraping it, and return to clean once the wallet is put back."""
 
 from __future__ import annotations
 
@@ -75,6 +75,14 @@ async def test_a_wallet_changed_behind_the_ledger_is_reported_and_alerted(
         "no clean background pass on a platform at rest"
     )
     assert await _ledger_metric(platform, "ledgerline_reconciliation_mismatches", currency="EUR") == 0
+
+    async def supply_matches_the_wallets() -> bool:
+        held = await wallet_db.fetchval("SELECT sum(balance_minor) FROM wallets WHERE currency = 'EUR'")
+        exported = await _ledger_metric(platform, "ledgerline_money_supply_minor", currency="EUR")
+        return bool(held) and exported == held
+
+    # The money supply the ledger exports is, at rest, what the EUR wallets hold.
+    assert await eventually(supply_matches_the_wallets, timeout_s=REPORTED_WITHIN_S)
 
     changed = await wallet_db.execute(
         "UPDATE wallets SET balance_minor = balance_minor + $1 WHERE id = $2", DRIFT_MINOR, wallet_id

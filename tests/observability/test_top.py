@@ -21,6 +21,9 @@ from tests.polling import eventually
 # Two scrapes at five seconds for a rate, plus a machine busy with other tests.
 DATA_WITHIN_S = 90.0
 FRAME_WIDTH = 160
+# The command starts a fresh interpreter and imports rich, httpx and the CLI: seconds on a quiet
+# machine, over a minute when three suites share two cores.
+COMMAND_TIMEOUT_S = 240
 QS = ("50", "95", "99")
 
 
@@ -71,7 +74,7 @@ async def test_one_frame_shows_outcomes_latency_and_the_books(
         [sys.executable, "-m", "ledgerline.cli", "top", "--once", "--prometheus", local_prometheus.url],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=COMMAND_TIMEOUT_S,
         env=os.environ | {"COLUMNS": str(FRAME_WIDTH)},
         check=False,
     )

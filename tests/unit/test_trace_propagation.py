@@ -1,14 +1,20 @@
 """What a consumer publishes continues the trace it was given: messages published while applying
 a batch take the trace of the consumed event about the same payment (by key), the rest keep
-theirs; and with tracing off nothing is made or changed."""
+theirs; tracing is on only where the standard OTEL_* variables say so; with tracing on, a SQL
+statement or outgoing call is traced only inside a trace; and with tracing off nothing is made or
+changed."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+
 from ledgerline.core.db import UnitOfWork
 from ledgerline.core.events import OutgoingMessage
-from ledgerline.core.telemetry import continue_trace, tracing_enabled
+from ledgerline.core.telemetry import OnlyWithinTraces, continue_trace, traces_endpoint, tracing_enabled
 
 TRACE_A = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 TRACE_B = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -39,3 +45,28 @@ def test_with_tracing_off_a_consumer_span_is_nothing() -> None:
     assert not tracing_enabled()
     with continue_trace("consumer x", TRACE_A) as span:
         assert not span.get_span_context().is_valid
+
+
+def test_client_spans_are_recorded_only_inside_a_trace() -> None:
+    """The outbox relay's polling statement, alone, is no trace; the same statement run while
+    handling a request is a span of the request's trace."""
+    spans = TracerProvider(sampler=ParentBased(root=OnlyWithinTraces(ALWAYS_ON))).get_tracer("test")
+    alone = spans.start_span("SELECT ledgerline_wallet", kind=trace.SpanKind.CLIENT)
+    assert not alone.is_recording()
+    with spans.start_as_current_span("POST /v1/transfers", kind=trace.SpanKind.SERVER) as request:
+        assert request.is_recording()
+        inside = spans.start_span("SELECT ledgerline_wallet", kind=trace.SpanKind.CLIENT)
+        assert inside.is_recording()
+        assert inside.get_span_context().trace_id == request.get_span_context().trace_id
+
+
+def test_the_standard_variables_say_whether_and_where_spans_go() -> None:
+    collector = "http://collector:4318"
+    assert traces_endpoint(None, {}) is None  # Off by default.
+    assert traces_endpoint(collector + "/", {}) == "http://collector:4318/v1/traces"
+    own = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://traces:4318/custom"}
+    assert traces_endpoint(None, own) == "http://traces:4318/custom"
+    assert traces_endpoint(collector, own) == "http://traces:4318/custom"  # The signal's own wins.
+    assert traces_endpoint(collector, {"OTEL_SDK_DISABLED": "true"}) is None
+    assert traces_endpoint(collector, {"OTEL_SDK_DISABLED": "false"}) == "http://collector:4318/v1/traces"
+    assert traces_endpoint(collector, own | {"OTEL_TRACES_EXPORTER": "none"}) is None

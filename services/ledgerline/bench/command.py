@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 
 from ledgerline.bench.load import ApiClient
@@ -19,21 +22,34 @@ from ledgerline.bench.processes import listening
 from ledgerline.bench.report import print_table, write_json, write_picture
 from ledgerline.bench.runner import BenchOptions, Run, drive, summary
 from ledgerline.bench.session import Target
+from ledgerline.cli.report import RANGE_MAX_S, ReportError, read_charts, write_report
 from ledgerline.client import register_customer
 from ledgerline.core.access_tokens import ClientCredentials
+from ledgerline.infra.prometheus import SCRAPE_INTERVAL_S
 
 CLIENT_CONNECTIONS_MAX = 256
+# Two scrapes of the local Prometheus: the run's last seconds are in the report.
+REPORT_SETTLE_S = 2 * SCRAPE_INTERVAL_S
 
 
 def run_bench(
-    console: Console, options: BenchOptions, target: AbstractContextManager[Target], out_dir: Path
+    console: Console,
+    options: BenchOptions,
+    target: AbstractContextManager[Target],
+    out_dir: Path,
+    *,
+    report_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The whole run; returns the result written to `out_dir` (books and sagas checked)."""
+    """The whole run; returns the result written to `out_dir` (books and sagas checked). With
+    `report_dir`, also the charts of `ledgerline report` over the run, from the target's Prometheus."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     with contextlib.ExitStack() as stack:
         with _status(console, "starting the platform..."):
             where = stack.enter_context(target)
         console.print(f"target: {where.description}")
+        if where.prometheus_url:
+            console.print(f"watch it live: ledgerline top --prometheus {where.prometheus_url}")
+        driving_since = time.time()
         with _status(console, f"pgbench: scale {options.pgbench_scale}, {options.pgbench_duration_s}s..."):
             pg = run_pgbench(
                 find_pgbench(where.pgbench_bindir),
@@ -48,6 +64,13 @@ def run_bench(
             results = asyncio.run(
                 _drive(where, options, pg.tps, lambda text: status.update(f"driving Ledgerline: {text}"))
             )
+        if report_dir is not None:
+            try:
+                with _status(console, "drawing the run from Prometheus..."):
+                    charts = _report(where, report_dir, driving_since)
+                console.print(f"report: {len(charts)} charts in {report_dir}")
+            except ReportError as error:  # The run's own results are still written below.
+                console.print(f"[red]no report:[/] {error}")
     result = summary(pg, options, results, started_at=started_at, target=where.description, cpus=os.cpu_count())
     print_table(console, result)
     path = write_json(out_dir, result)
@@ -74,6 +97,16 @@ async def _drive(
         return await drive(run)
     finally:
         await client.close()
+
+
+def _report(target: Target, report_dir: Path, since: float) -> list[Path]:
+    """The charts of `ledgerline report` from the start of the run to its last scrape."""
+    if target.prometheus_url is None:
+        raise ReportError(f"no Prometheus scrapes {target.description}: nothing to draw the report from")
+    time.sleep(REPORT_SETTLE_S)
+    range_s = min(RANGE_MAX_S, math.ceil(time.time() - since) + REPORT_SETTLE_S)
+    with httpx.Client() as http:
+        return write_report(read_charts(target.prometheus_url, range_s, http), report_dir)
 
 
 @contextlib.contextmanager

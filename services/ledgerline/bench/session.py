@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ledgerline.infra.launcher import SERVICE_DATABASES, Infrastructure, Ports
 from ledgerline.infra.platform import Platform
+from ledgerline.infra.prometheus import PrometheusServer
 from ledgerline.verify.reading import Sources
 
 PGBENCH_DATABASE = "ledgerline_pgbench"
@@ -40,6 +41,8 @@ class Target:
     # Where the benchmark's customer registers, and the operator (admin) client that checks the books.
     identity_url: str = "http://127.0.0.1:8005"
     operator_credentials: tuple[str, str] = ("", "")
+    # A Prometheus scraping the platform: where to watch the run live and read its report from.
+    prometheus_url: str | None = None
 
 
 def _port(url: str) -> int:
@@ -54,6 +57,7 @@ def running_target(
     pgbench_dsn: str,
     identity_url: str,
     operator_credentials: tuple[str, str],
+    prometheus_url: str | None = None,
 ) -> Target:
     ports = {"payment": _port(payment_url), "wallet": _port(wallet_url), "ledger": _port(ledger_url)}
     return Target(
@@ -67,19 +71,24 @@ def running_target(
         f"running platform at {payment_url}",
         identity_url=identity_url,
         operator_credentials=operator_credentials,
+        prometheus_url=prometheus_url,
     )
 
 
 @contextmanager
-def local_platform(kafka_backend: str, replicas: int = 1) -> Iterator[Target]:
-    """A whole platform in a scratch folder, `replicas` instances of each service; gone afterwards."""
+def local_platform(kafka_backend: str, replicas: int = 1, *, prometheus: bool = False) -> Iterator[Target]:
+    """A whole platform in a scratch folder, `replicas` instances of each service, and with
+    `prometheus` the local Prometheus scraping it; gone afterwards."""
     data_dir = Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
     data_dir.chmod(0o755)  # PostgreSQL runs as an unprivileged user when the bench runs as root.
     infra = Infrastructure(data_dir, kafka_backend=kafka_backend, ports=Ports.free())
     platform = Platform.on_free_ports(infra, replicas=replicas, overrides=BENCH_OVERRIDES)
+    scraper = PrometheusServer.for_platform(platform) if prometheus else None
     try:
         infra.start(databases=(*SERVICE_DATABASES, "pgbench"))
         platform.start()
+        if scraper is not None:
+            scraper.start()
         # Every instance by name (payment, payment-2), so CPU time is reported per process.
         ports = {name: platform.ports[name] for service in platform.services for name in platform.instances(service)}
         ports |= {"postgres": infra.ports.postgres, "redis": infra.ports.redis, "kafka": infra.ports.kafka}
@@ -95,8 +104,11 @@ def local_platform(kafka_backend: str, replicas: int = 1) -> Iterator[Target]:
             tuple(platform.urls("payment")),
             platform.url("identity"),
             platform.operator_credentials,
+            scraper.url if scraper is not None else None,
         )
     finally:
+        if scraper is not None:
+            scraper.stop()
         platform.stop()
         infra.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

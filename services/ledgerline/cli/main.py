@@ -516,6 +516,13 @@ def bench(
     replicas: Annotated[
         int, typer.Option(min=1, help="Instances of each service on the local platform; requests spread over them")
     ] = 1,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also start Prometheus on the local platform (watch it with `ledgerline top`) and write the charts "
+            "of `ledgerline report` over the run to this folder; with --url, read the Prometheus of `ledgerline up`"
+        ),
+    ] = None,
 ) -> None:
     """Measure throughput and latency against pgbench on the same PostgreSQL; checks the books after each workload."""
     from ledgerline.bench.command import run_bench
@@ -528,7 +535,7 @@ def bench(
         raise typer.Exit(2)
     target: AbstractContextManager[Target]
     if url is None:
-        target = local_platform(kafka, replicas)
+        target = local_platform(kafka, replicas, prometheus=report is not None)
     else:
         dsn = pgbench_dsn or f"postgresql://postgres@127.0.0.1:{Ports.fixed().postgres}/ledgerline_pgbench"
         target = nullcontext(
@@ -539,12 +546,13 @@ def bench(
                 pgbench_dsn=dsn,
                 identity_url=identity_url,
                 operator_credentials=_operator_credentials(data_dir),
+                prometheus_url=LOCAL_PROMETHEUS_URL if report is not None else None,
             )
         )
     try:
         levels = tuple(int(level.replace("_", "")) for level in scale.split(",") if level.strip())
         options = replace(QUICK if quick else FULL, scale_wallets=levels)
-        result = run_bench(console, options, target, out)
+        result = run_bench(console, options, target, out, report_dir=report)
     except InfrastructureError as error:
         console.print(f"[red]could not start:[/] {error}")
         raise typer.Exit(1) from None

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -40,6 +41,11 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_BACKLOG = Gauge(
     "ledgerline_outbox_backlog",
     f"Outbox messages waiting to be published, counted up to {BACKLOG_COUNT_MAX:,}",
+    ["service"],
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "ledgerline_outbox_oldest_age_seconds",
+    "How long the oldest outbox message still waiting has waited (0 when none waits)",
     ["service"],
 )
 OUTBOX_LAG = Histogram(
@@ -103,6 +109,7 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         # Series from the start: a rate over the run then counts the first events too.
         OUTBOX_BACKLOG.labels(service)
+        OUTBOX_OLDEST_AGE.labels(service)
         OUTBOX_LAG.labels(service)
         self._partitioner = DefaultPartitioner()  # Kafka's own key hashing (murmur2).
 
@@ -142,19 +149,29 @@ class OutboxRelay:
             ).all()
             if not rows:
                 OUTBOX_BACKLOG.labels(self._service).set(0)
+                OUTBOX_OLDEST_AGE.labels(self._service).set(0)
                 return 0
+            # Set before sending: while the broker refuses every batch, the age still grows.
+            self._set_oldest_age(min(row.created_at for row in rows))
             await self._send_all([_message(row) for row in rows])
             # Exactly the rows sent, never a range: ids are taken at insert, not at commit, so a
             # row below the batch's last id can commit while the sends wait for acknowledgements.
             sent_ids = literal([row.id for row in rows], ARRAY(BigInteger))
             await connection.execute(delete(outbox_table).where(outbox_table.c.id == any_(sent_ids)))
             backlog = await self._count_waiting(connection)
+            # The lowest id is the oldest row: ids are taken at insert (the primary key's index).
+            oldest = await connection.scalar(select(outbox_table.c.created_at).order_by(outbox_table.c.id).limit(1))
         OUTBOX_BACKLOG.labels(self._service).set(backlog)
+        self._set_oldest_age(oldest)
         now = time.time()
         for row in rows:
             OUTBOX_PUBLISHED.labels(self._service, row.topic).inc()
             OUTBOX_LAG.labels(self._service).observe(max(0.0, now - row.created_at.timestamp()))
         return len(rows)
+
+    def _set_oldest_age(self, created_at: datetime | None) -> None:
+        age_s = 0.0 if created_at is None else max(0.0, time.time() - created_at.timestamp())
+        OUTBOX_OLDEST_AGE.labels(self._service).set(age_s)
 
     async def _count_waiting(self, connection: AsyncConnection) -> int:
         """Rows still waiting, counted up to `backlog_count_max`, in the relay's transaction.

@@ -10,6 +10,7 @@ off it costs nothing per message: no instrumentation is installed and no span is
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -17,11 +18,14 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 
     from ledgerline.core.events import Envelope
 
+_log = logging.getLogger(__name__)
 _PROPAGATOR = TraceContextTextMapPropagator()
 BATCH_LINKS_MAX = 128  # OpenTelemetry's default span link limit.
 # Requests that are not the platform's work: scrapes and probes would drown the traces.
@@ -62,25 +67,71 @@ def configure_logging(level: str, *, with_trace_ids: bool = False) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def traces_endpoint(otlp_endpoint: str | None, environ: Mapping[str, str]) -> str | None:
+    """Where spans go, read as the OpenTelemetry SDK reads its variables; None: tracing stays off.
+
+    `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is the full URL and wins over `OTEL_EXPORTER_OTLP_ENDPOINT`
+    (`otlp_endpoint`), to which `/v1/traces` is added; `OTEL_SDK_DISABLED=true` or
+    `OTEL_TRACES_EXPORTER=none` turn tracing off whatever the endpoint.
+    """
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return None
+    if environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    return f"{otlp_endpoint.rstrip('/')}/v1/traces" if otlp_endpoint else None
+
+
 def configure_tracing(service: str, otlp_endpoint: str | None) -> bool:
-    """Record and export spans only when there is somewhere to send them; True if it will.
+    """Record and export spans only when there is somewhere to send them (`traces_endpoint`);
+    True if it will.
 
     With a provider set, every httpx client sends `traceparent` and records a client span; the
     app and the database engine are instrumented where they are made (`instrument_app`,
     `instrument_engine`). Without one, none of it is installed.
     """
     global _tracing
-    if not otlp_endpoint:
+    endpoint = traces_endpoint(otlp_endpoint, os.environ)
+    if endpoint is None:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    provider = TracerProvider(resource=Resource.create({"service.name": f"ledgerline-{service}"}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_endpoint.rstrip('/')}/v1/traces")))
+    # OTEL_TRACES_SAMPLER, when set, is the user's choice and the SDK reads it.
+    sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else ParentBased(root=OnlyWithinTraces(ALWAYS_ON))
+    provider = TracerProvider(resource=Resource.create({"service.name": f"ledgerline-{service}"}), sampler=sampler)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     HTTPXClientInstrumentor().instrument()
     _tracing = True
     return True
+
+
+class OnlyWithinTraces(Sampler):
+    """Drops a client span (a SQL statement, an outgoing call) that starts a trace of its own: the
+    outbox relay's polls and retention's deletes belong to no request and, alone, would be most of
+    the traces. Everything else is left to `root`."""
+
+    def __init__(self, root: Sampler) -> None:
+        self._root = root
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        if kind is trace.SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP)
+        return self._root.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"OnlyWithinTraces{{{self._root.get_description()}}}"
 
 
 def tracing_enabled() -> bool:
@@ -100,7 +151,12 @@ def instrument_engine(engine: AsyncEngine) -> None:
     if _tracing:
         from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+        # The instrumentation declares SQLAlchemy < 2.1 and refuses 2.1 unless told otherwise; its
+        # engine event hooks (before/after_cursor_execute) are unchanged in 2.1, and
+        # tests/e2e/test_tracing.py requires the SQL spans they make.
+        traced = SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, skip_dep_check=True)
+        if traced is None:
+            _log.warning("SQL statements are not traced: the SQLAlchemy instrumentation refused the engine")
 
 
 def tracer() -> trace.Tracer:
@@ -154,13 +210,16 @@ class HttpMetrics:
 
 
 def batch_trace(name: str, traceparents: Sequence[str | None]) -> AbstractContextManager[Span]:
-    """One consumer span for a batch, linked to the trace of every message in it."""
-    links = [
-        trace.Link(trace.get_current_span(_PROPAGATOR.extract({"traceparent": tp})).get_span_context())
-        for tp in traceparents[:BATCH_LINKS_MAX]
-        if tp
+    """One consumer span for a batch, linked to the trace of every message in it. A batch whose
+    messages all come from one trace (one payment's, as on a quiet platform) is a span of that
+    trace, so the statements it runs are seen beside the request that caused them."""
+    parents = [
+        trace.get_current_span(_PROPAGATOR.extract({"traceparent": tp})).get_span_context() for tp in traceparents if tp
     ]
-    return tracer().start_as_current_span(name, links=links, kind=trace.SpanKind.CONSUMER)
+    links = [trace.Link(parent) for parent in parents[:BATCH_LINKS_MAX]]
+    one_trace = parents and len({parent.trace_id for parent in parents}) == 1
+    context = trace.set_span_in_context(trace.NonRecordingSpan(parents[0])) if one_trace else None
+    return tracer().start_as_current_span(name, context=context, links=links, kind=trace.SpanKind.CONSUMER)
 
 
 def install_http_telemetry(app: FastAPI, service: str) -> None:

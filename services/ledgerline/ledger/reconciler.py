@@ -49,6 +49,11 @@ FX_POSITION = Gauge(
     " by cross-currency transfers",
     ["currency"],
 )
+MONEY_SUPPLY = Gauge(
+    "ledgerline_money_supply_minor",
+    "Money customers hold in minor units: the wallet accounts' balances in the ledger, summed per currency",
+    ["currency"],
+)
 PASSES = Counter("ledgerline_reconciliation_passes_total", "Background reconciliation passes", ["outcome"])
 
 
@@ -111,6 +116,7 @@ class Reconciler:
             MISMATCHES.labels(currency).set(confirmed.get(currency, 0))
         for currency in report.currency_totals:  # Zero in a currency no transfer exchanged yet.
             FX_POSITION.labels(currency).set(report.fx_positions.get(currency, 0))
+            MONEY_SUPPLY.labels(currency).set(report.money_supply.get(currency, 0))
         outcome = outcome_of(report, sum(confirmed.values()))
         PASSES.labels(outcome).inc()
         if outcome == "clean":

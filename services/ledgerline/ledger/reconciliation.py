@@ -60,6 +60,8 @@ class Report:
     # The FX account's balance per currency: what cross-currency transfers took in (positive)
     # or paid out (negative) in it.
     fx_positions: dict[str, int] = field(default_factory=dict)
+    # The wallet accounts' balances summed per currency: the money customers hold.
+    money_supply: dict[str, int] = field(default_factory=dict)
 
     @property
     def mismatch_count(self) -> int:
@@ -96,9 +98,12 @@ def compare_page(items: Sequence[Mapping[str, Any]], ledger_minor: Mapping[uuid.
     return found
 
 
-async def currency_totals(connection: AsyncConnection, *, page_size: int) -> dict[str, int]:
-    """The sum of every account's balance per currency, over `page_size` accounts at a time."""
+async def currency_totals(connection: AsyncConnection, *, page_size: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Per currency, the sum of every account's balance (zero in whole books) and of the wallet
+    accounts' (the money customers hold), over `page_size` accounts at a time."""
     totals: dict[str, int] = {}
+    in_wallets: dict[str, int] = {}
+    wallet_sum = func.sum(accounts.c.balance_minor).filter(accounts.c.kind == AccountKind.WALLET.value)
     after: uuid.UUID | None = None
     while True:
         following = select(accounts.c.id).order_by(accounts.c.id).offset(page_size - 1).limit(1)
@@ -109,11 +114,12 @@ async def currency_totals(connection: AsyncConnection, *, page_size: int) -> dic
         last = await connection.scalar(following)
         if last is not None:
             in_range.append(accounts.c.id <= last)
-        sums = select(accounts.c.currency, func.sum(accounts.c.balance_minor)).where(*in_range)
-        for currency, total in await connection.execute(sums.group_by(accounts.c.currency)):
+        sums = select(accounts.c.currency, func.sum(accounts.c.balance_minor), wallet_sum).where(*in_range)
+        for currency, total, held in await connection.execute(sums.group_by(accounts.c.currency)):
             totals[currency] = totals.get(currency, 0) + int(total)
+            in_wallets[currency] = in_wallets.get(currency, 0) + int(held or 0)
         if last is None:
-            return totals
+            return totals, in_wallets
         after = last
 
 
@@ -254,7 +260,7 @@ async def run_pass(
     as long as the wallet service takes to list every wallet (the recheck absorbs what moves)."""
     report = Report()
     async with snapshot(engine) as connection:
-        report.currency_totals = await currency_totals(connection, page_size=page_size)
+        report.currency_totals, report.money_supply = await currency_totals(connection, page_size=page_size)
         report.fx_positions = await fx_positions(connection)
         if verify:
             report.unbalanced_entries, report.drifted_accounts = await verify_postings(connection)
