@@ -48,9 +48,11 @@ def test_a_server_still_loading_is_waited_for_past_its_timeout(tmp_path: Path) -
 
 def test_a_quiet_server_is_stopped_once_the_timeout_passes_without_progress(tmp_path: Path) -> None:
     process, ready = slow_server(tmp_path, writes_log=False)
-    with pytest.raises(InfrastructureError, match="was not ready within"):
+    with pytest.raises(InfrastructureError, match="was not ready within") as refused:
         process.wait_ready(
             ready.exists, timeout_s=TIMEOUT_S, progress=lambda: log_size(process.log_path), limit_s=LIMIT_S
         )
+    # An empty log is named as such, not left as a blank after "last lines".
+    assert str(refused.value).endswith("(empty: it wrote nothing)")
     assert not process.running
     assert not ready.exists()

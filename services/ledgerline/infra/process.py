@@ -39,9 +39,18 @@ class InfrastructureError(RuntimeError):
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        tail = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+    return tail or "(empty: it wrote nothing)"
+
+
+def machine_load() -> str:
+    """A hint for a slow start: how busy the machine was, when it was busier than its cores."""
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load <= cores:
+        return ""
+    return f" The machine is busy (load average {load:.1f} on {cores} cores): try again when it is quieter."
 
 
 class ManagedProcess:
@@ -125,8 +134,8 @@ class ManagedProcess:
         self.stop()
         waited_s = time.monotonic() - started
         raise InfrastructureError(
-            f"{self.name} was not ready within {waited_s:.0f}s; "
-            f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+            f"{self.name} was not ready within {waited_s:.0f}s.{machine_load()} "
+            f"Last lines of {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
     def returncode(self) -> int | None:
