@@ -8,6 +8,8 @@ Run with `kopf run -m ledgerline_operator.main --all-namespaces`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
 from typing import Any
@@ -16,10 +18,13 @@ import kopf
 from prometheus_client import start_http_server
 
 from ledgerline_operator import GROUP, REPLAYS_PLURAL, TOPICS_PLURAL, VERSION
+from ledgerline_operator.dead_letter_depth import keep_measuring
 from ledgerline_operator.kafka_errors import BrokerUnavailable, TopicRejected
 from ledgerline_operator.kube import StatusWriteFailed, StatusWriter
 from ledgerline_operator.metrics import (
+    DEPTHS,
     OPERATOR_REGISTRY,
+    PLATFORM_DEAD_LETTER_TOPICS,
     REPLAYS,
     replay_label,
     topic_reconcile_failed,
@@ -75,8 +80,28 @@ async def serve_metrics(memo: kopf.Memo, **_: Any) -> None:
     )
 
 
+@kopf.on.startup()
+async def measure_dead_letter_depth(memo: kopf.Memo, **_: Any) -> None:
+    """Measures every dead-letter topic's depth in the background for as long as the operator
+    runs: the topics belong to no one resource, so this is not a per-resource timer."""
+    settings = OperatorSettings()
+    memo.dead_letter_depth = asyncio.create_task(
+        keep_measuring(
+            settings.kafka_bootstrap_servers,
+            PLATFORM_DEAD_LETTER_TOPICS,
+            settings.dead_letter_depth_interval_s,
+            DEPTHS.report,
+        ),
+        name="dead-letter depth",
+    )
+
+
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("dead_letter_depth") is not None:
+        memo.dead_letter_depth.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await memo.dead_letter_depth
     if memo.get("status_writer") is not None:
         await memo.status_writer.close()
     if memo.get("metrics_server") is not None:

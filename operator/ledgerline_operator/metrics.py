@@ -1,5 +1,6 @@
-"""The operator's Prometheus metrics: topic reconciliations and their errors, and the progress and
-state of every dead-letter replay, read from the status each replay reports.
+"""The operator's Prometheus metrics: topic reconciliations and their errors, the progress and
+state of every dead-letter replay, read from the status each replay reports, and the records each
+dead-letter topic holds.
 
 A replay's series are labelled `replay="<namespace>/<name>"`; the series of the oldest replays are
 dropped beyond `REPLAYS_SHOWN_MAX`, so the operator's own series stay bounded however many replays
@@ -11,14 +12,17 @@ operator's to export.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, PlatformCollector, ProcessCollector
 
+from ledgerline.core.topics import PLATFORM_TOPICS, dead_letter_topic
 from ledgerline_operator.replay_progress import FAILED, PENDING, RUNNING, SUCCEEDED
 
 REPLAYS_SHOWN_MAX = 100
+# The dead-letter topics of the platform's own topics: their depth is shown from the start, at zero.
+PLATFORM_DEAD_LETTER_TOPICS = tuple(dead_letter_topic(t.name) for t in PLATFORM_TOPICS if t.dead_letters)
 REPLAY_PHASES = (PENDING, RUNNING, SUCCEEDED, FAILED)
 REPLAY_KINDS = ("scanned", "matched", "replayed", "skipped")
 # Why a reconciliation did not make a topic ready: Kafka out of reach (retried), or a spec Kafka
@@ -61,6 +65,15 @@ REPLAY_PHASE = Gauge(
     ["replay", "phase"],
     registry=OPERATOR_REGISTRY,
 )
+
+DEAD_LETTER_DEPTH = Gauge(
+    "ledgerline_operator_dead_letter_depth",
+    "Records a dead-letter topic holds: log end minus log start offset, summed over its partitions",
+    ["topic"],
+    registry=OPERATOR_REGISTRY,
+)
+for _topic in PLATFORM_DEAD_LETTER_TOPICS:
+    DEAD_LETTER_DEPTH.labels(_topic).set(0)
 
 
 def topic_reconciled() -> None:
@@ -113,3 +126,25 @@ class ReplayMetrics:
 
 
 REPLAYS = ReplayMetrics()
+
+
+class DeadLetterDepths:
+    """Sets each measured dead-letter topic's depth and drops the series of one no longer
+    measured (deleted); the platform's own are always shown."""
+
+    def __init__(self) -> None:
+        self._shown: set[str] = set(PLATFORM_DEAD_LETTER_TOPICS)
+
+    def report(self, depths: Mapping[str, int]) -> None:
+        for topic, depth in depths.items():
+            DEAD_LETTER_DEPTH.labels(topic).set(depth)
+        self._forget(self._shown - set(depths) - set(PLATFORM_DEAD_LETTER_TOPICS))
+        self._shown |= set(depths)
+
+    def _forget(self, topics: Iterable[str]) -> None:
+        for topic in topics:
+            DEAD_LETTER_DEPTH.remove(topic)
+            self._shown.discard(topic)
+
+
+DEPTHS = DeadLetterDepths()

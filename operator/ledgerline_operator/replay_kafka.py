@@ -69,19 +69,25 @@ class ReplayKafka:
 
     async def partition_count(self, topic: str) -> int | None:
         """How many partitions `topic` has, or None if it does not exist."""
-        layout = await self._admin.layout([topic])
-        return layout[topic][0] if topic in layout else None
+        return (await self.partition_counts([topic])).get(topic)
+
+    async def partition_counts(self, topics: Sequence[str] | None = None) -> dict[str, int]:
+        """{topic: partition count} of the `topics` that exist (of every topic when None)."""
+        return {name: count for name, (count, _replicas) in (await self._admin.layout(topics)).items()}
 
     async def offsets(self, topic: str, count: int) -> tuple[dict[int, int], dict[int, int]]:
         """({partition: log start offset}, {partition: end offset}) of the topic's partitions.
 
         The end is the high watermark of a fetch, read from one record before the end that
         ListOffsets reports: tansu answers ListOffsets with the base offset of the last batch
-        plus one, short of the true end when that batch holds several records. Reassigns the
-        consumer, so it is not for use while a `read` is in progress.
+        plus one, short of the true end when that batch holds several records. A partition whose
+        listed end is not past its start holds no batch and is not read. Reassigns the consumer,
+        so it is not for use while a `read` is in progress.
         """
         begin, listed = await self._listed_offsets(topic, count)
-        ranges = {TopicPartition(topic, p): (max(begin[p], listed[p] - 1), None) for p in range(count)}
+        ranges = {
+            TopicPartition(topic, p): (max(begin[p], listed[p] - 1), None) for p in range(count) if listed[p] > begin[p]
+        }
         ends = dict(listed)
         async with contextlib.aclosing(self.read(ranges)) as batches:
             async for records in batches:

@@ -12,6 +12,10 @@ _DEVELOPMENT_HOSTS = ("localhost", "127.0.0.1")
 # it there); the chart sets 0.0.0.0 so its PodMonitor can reach the pod.
 METRICS_HOST = "127.0.0.1"
 METRICS_PORT = 8010
+# How often the depth of every dead-letter topic is measured; each measurement reads every one.
+DEAD_LETTER_DEPTH_INTERVAL_S = 30.0
+DEAD_LETTER_DEPTH_INTERVAL_S_MIN = 5.0
+DEAD_LETTER_DEPTH_INTERVAL_S_MAX = 3600.0
 
 
 class OperatorSettings(BaseSettings):
@@ -30,6 +34,14 @@ class OperatorSettings(BaseSettings):
     )
     metrics_port: int = Field(
         METRICS_PORT, ge=1, le=65535, validation_alias=AliasChoices("LEDGERLINE_OPERATOR_METRICS_PORT", "metrics_port")
+    )
+    dead_letter_depth_interval_s: float = Field(
+        DEAD_LETTER_DEPTH_INTERVAL_S,
+        ge=DEAD_LETTER_DEPTH_INTERVAL_S_MIN,
+        le=DEAD_LETTER_DEPTH_INTERVAL_S_MAX,
+        validation_alias=AliasChoices(
+            "LEDGERLINE_OPERATOR_DEAD_LETTER_DEPTH_INTERVAL_S", "dead_letter_depth_interval_s"
+        ),
     )
 
     @model_validator(mode="after")

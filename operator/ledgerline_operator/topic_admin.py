@@ -49,17 +49,18 @@ class TopicAdmin:
             for name, (count, replicas) in found.items()
         }
 
-    async def layout(self, names: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """{name: (partition count, replication factor)} of the topics among `names` that exist.
+    async def layout(self, names: Sequence[str] | None) -> dict[str, tuple[int, int]]:
+        """{name: (partition count, replication factor)} of the topics among `names` that exist
+        (every topic when `names` is None).
 
         It asks for every topic's metadata: a Metadata request naming a missing topic lets a
         broker with auto-creation on (tansu always; Apache Kafka by default) create it.
         """
-        wanted = set(names)
+        wanted = None if names is None else set(names)
         described = await guarded("describe topics", lambda: self._client.describe_topics(None))
         found: dict[str, tuple[int, int]] = {}
         for topic in described:
-            if topic["topic"] not in wanted:
+            if wanted is not None and topic["topic"] not in wanted:
                 continue
             check_code(topic["error_code"], None, f"describe {topic['topic']}", ignore=[UnknownTopicOrPartitionError])
             if topic["error_code"] == 0 and topic["partitions"]:

@@ -38,6 +38,8 @@ DEAD_LETTERED_WITHIN_S = 90.0
 DATA_WITHIN_S = 120.0
 POLL_INTERVAL_S = 2.0
 QUERY_TIMEOUT_S = 10.0
+# The operator's shortest dead-letter depth interval, so the dead letter shows within the wait.
+DEPTH_INTERVAL_S = "5"
 # The dashboards' namespace variable set to "All": on a laptop series carry no namespace label.
 ALL_NAMESPACES = ".*"
 
@@ -159,12 +161,20 @@ async def _every_target_scraped(http: httpx.AsyncClient, prometheus: PrometheusS
 @pytest.fixture
 async def operator_metrics(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
     """The operator's /metrics, served by its startup handler on the port the local Prometheus
-    scrapes; the operator itself needs a cluster, its handlers do not."""
+    scrapes, with the dead-letter depths its other startup handler measures; the operator itself
+    needs a cluster, its handlers do not."""
     monkeypatch.setenv("LEDGERLINE_OPERATOR_METRICS_PORT", str(platform.ports[OPERATOR]))
+    monkeypatch.setenv("LEDGERLINE_KAFKA_BOOTSTRAP_SERVERS", platform.infra.kafka.bootstrap_servers)
+    monkeypatch.setenv("LEDGERLINE_OPERATOR_DEAD_LETTER_DEPTH_INTERVAL_S", DEPTH_INTERVAL_S)
     memo = kopf.Memo()
     await operator.serve_metrics(memo=memo)
+    await operator.measure_dead_letter_depth(memo=memo)
     yield
     await operator.close(memo=memo)
+
+
+async def _held_at_least_one(http: httpx.AsyncClient, prometheus: PrometheusServer, expr: str) -> bool:
+    return any(value >= 1 for value in _numbers(await _query(http, prometheus, expr)))
 
 
 async def _without_data(http: httpx.AsyncClient, prometheus: PrometheusServer, queries: list[Query]) -> list[Query]:
@@ -207,4 +217,9 @@ async def test_every_panel_and_recording_rule_shows_data_under_load(
         dead_letters = f'ledgerline_dead_letters_total{{topic="{topics.NOTIFICATION_DELIVERIES}"}}'
         dead = await _query(http, local_prometheus, dead_letters)
         assert sum(float(s["value"][1]) for s in dead) >= 1, dead
+        # Replayed, the dead letter is still held by its topic.
+        dlq = topics.dead_letter_topic(topics.NOTIFICATION_DELIVERIES)
+        held = f'ledgerline_operator_dead_letter_depth{{topic="{dlq}"}}'
+        depth = await eventually(lambda: _held_at_least_one(http, local_prometheus, held), DATA_WITHIN_S)
+        assert depth, await _query(http, local_prometheus, held)
     await assert_books_balance(client)
