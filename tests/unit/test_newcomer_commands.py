@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 from functools import cache
 from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ledgerline.cli.main import app
+from ledgerline.infra.supervisor import STATE_FILE_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = REPO_ROOT / "README.md"
@@ -58,3 +65,13 @@ def test_every_command_the_readme_names_exists() -> None:
     assert set(README_MAKE.findall(text)) <= _make_help_targets()
     assert set(README_CLI.findall(text)) <= _cli_commands()
     assert "`./ledgerline status`" in text
+
+
+def test_a_second_up_on_the_same_data_folder_says_what_runs_there(tmp_path: Path) -> None:
+    # What a running `ledgerline up` keeps in its data folder; this test's process stands in for it.
+    state = {"supervisor_pid": os.getpid(), "supervising": True, "updated_at": "now", "processes": {}}
+    (tmp_path / STATE_FILE_NAME).write_text(json.dumps(state))
+    result = CliRunner().invoke(app, ["up", "--free-ports", "--data-dir", str(tmp_path)], env={"COLUMNS": "300"})
+    assert result.exit_code == 1, result.output
+    assert f"already runs with {tmp_path}" in result.output and "--data-dir" in result.output, result.output
+    assert not (tmp_path / "postgres").exists()  # nothing was started

@@ -162,6 +162,7 @@ def up(
     from ledgerline.infra.service_settings import SettingError, parse_assignments, passthrough, read_env_file
 
     data_dir = data_dir or default_data_dir()
+    _refuse_a_second_up(data_dir)
     services = tuple(s.value for s in service) if service else SERVICES
     try:
         user_env = passthrough(os.environ)
@@ -206,6 +207,20 @@ def up(
         platform.stop()
         infra.stop()
     console.print("stopped")
+
+
+def _refuse_a_second_up(data_dir: Path) -> None:
+    """One `up` per data folder: a second would find its ports taken and PostgreSQL's data locked."""
+    from ledgerline.infra.supervisor import read_state
+
+    state = read_state(data_dir)
+    if state is not None and state["supervising"]:
+        console.print(
+            f"[red]a `ledgerline up` (pid {state['supervisor_pid']}) already runs with {data_dir}[/]: "
+            "`./ledgerline status` shows it, Ctrl-C in its terminal stops it, and "
+            '`make run ARGS="--free-ports --data-dir .ledgerline-2"` runs a second platform beside it'
+        )
+        raise typer.Exit(1)
 
 
 def _print_passed_settings(platform: Platform) -> None:
