@@ -12,7 +12,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from ledgerline.cli.main import app
+from ledgerline.cli.main import LOCAL_ENTRY_POINT_URL, app, demo_command
+from ledgerline.infra.launcher import default_data_dir
 from ledgerline.infra.supervisor import STATE_FILE_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,3 +76,10 @@ def test_a_second_up_on_the_same_data_folder_says_what_runs_there(tmp_path: Path
     assert result.exit_code == 1, result.output
     assert f"already runs with {tmp_path}" in result.output and "--data-dir" in result.output, result.output
     assert not (tmp_path / "postgres").exists()  # nothing was started
+
+
+def test_up_suggests_a_demo_that_reaches_the_platform_it_started(tmp_path: Path) -> None:
+    assert demo_command(LOCAL_ENTRY_POINT_URL, default_data_dir()) == "make demo"
+    assert demo_command("http://127.0.0.1:25084", tmp_path) == (
+        f"./ledgerline demo --url http://127.0.0.1:25084 --data-dir {tmp_path}"
+    )

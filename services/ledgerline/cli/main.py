@@ -249,10 +249,17 @@ def _print_endpoints(platform: Platform, infra: Infrastructure) -> None:
             f"Every API takes a token from the identity service (see the README); the admin client's "
             f"credentials are in {platform.operator_credentials_path} (readable by you only)."
         )
-    # `make demo` works from the repository root without an activated virtualenv.
     console.print(
-        f"Logs in {infra.data_dir / 'logs'}. Try [bold]make demo[/] in another terminal; Ctrl-C stops everything."
+        f"Logs in {infra.data_dir / 'logs'}. Try [bold]{demo_command(platform.entry_point, infra.data_dir)}[/] "
+        "in another terminal; Ctrl-C stops everything."
     )
+
+
+def demo_command(entry_point: str, data_dir: Path) -> str:
+    """How to run the demo against this platform: `make demo` targets `make run`'s address and folder."""
+    if entry_point == LOCAL_ENTRY_POINT_URL and data_dir == default_data_dir():
+        return "make demo"
+    return f"./ledgerline demo --url {entry_point} --data-dir {data_dir}"
 
 
 def _supervise_until_interrupt(platform: Platform) -> None:
