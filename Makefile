@@ -7,17 +7,20 @@ SEED ?=
 # Options for `ledgerline up`, for example ARGS="--set payment.step_timeout_s=300".
 ARGS ?=
 
-.PHONY: help bootstrap run top demo verify bench bench-scale bench-quick chaos test test-fast test-unit test-integration test-e2e lint clean
+.PHONY: help bootstrap run status top demo verify report bench bench-scale bench-quick chaos test test-fast test-unit test-integration test-e2e lint clean
 
 # The first target, so `make` alone lists the others; each says what it does after `## `.
 help:  ## List these targets with what each does.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-bootstrap:  ## Install what the rest needs: the virtualenv with pinned dependencies, Java 17 and Maven, Prometheus.
+bootstrap:  ## Install what the rest needs: the virtualenv, Java 17 and Maven, Prometheus, nginx, Chromium.
 	@scripts/bootstrap.sh
 
 run: bootstrap  ## Run the whole platform on embedded infrastructure until Ctrl-C.
 	@$(VENV)/bin/ledgerline up $(ARGS)
+
+status: bootstrap  ## What `make run` runs: each process with its health, restarts and URL (ledgerline status).
+	@$(VENV)/bin/ledgerline status $(ARGS)
 
 top: bootstrap  ## A live terminal dashboard of the running platform, read from its local Prometheus.
 	@$(VENV)/bin/ledgerline top $(ARGS)
@@ -27,6 +30,9 @@ demo: bootstrap  ## Move money through a running platform (start `make run` firs
 
 verify: bootstrap  ## Check the books of the platform `make run` runs, read-only (ledgerline verify); exit 1 if wrong.
 	@$(VENV)/bin/ledgerline verify $(ARGS)
+
+report: bootstrap  ## PNG charts of the last ten minutes of `make run` into ledgerline-report/ (ledgerline report).
+	@$(VENV)/bin/ledgerline report $(ARGS)
 
 bench: bootstrap  ## pgbench, then every workload on a fresh local platform; results and picture in bench/results.
 	@$(VENV)/bin/ledgerline bench $(ARGS)

@@ -30,11 +30,28 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
 }
 
+# apt's machine-readable status lines (`dlstatus:N:PERCENT:text`, `pmstatus:PACKAGE:PERCENT:text`)
+# drawn as one progress bar per phase; anything else apt prints on stdout is dropped.
+apt_progress() {
+  local kind pct bar shown=""
+  while IFS=: read -r kind _ pct _; do
+    case $kind in dlstatus) kind=downloading ;; pmstatus) kind=installing ;; *) continue ;; esac
+    pct=${pct%%.*}
+    case $pct in '' | *[!0-9]*) continue ;; esac
+    if [ -n "$shown" ] && [ "$kind" != "$shown" ]; then printf '\n' >&2; fi
+    shown=$kind
+    bar=$(printf '%*s' $((pct * 30 / 100)) '' | tr ' ' '#')
+    printf '\r    %-11s [%-30s] %3d%%' "$kind" "$bar" "$pct" >&2
+  done
+  if [ -n "$shown" ]; then printf '\n' >&2; fi
+}
+
 apt_install() {
   command -v apt-get >/dev/null || return 1
-  printf '    fetching %s with apt-get (Debian packages)\n' "$*" >&2
+  printf '    fetching %s with apt-get (Debian packages; Chromium and Java are a few hundred MB)\n' "$*" >&2
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o APT::Status-Fd=1 "$@" | apt_progress
 }
 
 if [ ! -f "$STAMP" ]; then

@@ -81,3 +81,23 @@ def errors_are_problem_details(ctx: Any, response: Any, case: Any) -> bool | Non
     if body.get("status") != response.status_code or not body.get("code"):
         raise AssertionError(f"problem body {body} does not carry status {response.status_code} and a code")
     return None
+
+
+# What a server may add to `Allow` without declaring it: HEAD beside GET, OPTIONS.
+IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
+DOCUMENTED_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "PATCH", "TRACE"})
+
+
+@schemathesis.check
+def allow_names_the_documented_methods(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A 405's `Allow` lists exactly the methods the document declares for the path (schemathesis
+    checks only that the header is there, so an empty one would pass)."""
+    if response.status_code != 405:
+        return None
+    allow = ", ".join(response.headers.get("allow", []))
+    advertised = {method.strip().upper() for method in allow.split(",") if method.strip()}
+    declared = {method.upper() for method in case.operation.schema[case.operation.path]} & DOCUMENTED_METHODS
+    if advertised - IMPLICIT_METHODS != declared:
+        path = case.operation.path
+        raise AssertionError(f"405 `Allow: {allow}` for {path}; the document declares {sorted(declared)}")
+    return None

@@ -33,9 +33,14 @@ PLATFORM_COMMAND = re.compile(r"^(\S+=\S+ |echo .* >> \.env && )?make ")
 ADDRESS = re.compile(r"\b(localhost|127\.0\.0\.1):(?P<port>\d{4,5})\b")
 LOCAL_DATA_DIR = ".ledgerline/"
 RUN_TIMEOUT_S = 300
-# What the README moves: 100.00 EUR deposited to Alice, 25.50 of it transferred to Bob.
-ALICE_EXPECTED_MINOR = 7_450
-BOB_EXPECTED_MINOR = 2_550
+# What the README moves: 100.00 EUR deposited to Alice, 25.50 of it transferred to Bob; 50.00 GBP
+# deposited to Carol, 0.60 GBP of cashback on it (one rule, however often the README runs), and
+# 20.00 GBP of it exchanged into her yen wallet.
+EXPECTED_MINOR = {"ALICE": 7_450, "BOB": 2_550, "CAROL": 3_060}
+# Where the examples may send requests under `make run`: the one entry point, and the identity
+# database that `ledgerline identity create-client` writes to.
+ENTRY_POINT_PORT = DEFAULT_PORTS["gateway"]
+EXAMPLE_PORTS = {ENTRY_POINT_PORT, Ports.fixed().postgres}
 SETTLE_TIMEOUT_S = 120
 
 
@@ -75,6 +80,13 @@ def test_platform_blocks_only_start_or_tune_the_platform() -> None:
             assert not command or PLATFORM_COMMAND.match(command), f"`{command}` in a `{info}` block is not run"
 
 
+def test_examples_use_the_one_entry_point() -> None:
+    examples = "\n".join(body for info, body in readme_blocks(README.read_text()) if info == RUNNABLE_INFO)
+    ports = {int(match["port"]) for match in ADDRESS.finditer(examples)}
+    assert ENTRY_POINT_PORT in ports
+    assert ports <= EXAMPLE_PORTS, f"examples go to ports {sorted(ports - EXAMPLE_PORTS)}, not the entry point"
+
+
 async def test_every_readme_example_runs_as_written(
     platform: Platform, infra: Infrastructure, admin_client: LedgerlineClient, tmp_path: Path
 ) -> None:
@@ -84,16 +96,17 @@ async def test_every_readme_example_runs_as_written(
     (tmp_path / ".curlrc").write_text("fail-with-body\nshow-error\n")
     for _ in range(2):  # the second run proves the examples run again against the same data
         wallets = run_readme(script, tmp_path)
-        balances = await eventually(
-            lambda w=wallets: settled_balances(admin_client, w["ALICE"], w["BOB"]), SETTLE_TIMEOUT_S
-        )
-        assert balances == (ALICE_EXPECTED_MINOR, BOB_EXPECTED_MINOR), balances
+        balances = await eventually(lambda w=wallets: settled_balances(admin_client, w), SETTLE_TIMEOUT_S)
+        assert balances == EXPECTED_MINOR, balances
     await assert_books_balance(admin_client)
 
 
 def run_readme(script: str, home: Path) -> dict[str, str]:
     variables = home / "variables"
-    keep = f'printf \'ALICE=%s\\nBOB=%s\\n\' "$ALICE" "$BOB" > {shlex.quote(str(variables))}'
+    names = sorted(EXPECTED_MINOR)
+    formats = "".join(f"{name}=%s\\n" for name in names)
+    values = " ".join(f'"${name}"' for name in names)
+    keep = f"printf '{formats}' {values} > {shlex.quote(str(variables))}"
     result = subprocess.run(
         ["bash", "-c", f"set -euo pipefail\n{script}\n{keep}\n"],
         cwd=REPO_ROOT,
@@ -108,7 +121,7 @@ def run_readme(script: str, home: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in variables.read_text().splitlines())
 
 
-async def settled_balances(client: LedgerlineClient, alice: str, bob: str) -> tuple[int, int] | None:
-    """Alice's and Bob's balances once both hold what the README moved; None before."""
-    balances = (await wallet_minor(client, alice))["balance"], (await wallet_minor(client, bob))["balance"]
-    return balances if balances == (ALICE_EXPECTED_MINOR, BOB_EXPECTED_MINOR) else None
+async def settled_balances(client: LedgerlineClient, wallets: dict[str, str]) -> dict[str, int] | None:
+    """The README's wallets' balances once each holds what the README moved; None before."""
+    balances = {name: (await wallet_minor(client, wallets[name]))["balance"] for name in EXPECTED_MINOR}
+    return balances if balances == EXPECTED_MINOR else None

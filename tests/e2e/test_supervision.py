@@ -149,8 +149,9 @@ async def test_a_killed_service_is_restarted_and_serves_again(up: RunningUp, api
         timeout=60,
     )
     assert status.returncode == 0, status.stdout + status.stderr
-    wallet_row = next(line for line in status.stdout.splitlines() if "│ wallet" in line)
-    assert "running" in wallet_row and "│ 1 " in wallet_row, status.stdout
+    # process, state, health, pid, restarts, exit, address: running, ready again, restarted once.
+    wallet_row = next(line.split() for line in status.stdout.splitlines() if line.startswith("wallet "))
+    assert wallet_row[1:3] == ["running", "ready"] and wallet_row[4] == "1", status.stdout
     up.process.send_signal(signal.SIGUSR1)
     assert await eventually(lambda: f"ledgerline up (pid {up.process.pid}) running" in up.output), up.output
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ledgerline.infra.launcher import KAFKA_BACKENDS, Infrastructure, Ports, default_data_dir
 from ledgerline.infra.platform import DEFAULT_PORTS, PlatformOptions
@@ -163,6 +162,7 @@ def up(
     from ledgerline.infra.service_settings import SettingError, parse_assignments, passthrough, read_env_file
 
     data_dir = data_dir or default_data_dir()
+    _refuse_a_second_up(data_dir)
     services = tuple(s.value for s in service) if service else SERVICES
     try:
         user_env = passthrough(os.environ)
@@ -209,6 +209,20 @@ def up(
     console.print("stopped")
 
 
+def _refuse_a_second_up(data_dir: Path) -> None:
+    """One `up` per data folder: a second would find its ports taken and PostgreSQL's data locked."""
+    from ledgerline.infra.supervisor import read_state
+
+    state = read_state(data_dir)
+    if state is not None and state["supervising"]:
+        console.print(
+            f"[red]a `ledgerline up` (pid {state['supervisor_pid']}) already runs with {data_dir}[/]: "
+            "`./ledgerline status` shows it, Ctrl-C in its terminal stops it, and "
+            '`make run ARGS="--free-ports --data-dir .ledgerline-2"` runs a second platform beside it'
+        )
+        raise typer.Exit(1)
+
+
 def _print_passed_settings(platform: Platform) -> None:
     from ledgerline.infra.service_settings import shown
 
@@ -217,13 +231,9 @@ def _print_passed_settings(platform: Platform) -> None:
 
 
 def _print_endpoints(platform: Platform, infra: Infrastructure) -> None:
-    table = Table(title="Ledgerline is running")
-    for column in ("service", "API docs", "metrics"):
-        table.add_column(column)
-    table.add_row("[bold]entry point[/] (every API)", f"[bold]{platform.entry_point}/docs[/]", "-")
-    for name, urls in platform.describe().items():
-        table.add_row(name, urls["api_docs"], urls["metrics"])
-    console.print(table)
+    from ledgerline.cli.status import endpoints_table
+
+    console.print(endpoints_table(platform.entry_point, platform.describe()))
     console.print(
         f"The whole API answers at [bold]{platform.entry_point}[/] (nginx, routing by path as the chart's "
         "Ingress does); each service's own port is there for debugging."
@@ -239,14 +249,22 @@ def _print_endpoints(platform: Platform, infra: Infrastructure) -> None:
             f"Every API takes a token from the identity service (see the README); the admin client's "
             f"credentials are in {platform.operator_credentials_path} (readable by you only)."
         )
-    # `make demo` works from the repository root without an activated virtualenv.
     console.print(
-        f"Logs in {infra.data_dir / 'logs'}. Try [bold]make demo[/] in another terminal; Ctrl-C stops everything."
+        f"Logs in {infra.data_dir / 'logs'}. Try [bold]{demo_command(platform.entry_point, infra.data_dir)}[/] "
+        "in another terminal; Ctrl-C stops everything."
     )
+
+
+def demo_command(entry_point: str, data_dir: Path) -> str:
+    """How to run the demo against this platform: `make demo` targets `make run`'s address and folder."""
+    if entry_point == LOCAL_ENTRY_POINT_URL and data_dir == default_data_dir():
+        return "make demo"
+    return f"./ledgerline demo --url {entry_point} --data-dir {data_dir}"
 
 
 def _supervise_until_interrupt(platform: Platform) -> None:
     """Restart whatever exits until Ctrl-C or SIGTERM; SIGUSR1 prints the status table."""
+    from ledgerline.cli.status import print_status
     from ledgerline.infra.supervisor import Supervisor, read_state, supervise_platform
 
     stopping = False
@@ -264,13 +282,14 @@ def _supervise_until_interrupt(platform: Platform) -> None:
         nonlocal status_asked
         if status_asked:
             status_asked = False
-            _print_status(read_state(platform.infra.data_dir))
+            print_status(console, read_state(platform.infra.data_dir), platform.infra.data_dir)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGUSR1, ask_status)
     supervisor = Supervisor(supervise_platform(platform), data_dir=platform.infra.data_dir, say=console.print)
     console.print(
-        "Processes that exit are restarted; [bold]ledgerline status[/] (or SIGUSR1 to this process) shows restarts."
+        "Processes that exit are restarted; [bold]./ledgerline status[/] (or [bold]make status[/], or SIGUSR1 to "
+        "this process) shows their health and restarts."
     )
     with suppress(KeyboardInterrupt):
         supervisor.run(lambda: stopping, on_tick=show_status_when_asked)
@@ -278,11 +297,13 @@ def _supervise_until_interrupt(platform: Platform) -> None:
 
 @app.command()
 def status(data_dir: Annotated[Path | None, typer.Option(help="Data folder of `ledgerline up`")] = None) -> None:
-    """What `ledgerline up` runs: each process's pid, state and restarts (exit code 1 if it is not running)."""
+    """What `ledgerline up` runs: each process's state, health, restarts and address (exit code 1 if not running)."""
+    from ledgerline.cli.status import print_status
     from ledgerline.infra.supervisor import read_state
 
-    state = read_state(data_dir or default_data_dir())
-    _print_status(state)
+    data_dir = data_dir or default_data_dir()
+    state = read_state(data_dir)
+    print_status(console, state, data_dir)
     if state is None or not state["supervising"]:
         raise typer.Exit(1)
 
@@ -330,32 +351,6 @@ def report(
     for path, data in zip(written, read, strict=True):
         lines = f"{len(data.series)} series" if data.series else "[yellow]no data[/]"
         console.print(f"{path} ({lines})")
-
-
-def _print_status(state: dict[str, Any] | None) -> None:
-    if state is None:
-        console.print("ledgerline up has not run with this data folder")
-        return
-    running = "running" if state["supervising"] else "[red]not running[/]"
-    # A line of its own rather than the table's title, which rich would wrap to the table's width.
-    console.print(f"ledgerline up (pid {state['supervisor_pid']}) {running}, as of {state['updated_at']}")
-    table = Table()
-    for column in ("process", "state", "pid", "restarts", "last exit code", "URL"):
-        table.add_column(column)
-    # The entry point first: it is where the platform is used from.
-    processes = sorted(state["processes"].items(), key=lambda item: item[0] != "gateway")
-    for name, process in processes:
-        shown = process["state"] + (f" in {process['restart_in_s']}s" if process["restart_in_s"] is not None else "")
-        exit_code = process["last_exit_code"]
-        table.add_row(
-            name,
-            shown,
-            str(process["pid"] or "-"),
-            str(process["restarts"]),
-            "-" if exit_code is None else str(exit_code),
-            process.get("url") or "-",
-        )
-    console.print(table)
 
 
 def _operator_credentials(data_dir: Path | None) -> tuple[str, str]:

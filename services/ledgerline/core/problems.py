@@ -74,12 +74,19 @@ def not_found(what: str, identifier: object) -> Problem:
     return Problem(404, f"{what}_not_found", f"{what.capitalize()} not found", f"no {what} {identifier}")
 
 
+# The methods a route can serve; a 405's `Allow` names those the path answers to.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> str:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+    """The methods some route serves at the request's path. Each method is asked of the router
+    as a request would be: included routers (FastAPI wraps them) expose no method list of their own."""
+    routes = request.app.router.routes
+    methods = [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
     return ", ".join(sorted(methods))
 
 

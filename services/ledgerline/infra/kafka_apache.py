@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 from ledgerline.infra.kafka_probe import kafka_answers_metadata
+from ledgerline.infra.maven_progress import run_with_download_bar
 from ledgerline.infra.process import (
     InfrastructureError,
     ManagedProcess,
@@ -36,6 +37,9 @@ NODE_ID = 1
 # Small enough for a 2-core CI machine running PostgreSQL, Redis and the services beside it.
 JVM_FLAGS = ("-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
 RESOLVE_TIMEOUT_S = 900.0  # First run downloads ~45 MB of jars.
+# What the progress bar of that first run counts up to: the jars and the Maven plugins that copy
+# them, measured into an empty local repository (about 56 MB with Maven 3.8).
+RESOLVE_DOWNLOAD_BYTES = 56_000_000
 FORMAT_TIMEOUT_S = 300.0  # A JVM start: over a minute on a busy 2-core machine.
 # How long the broker may go without a line in its log before it is judged stuck. After a
 # SIGKILL it replays every unflushed log first, which on a busy machine outlasts any fixed
@@ -112,16 +116,15 @@ def resolve_jars() -> Path:
 def download_jars(folder: Path) -> None:
     mvn = require_tool("mvn", [])
     say(
-        f"resolving Apache Kafka {KAFKA_VERSION} and its runtime jars (about 45 MB) from Maven Central "
-        f"with mvn into {folder / 'lib'}: first run only, usually one to three minutes..."
+        f"resolving Apache Kafka {KAFKA_VERSION} and its runtime jars (about 56 MB with the Maven plugins) "
+        f"from Maven Central with mvn into {folder / 'lib'}: first run only, usually one to three minutes..."
     )
     began = time.monotonic()
     shutil.rmtree(folder / "lib", ignore_errors=True)  # Whatever an interrupted run left behind.
     (folder / "pom.xml").write_text(RUNTIME_POM)
     command = [
         str(mvn),
-        "-B",
-        "-q",
+        "-B",  # plain lines, one per downloaded file: what the progress bar counts
         "-f",
         str(folder / "pom.xml"),
         "dependency:copy-dependencies",
@@ -129,7 +132,7 @@ def download_jars(folder: Path) -> None:
         "-DincludeScope=runtime",
     ]
     what = f"resolving Kafka {KAFKA_VERSION} jars with mvn (is Maven Central reachable?)"
-    run_tool(command, what, RESOLVE_TIMEOUT_S)
+    run_with_download_bar(command, what, RESOLVE_TIMEOUT_S, RESOLVE_DOWNLOAD_BYTES)
     say(f"resolved in {time.monotonic() - began:.0f}s into {folder / 'lib'}")
 
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ledgerline.infra.gateway import HEALTH_PATH as GATEWAY_HEALTH_PATH
 from ledgerline.infra.process import InfrastructureError, ManagedProcess, log_tail
 
 if TYPE_CHECKING:
@@ -66,8 +67,10 @@ class Supervised:
     # What must be running before this process is started again: a service restarted while
     # PostgreSQL is down would wait out its whole readiness timeout for nothing.
     needs: tuple[str, ...] = ()
-    # Where it answers, for `ledgerline status`.
+    # Where it answers, and where `ledgerline status` asks whether it is ready (HTTP 200 = ready;
+    # without one, whether its address accepts a connection).
     url: str | None = None
+    health_url: str | None = None
 
 
 @dataclass
@@ -186,6 +189,7 @@ class Supervisor:
                 "last_exit_code": record.last_exit_code,
                 "restart_in_s": round(max(record.restart_due_at - now, 0.0), 1) if record.restart_due_at else None,
                 "url": item.url,
+                "health_url": item.health_url,
             }
         return {
             "supervisor_pid": os.getpid(),
@@ -242,24 +246,34 @@ def supervise_platform(platform: Platform) -> list[Supervised]:
             infra.kafka.stop()
             raise InfrastructureError(f"kafka restarted but its topics could not be created: {error}") from error
 
+    # Infrastructure by its address (host:port): what a client of it is configured with.
     supervised = [
-        Supervised("postgresql", lambda: infra.postgres.process, infra.postgres.start),
-        Supervised("redis", lambda: infra.redis.process, infra.redis.start),
-        Supervised("kafka", lambda: infra.kafka.process, restart_kafka),
+        Supervised(
+            "postgresql", lambda: infra.postgres.process, infra.postgres.start, url=_local(infra.ports.postgres)
+        ),
+        Supervised("redis", lambda: infra.redis.process, infra.redis.start, url=_local(infra.ports.redis)),
+        Supervised("kafka", lambda: infra.kafka.process, restart_kafka, url=_local(infra.ports.kafka)),
     ]
     infrastructure = tuple(item.name for item in supervised)
     for name in list(platform.processes):
+        current = _current(platform, name)
         if name == "smtp-sink":
-            supervised.append(Supervised(name, _current(platform, name), platform.start_smtp_sink))
+            supervised.append(Supervised(name, current, platform.start_smtp_sink, url=_local(platform.ports["smtp"])))
         elif name == "gateway":
+            health = platform.entry_point + GATEWAY_HEALTH_PATH
             supervised.append(
-                Supervised(name, _current(platform, name), platform.start_gateway, url=platform.entry_point)
+                Supervised(name, current, platform.start_gateway, url=platform.entry_point, health_url=health)
             )
         else:
+            url = platform.url(name)
             supervised.append(
-                Supervised(name, _current(platform, name), _starter(platform, name), infrastructure, platform.url(name))
+                Supervised(name, current, _starter(platform, name), infrastructure, url, health_url=f"{url}/readyz")
             )
     return supervised
+
+
+def _local(port: int) -> str:
+    return f"127.0.0.1:{port}"
 
 
 def _current(platform: Platform, name: str) -> Callable[[], ManagedProcess | None]:
