@@ -391,8 +391,12 @@ def test_helm_test_job_moves_money_then_verifies_with_a_read_only_role(
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["ledgerline"]
     assert container["args"][:2] == ["verify", "--move-money"]
-    for service in VERIFIED_DATABASES:
+    # The test customer registers at the identity service and moves only its own money: the Job
+    # carries no client secret, no admin credential.
+    for service in (*VERIFIED_DATABASES, "identity"):
         assert env[f"LEDGERLINE_VERIFY_{service.upper()}_URL"]["value"] == f"http://ledgerline-{service}:8080"
+    assert not [name for name in env if "CLIENT" in name or "SECRET" in name], sorted(env)
+    for service in VERIFIED_DATABASES:
         url = env[f"LEDGERLINE_{service.upper()}_DATABASE_URL"]["value"]
         assert url == f"postgresql://$(PG_VERIFIER_USER):$(PG_VERIFIER_PASSWORD)@ledgerline-pg-rw:5432/{service}"
     assert env["PG_VERIFIER_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "ledgerline-db-verifier"
