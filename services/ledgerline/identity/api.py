@@ -96,6 +96,14 @@ class RefreshRequest(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=REFRESH_TOKEN_LENGTH_MAX)
 
 
+def _scope_syntax(schema: dict[str, Any]) -> None:
+    """Documents the scope syntax the service checks (known names, single spaces) on the string
+    branch; the service checks it itself, to answer `invalid_scope` rather than a shape error."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch["pattern"] = domain.SCOPE_PATTERN
+
+
 class ClientCredentialsRequest(BaseModel):
     """RFC 6749 section 3.2: parameters the server does not know are ignored, within the field cap."""
 
@@ -105,7 +113,7 @@ class ClientCredentialsRequest(BaseModel):
     grant_type: Literal["client_credentials"]
     client_id: str | None = Field(None, max_length=64)
     client_secret: str | None = Field(None, max_length=256)
-    scope: str | None = Field(None, max_length=512)
+    scope: str | None = Field(None, max_length=512, json_schema_extra=_scope_syntax)
 
 
 class NewClient(BaseModel):
