@@ -48,13 +48,18 @@ UNKNOWN_SCOPE = DeclaredProblem(422, "unknown_scope", "Request refused")
 CLIENT_EXISTS = DeclaredProblem(409, "client_exists", "Request refused")
 
 
-async def limit_by_address(request: Request, identity: IdentityDep) -> None:
-    """One bucket per client address and route: password guessing from one place gets 429."""
-    limiter: RateLimiter = request.app.state.rate_limiter
+def _address_bucket(request: Request, identity: IdentityDep) -> tuple[str, Bucket]:
+    """The client address's bucket on this route, and its size."""
     bucket = Bucket(identity.settings.address_rate_limit_capacity, identity.settings.address_rate_limit_refill_per_s)
     address = request.client.host if request.client else "unknown"
     route = getattr(request.scope.get("route"), "path", request.url.path)
-    request.state.rate_limit = await limiter.enforce(f"address:{address}:{route}", bucket)
+    return f"address:{address}:{route}", bucket
+
+
+async def limit_by_address(request: Request, identity: IdentityDep) -> None:
+    """One bucket per client address and route: password guessing from one place gets 429."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    request.state.rate_limit = await limiter.enforce(*_address_bucket(request, identity))
 
 
 AddressLimited = Depends(limit_by_address)
@@ -220,7 +225,9 @@ _GRANT_SCHEMA = ClientCredentialsRequest.model_json_schema()
     response_model=TokenView,
     summary="Client credentials grant (JSON or application/x-www-form-urlencoded)",
     description="Authenticate with HTTP Basic (client id and secret) or with client_id and client_secret fields.",
-    responses=problem_responses(INVALID_REQUEST, UNSUPPORTED_GRANT_TYPE, INVALID_SCOPE, INVALID_CLIENT, BODY_TOO_LARGE),
+    responses=problem_responses(
+        INVALID_REQUEST, UNSUPPORTED_GRANT_TYPE, INVALID_SCOPE, INVALID_CLIENT, BODY_TOO_LARGE, RATE_LIMITED
+    ),
     # The body is parsed by hand to accept both encodings, so its schema is declared here.
     openapi_extra={
         "requestBody": {
@@ -235,6 +242,11 @@ _GRANT_SCHEMA = ClientCredentialsRequest.model_json_schema()
 async def client_token(request: Request, identity: IdentityDep, response: Response) -> TokenView:
     grant = await _client_grant(request, identity.settings.request_body_bytes_max)
     client_id, client_secret = _client_authentication(request, grant)
+    # Guessing client secrets from one address meets the login limit; the platform's own services
+    # renewing their tokens do not, as an authenticated request gives its token back.
+    limiter: RateLimiter = request.app.state.rate_limiter
+    key, bucket = _address_bucket(request, identity)
+    await limiter.enforce(key, bucket)
     try:
         issued = await identity.client_token(client_id, client_secret, grant.scope)
     except domain.InvalidCredentials as error:
@@ -242,7 +254,9 @@ async def client_token(request: Request, identity: IdentityDep, response: Respon
             401, "invalid_client", "Request refused", str(error), headers={"WWW-Authenticate": "Basic"}
         ) from None
     except (domain.UnknownScope, domain.ScopeNotAllowed) as error:
+        await limiter.give_back(key, bucket)
         raise _refusal(error, code="invalid_scope") from None
+    await limiter.give_back(key, bucket)
     response.headers["Cache-Control"] = "no-store"
     return TokenView.of(issued)
 
