@@ -37,6 +37,7 @@ TEST_OVERRIDES = {
         "LEDGERLINE_PAYMENT_BANK_BREAKER_RESET_S": "2",
     },
     "notification": {**_FAST_JWKS_REFRESH, "LEDGERLINE_NOTIFICATION_RETRY_DELAYS_S": "1,2"},
+    "rewards": _FAST_JWKS_REFRESH,
     # Background reconciliation every few seconds, so a test sees a broken wallet reported quickly.
     "ledger": {
         **_FAST_JWKS_REFRESH,

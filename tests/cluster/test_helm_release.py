@@ -1,6 +1,8 @@
 """Proves both charts install, upgrade and uninstall with real Helm against a real API server: every
 object passes server-side validation (third-party CRs included), Deployments become Available, the
-migrations hook Job completes, an upgrade rolls the Deployments and uninstall removes everything."""
+migrations hook Job completes, an upgrade rolls the Deployments and keeps every generated secret
+(the identity service's key-encryption secret, the service clients', the database and Redis
+passwords), and uninstall removes everything but the key-encryption secret, kept on purpose."""
 
 from __future__ import annotations
 
@@ -37,6 +39,16 @@ EXPECTED_CRS = {
     "servicemonitors.monitoring.coreos.com": 1,
     "prometheusrules.monitoring.coreos.com": 1,
 }
+# Without it the signing keys stored in the identity database cannot be opened again.
+KEPT_SECRET = f"{APP_RELEASE}-identity-keys"
+# Generated once: a new value on upgrade would lock the services out of their databases, Redis and
+# the identity service, and end every session.
+GENERATED_SECRETS = {
+    KEPT_SECRET,
+    f"{APP_RELEASE}-service-clients",
+    f"{APP_RELEASE}-redis",
+    *(f"{APP_RELEASE}-db-{role}" for role in ("ledger", "payment", "notification", "identity", "rewards", "verifier")),
+}
 
 
 def deployment_available(deployment: dict[str, Any]) -> bool:
@@ -48,6 +60,15 @@ def deployment_available(deployment: dict[str, Any]) -> bool:
         and status.get("updatedReplicas", 0) == deployment["spec"]["replicas"]
         and status.get("availableReplicas", 0) == deployment["spec"]["replicas"]
     )
+
+
+def generated_secrets(plane: ControlPlane) -> dict[str, dict[str, str]]:
+    """The chart's generated Secrets by name, with their data."""
+    return {
+        s["metadata"]["name"]: s["data"]
+        for s in objects(plane, "secrets", NAMESPACE)
+        if s["metadata"]["name"] in GENERATED_SECRETS
+    }
 
 
 def deployment_summary(plane: ControlPlane) -> str:
@@ -98,6 +119,9 @@ def test_ledgerline_chart_installs_upgrades_and_uninstalls(control_plane: Contro
             found = objects(plane, resource, NAMESPACE, INSTANCE)
             assert len(found) >= at_least, f"{resource}: {len(found)} in the API server"
 
+        secrets_before = generated_secrets(plane)
+        assert set(secrets_before) == GENERATED_SECRETS, sorted(secrets_before)
+
         # Upgrade with a changed pod annotation: every Deployment gets a new generation and a new
         # ReplicaSet, and rolls out to Available again.
         before = {d["metadata"]["name"]: d["metadata"]["generation"] for d in deployments}
@@ -130,6 +154,7 @@ def test_ledgerline_chart_installs_upgrades_and_uninstalls(control_plane: Contro
         replica_sets_after = {rs["metadata"]["name"] for rs in objects(plane, "replicasets", NAMESPACE, INSTANCE)}
         new_replica_sets = replica_sets_after - replica_sets_before
         assert len(new_replica_sets) >= len(before), f"new ReplicaSets: {sorted(new_replica_sets)}"
+        assert generated_secrets(plane) == secrets_before, "an upgrade generated a secret again"
 
         helm.uninstall(APP_RELEASE, wait="watcher", timeout=HELM_TIMEOUT_S)
 
@@ -145,4 +170,6 @@ def test_ledgerline_chart_installs_upgrades_and_uninstalls(control_plane: Contro
         UNINSTALL_TIMEOUT_S,
         lambda: plane.kubectl("get", kinds, "-n", NAMESPACE, "-l", INSTANCE, "-o", "name", check=False),
     )
+    assert generated_secrets(plane) == {KEPT_SECRET: secrets_before[KEPT_SECRET]}, "only the key secret is kept"
+    plane.kubectl("delete", "secret", KEPT_SECRET, "-n", NAMESPACE)
     print(f"helm install/upgrade/uninstall cycle took {time.monotonic() - started:.1f}s")

@@ -1,6 +1,7 @@
-"""Rate limits in Redis: guessing passwords from one address reaches 429 and recovers after its
-Retry-After; a flood of transfers from one customer is cut at that customer's bucket while
-another customer's transfers go through, and the refused transfers move no money."""
+"""Rate limits in Redis: guessing passwords, or a client's secret, from one address reaches 429
+and recovers after its Retry-After, while other addresses are let through; a flood of transfers
+from one customer is cut at that customer's bucket while another customer's transfers go through,
+and the refused transfers move no money."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ GUESSES = ADDRESS_CAPACITY + 20
 RECOVERY_ATTEMPTS_MAX = 10
 FLOOD_SIZE = 200
 PAYMENT_CAPACITY = int(TEST_OVERRIDES["payment"]["LEDGERLINE_PAYMENT_RATE_LIMIT_CAPACITY"])
+# Loopback is the whole of 127.0.0.0/8 on Linux: the guesses come from an address of their own,
+# so the services renewing their tokens from 127.0.0.1 meanwhile are not held back.
+GUESSING_ADDRESS = "127.0.0.5"
+GRANT = {"grant_type": "client_credentials"}
 
 
 def assert_rate_limited(response: httpx.Response) -> None:
@@ -50,6 +55,31 @@ async def test_password_guessing_reaches_429_and_recovers(platform: Platform, cu
             await asyncio.sleep(int(attempt.headers["Retry-After"]))
         assert attempt.status_code == 201, attempt.text
         assert int(attempt.headers["RateLimit-Limit"]) == ADDRESS_CAPACITY
+
+
+async def test_client_secret_guessing_reaches_429_and_recovers(platform: Platform) -> None:
+    client_id, secret = platform.operator_credentials
+    transport = httpx.AsyncHTTPTransport(local_address=GUESSING_ADDRESS)
+    async with (
+        httpx.AsyncClient(base_url=platform.url("identity"), transport=transport, timeout=60) as guesser,
+        httpx.AsyncClient(base_url=platform.url("identity"), timeout=60) as elsewhere,
+    ):
+        wrong = (client_id, "not the secret at all")
+        answers = await asyncio.gather(*(guesser.post("/v1/tokens", data=GRANT, auth=wrong) for _ in range(GUESSES)))
+        statuses = {a.status_code for a in answers}
+        assert statuses == {401, 429}, statuses
+        assert_rate_limited(next(a for a in answers if a.status_code == 429))
+        # The same client from another address is not held back...
+        assert (await elsewhere.post("/v1/tokens", data=GRANT, auth=(client_id, secret))).status_code == 200
+        # ...and from the guessing address the right secret waits out Retry-After like the wrong ones.
+        for _ in range(RECOVERY_ATTEMPTS_MAX):
+            attempt = await guesser.post("/v1/tokens", data=GRANT, auth=(client_id, secret))
+            if attempt.status_code != 429:
+                break
+            assert_rate_limited(attempt)
+            await asyncio.sleep(int(attempt.headers["Retry-After"]))
+        assert attempt.status_code == 200, attempt.text
+        assert attempt.json()["scope"] == "admin"
 
 
 async def test_a_transfer_flood_is_cut_for_its_sender_only(platform: Platform, client: LedgerlineClient) -> None:

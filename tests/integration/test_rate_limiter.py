@@ -1,6 +1,7 @@
 """The token bucket on a real Redis: exactly `capacity` requests pass at once and the next is
 refused with how long to wait; the bucket refills at its rate; buckets of different keys are
-independent; and concurrent takes never hand out more tokens than the bucket holds."""
+independent; concurrent takes never hand out more tokens than the bucket holds; and a token
+given back is there to take again, up to the capacity."""
 
 from __future__ import annotations
 
@@ -57,3 +58,13 @@ def test_decision_fields() -> None:
         "RateLimit-Remaining": "10",
         "RateLimit-Reset": "0",
     }
+
+
+async def test_a_token_given_back_is_taken_again_but_never_overfills_the_bucket(limiter: RateLimiter) -> None:
+    key, bucket = f"test:{uuid.uuid4()}", Bucket(CAPACITY, refill_per_s=0.01)
+    await limiter.give_back(key, bucket)  # On a full bucket: nothing to return.
+    for _ in range(CAPACITY * 3):  # Requests that give their token back never empty it.
+        assert (await limiter.take(key, bucket)).allowed  # type: ignore[union-attr]
+        await limiter.give_back(key, bucket)
+    decisions = [await limiter.take(key, bucket) for _ in range(CAPACITY + 1)]
+    assert [d.allowed for d in decisions if d] == [True] * CAPACITY + [False]

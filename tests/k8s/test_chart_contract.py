@@ -311,29 +311,38 @@ def test_network_policies_allow_exactly_the_contract_flows(app_by_name: dict[str
             for peer in rule["from"]:
                 labels = peer.get("podSelector", {}).get("matchLabels", {})
                 if "namespaceSelector" in peer:
-                    found.add("namespace:" + str(peer["namespaceSelector"]["matchLabels"]))
-                elif "app.kubernetes.io/component" in labels:
+                    found.add(f"namespace:{peer['namespaceSelector']} pods:{peer.get('podSelector')}")
+                elif set(peer) == {"podSelector"} and "app.kubernetes.io/component" in labels:
                     found.add(labels["app.kubernetes.io/component"])
+                else:  # Anything else (every pod, an address block) is a flow the contract lacks.
+                    found.add(f"other:{peer}")
         return found
 
     def egress_ports(component: str) -> set[int]:
         policy = one(items, "NetworkPolicy", f"ledgerline-{component}")["spec"]
         return {p["port"] for rule in policy["egress"] for p in rule.get("ports", [])}
 
-    # Payment checks wallets; ledger, notification and rewards learn who owns one before using it.
-    assert {"payment", "ledger", "notification", "rewards", "helm-test"} <= callers("wallet")
-    assert callers("banksim") - {c for c in callers("banksim") if c.startswith("namespace:")} == {
-        "payment",
-        "helm-test",
+    def pod_callers(component: str) -> set[str]:
+        return {c for c in callers(component) if not c.startswith("namespace:")}
+
+    # Only the platform's own pods call a service directly (the helm test Pod checks /readyz):
+    # payment checks wallets; ledger, notification and rewards learn who owns one before using
+    # it; rewards and clawbacks are payments the rewards service asks for; the wallet service asks
+    # what became of a payment before an operator releases its hold; every service fetches the
+    # JWKS. Everyone else comes through the ingress controller (or is Prometheus).
+    assert {component: pod_callers(component) for component in COMPONENTS} == {
+        "wallet": {"payment", "ledger", "notification", "rewards", "helm-test"},
+        "ledger": {"helm-test"},
+        "payment": {"rewards", "wallet", "helm-test"},
+        "notification": {"helm-test"},
+        "identity": {"wallet", "ledger", "payment", "notification", "rewards", "helm-test"},
+        "rewards": {"helm-test"},
+        "banksim": {"payment", "helm-test"},
     }
-    # Rewards and clawbacks are payments the rewards service asks for; the wallet service asks
-    # what became of a payment before an operator releases its hold.
-    assert callers("payment") - {c for c in callers("payment") if c.startswith("namespace:")} == {
-        "helm-test",
-        "rewards",
-        "wallet",
-    }
-    assert {"wallet", "ledger", "payment", "notification", "rewards"} <= callers("identity"), "services fetch the JWKS"
+    # In another namespace, only the ingress controller's pods and Prometheus's, each by both selectors.
+    namespaces = {component: callers(component) - pod_callers(component) for component in COMPONENTS}
+    assert all(len(peers) == 2 and "pods:None" not in str(peers) for peers in namespaces.values()), namespaces
+    assert len(set(map(frozenset, namespaces.values()))) == 1, namespaces
     for service in SERVICES:
         assert {53, 9092, 5432, 6379} <= egress_ports(service)
     assert {443, 80, 587, 25, 2525} <= egress_ports("notification")
@@ -382,8 +391,12 @@ def test_helm_test_job_moves_money_then_verifies_with_a_read_only_role(
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["ledgerline"]
     assert container["args"][:2] == ["verify", "--move-money"]
-    for service in VERIFIED_DATABASES:
+    # The test customer registers at the identity service and moves only its own money: the Job
+    # carries no client secret, no admin credential.
+    for service in (*VERIFIED_DATABASES, "identity"):
         assert env[f"LEDGERLINE_VERIFY_{service.upper()}_URL"]["value"] == f"http://ledgerline-{service}:8080"
+    assert not [name for name in env if "CLIENT" in name or "SECRET" in name], sorted(env)
+    for service in VERIFIED_DATABASES:
         url = env[f"LEDGERLINE_{service.upper()}_DATABASE_URL"]["value"]
         assert url == f"postgresql://$(PG_VERIFIER_USER):$(PG_VERIFIER_PASSWORD)@ledgerline-pg-rw:5432/{service}"
     assert env["PG_VERIFIER_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "ledgerline-db-verifier"

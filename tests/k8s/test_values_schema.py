@@ -63,6 +63,10 @@ APP_REJECTIONS: dict[str, tuple[dict[str, Any], list[str]]] = {
         {"postgres": {"create": False, "databases": {"wallet": {"url": "mysql://db/wallet"}}}},
         ["/postgres/databases/wallet/url", "does not match pattern"],
     ),
+    "signing key active before verifiers may refetch": (
+        {"services": {"identity": {"keyActivationDelaySeconds": 5}}},
+        ["/services/identity/keyActivationDelaySeconds", "minimum"],
+    ),
     "autoscaling minimum above maximum": (
         {"services": {"payment": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 3}}}},
         ["services.payment.autoscaling.minReplicas (5) is greater than maxReplicas (3)"],

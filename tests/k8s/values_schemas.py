@@ -222,7 +222,9 @@ def ledgerline_schema() -> Schema:
                         "accessTokenTtlSeconds": INT(30, 3600),
                         "refreshTokenTtlSeconds": INT(300, 90 * 24 * 3600),
                         "keyOverlapSeconds": INT(60, 7 * 24 * 3600),
-                        "keyActivationDelaySeconds": INT(0, 3600),
+                        # At least the services' JWKS refresh bound (10 s): a verifier that fetched
+                        # the key set just before a rotation may fetch it again by the time it signs.
+                        "keyActivationDelaySeconds": INT(10, 3600),
                         "keyEncryption": OBJ(
                             {"existingSecret": STR, "existingSecretKey": PAT(r"^[-._a-zA-Z0-9]+$")},
                             ["existingSecret", "existingSecretKey"],

@@ -3,6 +3,7 @@ claims, refresh rotation and reuse detection, and which signing keys sign and st
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +44,32 @@ def test_scopes_are_granted_exactly_or_refused() -> None:
         domain.grant_scopes(domain.parse_scopes("ledger:read admin"), allowed)
     with pytest.raises(domain.UnknownScope):
         domain.parse_scopes("ledger:read everything")
+
+
+@pytest.mark.parametrize(
+    ("scope", "accepted"),
+    [
+        (None, True),
+        ("", True),
+        ("admin", True),
+        ("ledger:read wallets:read-any", True),
+        ("null", False),
+        (" admin", False),
+        ("admin ", False),
+        ("ledger:read  admin", False),
+        ("ledger:read\tadmin", False),
+    ],
+)
+def test_scope_syntax_is_known_names_separated_by_single_spaces_as_documented(
+    scope: str | None, accepted: bool
+) -> None:
+    # The OpenAPI document's pattern says exactly what the service takes.
+    assert (scope is None or re.fullmatch(domain.SCOPE_PATTERN, scope) is not None) == accepted
+    if accepted:
+        domain.parse_scopes(scope)
+    else:
+        with pytest.raises(domain.UnknownScope):
+            domain.parse_scopes(scope)
 
 
 def test_client_scopes_are_known_and_bounded() -> None:

@@ -30,7 +30,8 @@ KEY_PREFIX = "ledgerline:rate:"
 KEY_PART_LENGTH_MAX = 200
 _log = logging.getLogger(__name__)
 
-# KEYS[1] the bucket; ARGV capacity, refill per second, now (ms), cost. Returns allowed, tokens left.
+# KEYS[1] the bucket; ARGV capacity, refill per second, now (ms), cost (-1 gives a token back).
+# Returns allowed, tokens left.
 _TAKE = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -42,7 +43,7 @@ local at = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - at) / 1000 * rate)
 local allowed = 0
 if tokens >= cost then
-  tokens = tokens - cost
+  tokens = math.min(capacity, tokens - cost)
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
@@ -108,6 +109,10 @@ class RateLimiter:
             _log.warning("rate limit for %s not checked (%s); letting the request through", key, error)
             return None
         return decide(bucket, bool(int(allowed)), float(tokens), cost)
+
+    async def give_back(self, key: str, bucket: Bucket) -> None:
+        """Returns the token a request took, for limits that count only failed attempts."""
+        await self.take(key, bucket, cost=-1)
 
     async def enforce(self, key: str, bucket: Bucket) -> Decision | None:
         """Takes a token, or raises 429 with Retry-After and the RateLimit-* headers."""

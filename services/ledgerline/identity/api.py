@@ -48,13 +48,18 @@ UNKNOWN_SCOPE = DeclaredProblem(422, "unknown_scope", "Request refused")
 CLIENT_EXISTS = DeclaredProblem(409, "client_exists", "Request refused")
 
 
-async def limit_by_address(request: Request, identity: IdentityDep) -> None:
-    """One bucket per client address and route: password guessing from one place gets 429."""
-    limiter: RateLimiter = request.app.state.rate_limiter
+def _address_bucket(request: Request, identity: IdentityDep) -> tuple[str, Bucket]:
+    """The client address's bucket on this route, and its size."""
     bucket = Bucket(identity.settings.address_rate_limit_capacity, identity.settings.address_rate_limit_refill_per_s)
     address = request.client.host if request.client else "unknown"
     route = getattr(request.scope.get("route"), "path", request.url.path)
-    request.state.rate_limit = await limiter.enforce(f"address:{address}:{route}", bucket)
+    return f"address:{address}:{route}", bucket
+
+
+async def limit_by_address(request: Request, identity: IdentityDep) -> None:
+    """One bucket per client address and route: password guessing from one place gets 429."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    request.state.rate_limit = await limiter.enforce(*_address_bucket(request, identity))
 
 
 AddressLimited = Depends(limit_by_address)
@@ -96,6 +101,14 @@ class RefreshRequest(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=REFRESH_TOKEN_LENGTH_MAX)
 
 
+def _scope_syntax(schema: dict[str, Any]) -> None:
+    """Documents the scope syntax the service checks (known names, single spaces) on the string
+    branch; the service checks it itself, to answer `invalid_scope` rather than a shape error."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch["pattern"] = domain.SCOPE_PATTERN
+
+
 class ClientCredentialsRequest(BaseModel):
     """RFC 6749 section 3.2: parameters the server does not know are ignored, within the field cap."""
 
@@ -105,7 +118,7 @@ class ClientCredentialsRequest(BaseModel):
     grant_type: Literal["client_credentials"]
     client_id: str | None = Field(None, max_length=64)
     client_secret: str | None = Field(None, max_length=256)
-    scope: str | None = Field(None, max_length=512)
+    scope: str | None = Field(None, max_length=512, json_schema_extra=_scope_syntax)
 
 
 class NewClient(BaseModel):
@@ -212,7 +225,9 @@ _GRANT_SCHEMA = ClientCredentialsRequest.model_json_schema()
     response_model=TokenView,
     summary="Client credentials grant (JSON or application/x-www-form-urlencoded)",
     description="Authenticate with HTTP Basic (client id and secret) or with client_id and client_secret fields.",
-    responses=problem_responses(INVALID_REQUEST, UNSUPPORTED_GRANT_TYPE, INVALID_SCOPE, INVALID_CLIENT, BODY_TOO_LARGE),
+    responses=problem_responses(
+        INVALID_REQUEST, UNSUPPORTED_GRANT_TYPE, INVALID_SCOPE, INVALID_CLIENT, BODY_TOO_LARGE, RATE_LIMITED
+    ),
     # The body is parsed by hand to accept both encodings, so its schema is declared here.
     openapi_extra={
         "requestBody": {
@@ -227,6 +242,11 @@ _GRANT_SCHEMA = ClientCredentialsRequest.model_json_schema()
 async def client_token(request: Request, identity: IdentityDep, response: Response) -> TokenView:
     grant = await _client_grant(request, identity.settings.request_body_bytes_max)
     client_id, client_secret = _client_authentication(request, grant)
+    # Guessing client secrets from one address meets the login limit; the platform's own services
+    # renewing their tokens do not, as an authenticated request gives its token back.
+    limiter: RateLimiter = request.app.state.rate_limiter
+    key, bucket = _address_bucket(request, identity)
+    await limiter.enforce(key, bucket)
     try:
         issued = await identity.client_token(client_id, client_secret, grant.scope)
     except domain.InvalidCredentials as error:
@@ -234,7 +254,9 @@ async def client_token(request: Request, identity: IdentityDep, response: Respon
             401, "invalid_client", "Request refused", str(error), headers={"WWW-Authenticate": "Basic"}
         ) from None
     except (domain.UnknownScope, domain.ScopeNotAllowed) as error:
+        await limiter.give_back(key, bucket)
         raise _refusal(error, code="invalid_scope") from None
+    await limiter.give_back(key, bucket)
     response.headers["Cache-Control"] = "no-store"
     return TokenView.of(issued)
 

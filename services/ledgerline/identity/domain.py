@@ -7,6 +7,7 @@ No I/O here: hashing, signing and storage live in the adapters; this module deci
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -33,6 +34,11 @@ KNOWN_SCOPES = frozenset(
         scopes.REWARDS_WRITE,
     }
 )
+# RFC 6749 3.3: scope names separated by single spaces; here only the names above (each only
+# letters, `:` and `-`, so none needs escaping in this or an OpenAPI document's pattern).
+assert all(re.fullmatch(r"[a-z:-]+", name) for name in KNOWN_SCOPES)
+_SCOPE_NAME = "(?:" + "|".join(sorted(KNOWN_SCOPES)) + ")"
+SCOPE_PATTERN = f"^(?:{_SCOPE_NAME}(?: {_SCOPE_NAME})*)?$"
 # What a registered customer may do with what they own; ownership itself is checked per route.
 CUSTOMER_SCOPES = (
     "wallets:read",
@@ -101,6 +107,8 @@ def parse_scopes(scope: str | None) -> frozenset[str]:
     unknown = requested - KNOWN_SCOPES
     if unknown:
         raise UnknownScope(f"unknown scope: {' '.join(sorted(unknown))}")
+    if scope is not None and not re.fullmatch(SCOPE_PATTERN, scope):
+        raise UnknownScope("scope names are separated by single spaces")
     return requested
 
 

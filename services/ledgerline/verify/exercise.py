@@ -1,9 +1,10 @@
 """Move real money through the public API and check where it landed: the part of the helm test
 that proves the services work together, before `verify` reads the books.
 
-Two fresh wallets owned by `TEST_OWNER` (so they are recognisable as test wallets and never
-mistaken for a customer's): a card deposit into the first, a transfer of part of it to the
-second, then each wallet and its ledger account must show exactly the expected amounts.
+Two fresh wallets of the client's customer (`verify` registers one whose address starts with
+`TEST_OWNER`, so they are recognisable as test wallets and never mistaken for a customer's): a
+card deposit into the first, a transfer of part of it to the second, then each wallet and its
+ledger account must show exactly the expected amounts.
 """
 
 from __future__ import annotations
