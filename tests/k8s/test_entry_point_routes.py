@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from ledgerline.infra.gateway import REFERENCE, public_routes, render_config, routes_table, upstream_name
-from ledgerline.reference.documents import ASSETS_PATH, is_public, reference_pages
+from ledgerline.reference.documents import ASSETS_PATH, PAGE_PATHS, is_public
 from tests.k8s import charts
 from tests.k8s.conftest import one
 
@@ -46,7 +46,7 @@ def reference_routes() -> set[tuple[str, str]]:
     """(prefix, reference) for the reference's routes, checked to cover exactly what the local
     entry point serves as its files: every page and the assets, and no prefix without one."""
     prefixes = routes_table()[REFERENCE]
-    served = [*reference_pages({"paths": {}}), ASSETS_PATH + "swagger-ui-bundle.js"]
+    served = [*PAGE_PATHS, ASSETS_PATH + "swagger-ui-bundle.js"]
     assert [path for path in served if not is_public(path, prefixes)] == []
     assert [p for p in prefixes if not any(is_public(path, [p]) for path in served)] == []
     return {(prefix, REFERENCE) for prefix in prefixes}

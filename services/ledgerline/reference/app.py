@@ -10,6 +10,7 @@ document when a refresh fails, so a service restarting never blanks the referenc
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -26,7 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ledgerline.core.api_docs import ASSET_FILES, ASSETS_DIR
 from ledgerline.core.problems import Problem, install_problem_handlers
 from ledgerline.core.telemetry import configure_logging, install_http_telemetry
-from ledgerline.reference.documents import ASSETS_PATH, DOCUMENT_PATH, merge_documents, reference_pages
+from ledgerline.reference.documents import ASSETS_PATH, DOCUMENT_PATH, PAGE_PATHS, merge_documents, reference_pages
 
 _log = logging.getLogger(__name__)
 SERVICES_MAX = 32
@@ -58,7 +59,6 @@ class PublishedReference:
     """The pages of the last document merged from every service; empty until the first one."""
 
     pages: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
-    operations: int = 0
 
 
 class DocumentTooLarge(ValueError):
@@ -74,7 +74,7 @@ async def fetch_document(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
             body += chunk
             if len(body) > DOCUMENT_BYTES_MAX:
                 raise DocumentTooLarge(f"{url}{DOCUMENT_PATH} is larger than {DOCUMENT_BYTES_MAX} bytes")
-    document: dict[str, Any] = httpx.Response(200, content=bytes(body)).json()
+    document: dict[str, Any] = json.loads(bytes(body))
     return document
 
 
@@ -85,11 +85,6 @@ async def merged_reference(http: httpx.AsyncClient, services: Mapping[str, Refer
     return merge_documents(dict(zip(names, fetched, strict=True)), routes)
 
 
-def publish(reference: PublishedReference, document: Mapping[str, Any]) -> None:
-    reference.pages = reference_pages(document)
-    reference.operations = sum(len(item) for item in document["paths"].values())
-
-
 async def keep_current(settings: ReferenceSettings, reference: PublishedReference) -> None:
     """Merge until every service answers (backing off up to retry_delay_max_s), then again every
     refresh_interval_s; a failed refresh leaves the last good reference in place."""
@@ -97,12 +92,17 @@ async def keep_current(settings: ReferenceSettings, reference: PublishedReferenc
     async with httpx.AsyncClient(timeout=settings.fetch_timeout_s) as http:
         while True:
             try:
-                publish(reference, await merged_reference(http, settings.services))
+                document = await merged_reference(http, settings.services)
             except (httpx.HTTPError, ValueError) as error:
                 _log.warning("API reference not merged, retrying in %.1fs: %s", delay, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, settings.retry_delay_max_s)
                 continue
+            if not reference.pages:
+                _log.info(
+                    "API reference merged from %d services, %d paths", len(settings.services), len(document["paths"])
+                )
+            reference.pages = reference_pages(document)
             delay = RETRY_DELAY_MIN_S
             await asyncio.sleep(settings.refresh_interval_s)
 
@@ -138,7 +138,7 @@ def create_app(settings: ReferenceSettings | None = None) -> FastAPI:
         _, media_type, body = reference.pages[request.url.path]
         return Response(body, media_type=media_type)
 
-    for path in reference_pages({"paths": {}}):
+    for path in PAGE_PATHS:
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
 
     @app.get("/healthz", include_in_schema=False)

@@ -26,6 +26,7 @@ DOCS_PATH = "/docs"
 REDOC_PATH = "/redoc"
 OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 ASSETS_PATH = "/docs-assets/"
+PAGE_PATHS = (DOCUMENT_PATH, DOCS_PATH, REDOC_PATH, OAUTH2_REDIRECT_PATH)
 FETCH_TIMEOUT_S = 10.0
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _REF_PREFIX = "#/components/"
