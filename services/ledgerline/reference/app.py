@@ -86,8 +86,8 @@ async def merged_reference(http: httpx.AsyncClient, services: Mapping[str, Refer
 
 
 async def keep_current(settings: ReferenceSettings, reference: PublishedReference) -> None:
-    """Merge until every service answers (backing off up to retry_delay_max_s), then again every
-    refresh_interval_s; a failed refresh leaves the last good reference in place."""
+    """Merge every refresh_interval_s. A failed merge (a service down, a bad document) is retried
+    with a delay doubling up to retry_delay_max_s, and the last good reference stays served."""
     delay = RETRY_DELAY_MIN_S
     async with httpx.AsyncClient(timeout=settings.fetch_timeout_s) as http:
         while True:
