@@ -28,7 +28,7 @@ ROLLOUT_TIMEOUT_S = 60.0
 UNINSTALL_TIMEOUT_S = 60.0
 NAMESPACE = "ledgerline"
 INSTANCE = f"app.kubernetes.io/instance={APP_RELEASE}"
-SERVICES = ("wallet", "ledger", "payment", "notification", "banksim")
+SERVICES = ("wallet", "ledger", "payment", "notification", "banksim", "reference")
 # The chart's custom resources that must reach the API server (kind -> how many at least).
 EXPECTED_CRS = {
     "kafkas.kafka.strimzi.io": 1,

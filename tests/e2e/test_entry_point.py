@@ -15,9 +15,9 @@ import signal
 import httpx
 
 from ledgerline.client import LedgerlineClient, register_customer
-from ledgerline.infra.api_reference import is_public
 from ledgerline.infra.gateway import public_routes
 from ledgerline.infra.platform import Platform
+from ledgerline.reference.documents import is_public
 from tests.books import assert_books_balance, minor, wallet_minor
 from tests.conftest import TEST_OVERRIDES, operator_auth
 from tests.e2e.test_api_docs import EXPECTED_OPERATIONS, HTTP_METHODS

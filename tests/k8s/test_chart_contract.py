@@ -26,7 +26,7 @@ RECOMMENDED = (
     "app.kubernetes.io/managed-by",
 )
 SERVICES = ("wallet", "ledger", "payment", "notification", "identity", "rewards")
-COMPONENTS = (*SERVICES, "banksim")
+COMPONENTS = (*SERVICES, "banksim", "reference")
 # The services that call other services, each with its own client credentials.
 CLIENT_SERVICES = ("payment", "ledger", "notification", "rewards")
 TOPICS = (
@@ -329,15 +329,17 @@ def test_network_policies_allow_exactly_the_contract_flows(app_by_name: dict[str
     # payment checks wallets; ledger, notification and rewards learn who owns one before using
     # it; rewards and clawbacks are payments the rewards service asks for; the wallet service asks
     # what became of a payment before an operator releases its hold; every service fetches the
-    # JWKS. Everyone else comes through the ingress controller (or is Prometheus).
+    # JWKS; the API reference reads every routed service's document. Everyone else comes through
+    # the ingress controller (or is Prometheus).
     assert {component: pod_callers(component) for component in COMPONENTS} == {
-        "wallet": {"payment", "ledger", "notification", "rewards", "helm-test"},
-        "ledger": {"helm-test"},
-        "payment": {"rewards", "wallet", "helm-test"},
-        "notification": {"helm-test"},
-        "identity": {"wallet", "ledger", "payment", "notification", "rewards", "helm-test"},
-        "rewards": {"helm-test"},
-        "banksim": {"payment", "helm-test"},
+        "wallet": {"payment", "ledger", "notification", "rewards", "helm-test", "reference"},
+        "ledger": {"helm-test", "reference"},
+        "payment": {"rewards", "wallet", "helm-test", "reference"},
+        "notification": {"helm-test", "reference"},
+        "identity": {"wallet", "ledger", "payment", "notification", "rewards", "helm-test", "reference"},
+        "rewards": {"helm-test", "reference"},
+        "banksim": {"payment", "helm-test", "reference"},
+        "reference": {"helm-test"},
     }
     # In another namespace, only the ingress controller's pods and Prometheus's, each by both selectors.
     namespaces = {component: callers(component) - pod_callers(component) for component in COMPONENTS}
@@ -349,6 +351,10 @@ def test_network_policies_allow_exactly_the_contract_flows(app_by_name: dict[str
     assert all(8080 in egress_ports(caller) for caller in ("payment", "ledger", "notification", "rewards", "wallet"))
     assert egress_ports("banksim") == {53, 4317, 4318}
     assert 9092 not in egress_ports("banksim")
+    # The API reference reads documents over HTTP and touches no database, broker or cache.
+    assert egress_ports("reference") == {53, 8080, 4317, 4318}
+    assert all("reference" in callers(service) for service in SERVICES)
+    assert any(c.startswith("namespace:") for c in callers("reference")), "the ingress controller reaches it"
 
 
 def test_ingress_and_httproute_route_each_api_prefix(app_by_name: dict[str, list[charts.Manifest]]) -> None:
@@ -363,6 +369,35 @@ def test_ingress_and_httproute_route_each_api_prefix(app_by_name: dict[str, list
     routed = {m["path"]["value"]: r["backendRefs"][0]["name"] for r in route["rules"] for m in r["matches"]}
     assert {k: v for k, v in routed.items() if k in paths} == {k: v for k, v in paths.items() if k in routed}
     assert not find(app_by_name["defaults"], "Ingress") and not find(app_by_name["defaults"], "HTTPRoute")
+
+
+def test_the_api_reference_is_served_at_the_entry_point(app_by_name: dict[str, list[charts.Manifest]]) -> None:
+    items = app_by_name["all-optional"]
+    ingress = one(items, "Ingress", "ledgerline")["spec"]
+    paths = {p["path"]: p["backend"]["service"]["name"] for p in ingress["rules"][0]["http"]["paths"]}
+    route = one(items, "HTTPRoute", "ledgerline")["spec"]
+    routed = {m["path"]["value"]: r["backendRefs"][0]["name"] for r in route["rules"] for m in r["matches"]}
+    for path in ("/docs", "/redoc", "/openapi.json", "/docs-assets"):
+        assert paths[path] == routed[path] == "ledgerline-reference"
+    env = _env(_container(items, "Deployment", "ledgerline-reference"))
+    services = json.loads(env["LEDGERLINE_REFERENCE_SERVICES"]["value"])
+    # Every service with public routes, by its Service name, with the prefixes the entry point routes.
+    assert set(services) == {*SERVICES, "banksim"}
+    payment_routes = [path for path, name in paths.items() if name == "ledgerline-payment"]
+    assert services["payment"] == {"url": "http://ledgerline-payment:8080", "routes": payment_routes}
+    assert env["LEDGERLINE_REFERENCE_REFRESH_INTERVAL_S"]["value"] == "300"
+    off = charts.manifests(
+        charts.render_value_set(
+            charts.ValueSet(
+                charts.APP_CHART,
+                "no-reference",
+                overrides={"ingress": {"enabled": True}, "services": {"reference": {"enabled": False}}},
+            )
+        )
+    )
+    assert not find(off, "Deployment", "ledgerline-reference")
+    ingress_off = one(off, "Ingress", "ledgerline")["spec"]
+    assert "/docs" not in {p["path"] for p in ingress_off["rules"][0]["http"]["paths"]}
 
 
 def test_helm_test_pod_checks_every_readyz(app_by_name: dict[str, list[charts.Manifest]]) -> None:

@@ -1,13 +1,15 @@
 """The local entry point routes exactly what the cluster's does: the nginx configuration that
 `ledgerline up` writes and the chart's rendered Ingress and HTTPRoute send the same path prefixes
-to the same services, with the same whole-element prefix matching."""
+to the same services, with the same whole-element prefix matching. The API reference's paths,
+which the cluster routes to its own component, are files the local nginx serves itself."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from ledgerline.infra.gateway import public_routes, render_config, upstream_name
+from ledgerline.infra.gateway import REFERENCE, public_routes, render_config, routes_table, upstream_name
+from ledgerline.reference.documents import ASSETS_PATH, PAGE_PATHS, is_public
 from tests.k8s import charts
 from tests.k8s.conftest import one
 
@@ -40,6 +42,16 @@ def nginx_routes() -> set[tuple[str, str]]:
     return exact
 
 
+def reference_routes() -> set[tuple[str, str]]:
+    """(prefix, reference) for the reference's routes, checked to cover exactly what the local
+    entry point serves as its files: every page and the assets, and no prefix without one."""
+    prefixes = routes_table()[REFERENCE]
+    served = [*PAGE_PATHS, ASSETS_PATH + "swagger-ui-bundle.js"]
+    assert [path for path in served if not is_public(path, prefixes)] == []
+    assert [p for p in prefixes if not any(is_public(path, [p]) for path in served)] == []
+    return {(prefix, REFERENCE) for prefix in prefixes}
+
+
 def test_nginx_and_the_chart_route_the_same_prefixes_to_the_same_services() -> None:
     items = charts.manifests(charts.render_value_set(BOTH_ROUTERS))
     ingress = one(items, "Ingress", RELEASE)["spec"]
@@ -55,7 +67,7 @@ def test_nginx_and_the_chart_route_the_same_prefixes_to_the_same_services() -> N
         for m in r["matches"]
         if m["path"]["type"] == "PathPrefix"
     }
-    local = nginx_routes()
+    local = nginx_routes() | reference_routes()
     assert by_ingress == by_route == local
     # Every service a customer uses is behind it.
     assert {service for _, service in local} >= {"wallet", "ledger", "payment", "notification", "identity"}

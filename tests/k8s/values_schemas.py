@@ -232,8 +232,9 @@ def ledgerline_schema() -> Schema:
                     }
                 ),
                 "banksim": component({"latencyMs": INT(0, 60000), "failureRatePercent": INT(0, 100)}, enabled=True),
+                "reference": component({"refreshIntervalSeconds": INT(1, 86400)}, enabled=True),
             },
-            ["wallet", "ledger", "payment", "notification", "rewards", "identity", "banksim"],
+            ["wallet", "ledger", "payment", "notification", "rewards", "identity", "banksim", "reference"],
         ),
         "migrations": OBJ(
             {

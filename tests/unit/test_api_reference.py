@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ledgerline.infra.api_reference import ReferenceError, is_public, merge_documents
+from ledgerline.reference.documents import ReferenceError, is_public, merge_documents
 
 BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 

@@ -81,14 +81,31 @@ helm.sh/chart: {{ include "ledgerline.chart" .root }}
 
 {{/*
 ledgerline.components: the workloads this release runs, as a comma-separated list (Helm
-templates cannot return lists). The bank simulator is optional; the six services are not.
+templates cannot return lists). The bank simulator and the API reference are optional; the six services are not.
 */}}
 {{- define "ledgerline.components" -}}
+{{- $components := list "wallet" "ledger" "payment" "notification" "identity" "rewards" -}}
 {{- if .Values.services.banksim.enabled -}}
-wallet,ledger,payment,notification,identity,rewards,banksim
-{{- else -}}
-wallet,ledger,payment,notification,identity,rewards
+{{- $components = append $components "banksim" -}}
 {{- end -}}
+{{- if .Values.services.reference.enabled -}}
+{{- $components = append $components "reference" -}}
+{{- end -}}
+{{- join "," $components -}}
+{{- end -}}
+
+{{/*
+ledgerline.referencedServices: the components whose OpenAPI documents the API reference merges:
+every one with routes at the entry point, less the reference itself.
+*/}}
+{{- define "ledgerline.referencedServices" -}}
+{{- $referenced := list -}}
+{{- range $c := splitList "," (include "ledgerline.components" .) -}}
+{{- if and (ne $c "reference") (index $.Values.services $c).routes -}}
+{{- $referenced = append $referenced $c -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $referenced -}}
 {{- end -}}
 
 {{/*
@@ -398,6 +415,16 @@ Usage: include "ledgerline.componentEnv" (dict "root" $ "component" "payment")
   value: {{ $values.keyOverlapSeconds | quote }}
 - name: LEDGERLINE_IDENTITY_KEY_ACTIVATION_DELAY_S
   value: {{ $values.keyActivationDelaySeconds | quote }}
+{{- else if eq $c "reference" }}
+{{- $services := dict }}
+{{- range $s := splitList "," (include "ledgerline.referencedServices" $root) }}
+{{- $url := printf "http://%s:8080" (include "ledgerline.componentName" (dict "root" $root "component" $s)) }}
+{{- $_ := set $services $s (dict "url" $url "routes" (index $root.Values.services $s).routes) }}
+{{- end }}
+- name: LEDGERLINE_REFERENCE_SERVICES
+  value: {{ toJson $services | quote }}
+- name: LEDGERLINE_REFERENCE_REFRESH_INTERVAL_S
+  value: {{ $values.refreshIntervalSeconds | quote }}
 {{- else if eq $c "banksim" }}
 - name: LEDGERLINE_BANKSIM_LATENCY_MS
   value: {{ $values.latencyMs | quote }}

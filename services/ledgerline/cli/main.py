@@ -37,6 +37,7 @@ class Service(StrEnum):
     identity = "identity"
     rewards = "rewards"
     banksim = "banksim"
+    reference = "reference"
 
 
 class MigratedService(StrEnum):
@@ -55,7 +56,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
 ) -> None:
-    """Serve one service's HTTP API and run its consumers (used by the launcher and the image)."""
+    """Serve one service's HTTP API and run its consumers (used by the launcher and the image).
+
+    `reference` serves the platform's combined API reference, merged from the services' documents
+    (LEDGERLINE_REFERENCE_SERVICES); a cluster's entry point routes /docs to it."""
     import uvicorn
 
     from ledgerline.core.settings import ProxySettings

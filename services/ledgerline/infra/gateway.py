@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ledgerline.infra import api_reference
 from ledgerline.infra.packaged_server import REPOSITORY, DebianPackage, PackagedServer
 from ledgerline.infra.process import tcp_open
+from ledgerline.reference import documents as api_reference
 
 if TYPE_CHECKING:
     from ledgerline.infra.platform import Platform
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 CHART_VALUES = REPOSITORY / "charts" / "ledgerline" / "values.yaml"
 NGINX = DebianPackage("nginx", Path("/usr/sbin/nginx"), " for the entry point")
 ORPHANS_GONE_TIMEOUT_S = 10.0
+# The chart component serving the combined API reference (`ledgerline serve reference`).
+REFERENCE = "reference"
 # The entry point's own liveness answer, which no service path shadows.
 HEALTH_PATH = "/gateway/healthz"
 # The services refuse larger bodies themselves (core.settings.REQUEST_BODY_BYTES_CEILING); nginx
@@ -50,14 +52,20 @@ _MIME_TYPES = {
 _MIME_OF_SUFFIX = {suffix: mime for mime, suffix in _MIME_TYPES.items()}
 
 
-def public_routes(values_path: Path = CHART_VALUES) -> dict[str, tuple[str, ...]]:
-    """Service -> the path prefixes the entry point routes to it (the chart's routes table)."""
+def routes_table(values_path: Path = CHART_VALUES) -> dict[str, tuple[str, ...]]:
+    """Component -> the path prefixes the entry point routes to it (the chart's routes table)."""
     values = yaml.safe_load(values_path.read_text())
     return {
         name: tuple(service.get("routes") or ())
         for name, service in values["services"].items()
         if isinstance(service, dict) and service.get("routes")
     }
+
+
+def public_routes(values_path: Path = CHART_VALUES) -> dict[str, tuple[str, ...]]:
+    """Service -> its public path prefixes: the routes table less the reference, whose pages the
+    local entry point serves as files (`Gateway.publish_reference`) instead of proxying."""
+    return {name: prefixes for name, prefixes in routes_table(values_path).items() if name != REFERENCE}
 
 
 def locations(prefix: str) -> tuple[str, str]:

@@ -26,6 +26,7 @@ DOCS_PATH = "/docs"
 REDOC_PATH = "/redoc"
 OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 ASSETS_PATH = "/docs-assets/"
+PAGE_PATHS = (DOCUMENT_PATH, DOCS_PATH, REDOC_PATH, OAUTH2_REDIRECT_PATH)
 FETCH_TIMEOUT_S = 10.0
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _REF_PREFIX = "#/components/"
@@ -125,9 +126,9 @@ def fetch_documents(urls: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return documents
 
 
-def write_reference(directory: Path, document: Mapping[str, Any]) -> dict[str, Path]:
-    """The document and its pages as files; URL path -> file, for the entry point to serve."""
-    directory.mkdir(parents=True, exist_ok=True)
+def reference_pages(document: Mapping[str, Any]) -> dict[str, tuple[str, str, bytes]]:
+    """URL path -> (file name, media type, body) of the document and the pages that show it; the
+    assets the pages load are the files of `ASSETS_DIR`, served below `ASSETS_PATH`."""
     swagger = get_swagger_ui_html(
         openapi_url=DOCUMENT_PATH,
         title=f"{TITLE} - Swagger UI",
@@ -144,15 +145,21 @@ def write_reference(directory: Path, document: Mapping[str, Any]) -> dict[str, P
         redoc_favicon_url=ASSETS_PATH + FAVICON,
         with_google_fonts=False,
     )
-    files = {
-        DOCUMENT_PATH: ("openapi.json", json.dumps(document).encode()),
-        DOCS_PATH: ("docs.html", swagger.body),
-        REDOC_PATH: ("redoc.html", redoc.body),
-        OAUTH2_REDIRECT_PATH: ("oauth2-redirect.html", get_swagger_ui_oauth2_redirect_html().body),
+    html = "text/html; charset=utf-8"
+    return {
+        DOCUMENT_PATH: ("openapi.json", "application/json", json.dumps(document).encode()),
+        DOCS_PATH: ("docs.html", html, bytes(swagger.body)),
+        REDOC_PATH: ("redoc.html", html, bytes(redoc.body)),
+        OAUTH2_REDIRECT_PATH: ("oauth2-redirect.html", html, bytes(get_swagger_ui_oauth2_redirect_html().body)),
     }
+
+
+def write_reference(directory: Path, document: Mapping[str, Any]) -> dict[str, Path]:
+    """The document and its pages as files; URL path -> file, for the entry point to serve."""
+    directory.mkdir(parents=True, exist_ok=True)
     served: dict[str, Path] = {}
-    for url_path, (name, body) in files.items():
-        (directory / name).write_bytes(bytes(body))
+    for url_path, (name, _, body) in reference_pages(document).items():
+        (directory / name).write_bytes(body)
         served[url_path] = directory / name
     served[ASSETS_PATH] = ASSETS_DIR
     return served
