@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 from rich.console import Console
+from rich.status import Status
 
 from ledgerline.bench.load import ApiClient
 from ledgerline.bench.pgbench import find_pgbench, run_pgbench
@@ -22,6 +23,7 @@ from ledgerline.bench.processes import listening
 from ledgerline.bench.report import print_table, write_json, write_picture
 from ledgerline.bench.runner import BenchOptions, Run, drive, summary
 from ledgerline.bench.session import Target
+from ledgerline.bench.watch import WatchedRun
 from ledgerline.cli.report import RANGE_MAX_S, ReportError, read_charts, write_report
 from ledgerline.client import register_customer
 from ledgerline.core.access_tokens import ClientCredentials
@@ -60,7 +62,7 @@ def run_bench(
                 duration_s=options.pgbench_duration_s,
             )
         console.print(f"pgbench: {pg.tps:.0f} tps ({pg.command})")
-        with console.status("driving Ledgerline...") as status:
+        with _driving(console, where.prometheus_url) as status:
             results = asyncio.run(
                 _drive(where, options, pg.tps, lambda text: status.update(f"driving Ledgerline: {text}"))
             )
@@ -107,6 +109,13 @@ def _report(target: Target, report_dir: Path, since: float) -> list[Path]:
     range_s = min(RANGE_MAX_S, math.ceil(time.time() - since) + REPORT_SETTLE_S)
     with httpx.Client() as http:
         return write_report(read_charts(target.prometheus_url, range_s, http), report_dir)
+
+
+def _driving(console: Console, prometheus_url: str | None) -> AbstractContextManager[Status | WatchedRun]:
+    """The progress line; in a terminal, with a Prometheus scraping the run, over its live overview."""
+    if prometheus_url is not None and console.is_terminal:
+        return WatchedRun(console, prometheus_url)
+    return console.status("driving Ledgerline...")
 
 
 @contextlib.contextmanager
