@@ -25,6 +25,8 @@ from ledgerline.core.access_tokens import TOKEN_REQUEST_TIMEOUT_S, ClientCredent
 TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "COMPENSATED"})
 SETTLE_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.05
+# Polls slow down to this: a quick payment is seen at once, a slow one is not hammered.
+POLL_INTERVAL_MAX_S = 0.25
 REQUEST_TIMEOUT_S = 30.0
 
 
@@ -223,15 +225,23 @@ class LedgerlineClient:
         return dict(response.json())
 
     async def settle(self, payment_id: str, timeout_s: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
-        """Poll until the payment is terminal; returns its final view."""
+        """Poll until the payment is terminal, more slowly as it takes longer; returns its final view."""
         deadline = time.monotonic() + timeout_s
+        interval_s, status = POLL_INTERVAL_S, "unread"
         while True:
-            payment = await self.get_payment(payment_id)
-            if payment["status"] in TERMINAL_STATUSES:
-                return payment
+            response = await self.payment.get(f"/v1/payments/{payment_id}")
+            # A poll refused for the rate limit (after the transport's own waits) is simply made
+            # later: many payments settled at once must not fail the ones polled last.
+            if response.status_code != 429:
+                response.raise_for_status()
+                payment = dict(response.json())
+                if payment["status"] in TERMINAL_STATUSES:
+                    return payment
+                status = payment["status"]
             if time.monotonic() > deadline:
-                raise PaymentTimeout(f"payment {payment_id} still {payment['status']} after {timeout_s}s")
-            await asyncio.sleep(POLL_INTERVAL_S)
+                raise PaymentTimeout(f"payment {payment_id} still {status} after {timeout_s}s")
+            await asyncio.sleep(interval_s)
+            interval_s = min(interval_s * 2, POLL_INTERVAL_MAX_S)
 
     async def account(self, account_id: str, *, as_operator: bool = False) -> dict[str, Any]:
         """A ledger account; a settlement account is the operator's to read (`as_operator`)."""
