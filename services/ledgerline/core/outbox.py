@@ -151,16 +151,15 @@ class OutboxRelay:
                 OUTBOX_BACKLOG.labels(self._service).set(0)
                 OUTBOX_OLDEST_AGE.labels(self._service).set(0)
                 return 0
-            # Set before sending: while the broker refuses every batch, the age still grows.
-            self._set_oldest_age(min(row.created_at for row in rows))
+            # Set before sending: while the broker refuses every batch, the age still grows. The
+            # lowest id is the oldest row: ids are taken at insert (the primary key's index).
+            self._set_oldest_age(rows[0].created_at)
             await self._send_all([_message(row) for row in rows])
             # Exactly the rows sent, never a range: ids are taken at insert, not at commit, so a
             # row below the batch's last id can commit while the sends wait for acknowledgements.
             sent_ids = literal([row.id for row in rows], ARRAY(BigInteger))
             await connection.execute(delete(outbox_table).where(outbox_table.c.id == any_(sent_ids)))
-            backlog = await self._count_waiting(connection)
-            # The lowest id is the oldest row: ids are taken at insert (the primary key's index).
-            oldest = await connection.scalar(select(outbox_table.c.created_at).order_by(outbox_table.c.id).limit(1))
+            backlog, oldest = await self._waiting(connection)
         OUTBOX_BACKLOG.labels(self._service).set(backlog)
         self._set_oldest_age(oldest)
         now = time.time()
@@ -173,15 +172,19 @@ class OutboxRelay:
         age_s = 0.0 if created_at is None else max(0.0, time.time() - created_at.timestamp())
         OUTBOX_OLDEST_AGE.labels(self._service).set(age_s)
 
-    async def _count_waiting(self, connection: AsyncConnection) -> int:
-        """Rows still waiting, counted up to `backlog_count_max`, in the relay's transaction.
+    async def _waiting(self, connection: AsyncConnection) -> tuple[int, datetime | None]:
+        """Rows still waiting, counted up to `backlog_count_max`, and the oldest one's insert
+        time, in one round trip of the relay's transaction.
 
         Counted after this batch's delete, so the batch is already gone from the count. The
         bound keeps it cheap when the relay is furthest behind: an unbounded `count(*)` per batch
         reads the whole backlog once for every batch while draining it.
         """
         waiting = select(literal(1)).select_from(outbox_table).limit(self._backlog_count_max).subquery()
-        return int(await connection.scalar(select(func.count()).select_from(waiting)) or 0)
+        count = select(func.count()).select_from(waiting).scalar_subquery()
+        oldest = select(outbox_table.c.created_at).order_by(outbox_table.c.id).limit(1).scalar_subquery()
+        row = (await connection.execute(select(count, oldest))).one()
+        return int(row[0] or 0), row[1]
 
     async def _send_all(self, messages: list[OutgoingMessage]) -> None:
         # Queue the whole batch first so the producer packs it into few requests, then wait.
