@@ -51,7 +51,17 @@ def test_two_services_with_the_same_names_merge_without_collision() -> None:
     assert schemas["ledger.Problem"]["properties"]["detail"] == {"$ref": "#/components/schemas/ledger.Text"}
     assert merged["components"]["securitySchemes"] == {"HTTPBearer": BEARER}
     assert wallet["security"] == [{"HTTPBearer": []}]
-    assert [t["name"] for t in merged["tags"]] == ["wallet", "ledger"]
+    assert [t["name"] for t in merged["tags"]] == ["ledger", "wallet"]
+
+
+def test_the_reference_reads_in_one_order_however_the_services_are_listed() -> None:
+    documents = {name: document(f"/v1/{name}", "read") for name in ("wallet", "identity", "payment", "banksim")}
+    routes = {name: [f"/v1/{name}"] for name in documents}
+    merged = merge_documents(documents, routes)
+    assert [t["name"] for t in merged["tags"]] == ["identity", "banksim", "payment", "wallet"]
+    assert list(merged["paths"]) == ["/v1/identity", "/v1/banksim", "/v1/payment", "/v1/wallet"]
+    backwards = dict(reversed(list(documents.items())))
+    assert merge_documents(backwards, dict(reversed(list(routes.items())))) == merged
 
 
 def test_a_path_claimed_by_two_services_is_refused() -> None:

@@ -30,6 +30,7 @@ PAGE_PATHS = (DOCUMENT_PATH, DOCS_PATH, REDOC_PATH, OAUTH2_REDIRECT_PATH)
 FETCH_TIMEOUT_S = 10.0
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _REF_PREFIX = "#/components/"
+IDENTITY_SERVICE = "identity"
 DESCRIPTION = (
     "Every public operation of every Ledgerline service, behind one address. Each operation is "
     "tagged with the service that answers it.\n\n"
@@ -51,18 +52,25 @@ def merge_documents(documents: Mapping[str, Mapping[str, Any]], routes: Mapping[
         "paths": {},
         "components": {},
     }
-    for service, document in documents.items():
-        own = _prefixed(service, document)
+    for service in sorted(documents, key=reading_order):
+        own = _prefixed(service, documents[service])
         paths = {p: item for p, item in own.get("paths", {}).items() if is_public(p, routes.get(service, ()))}
         if not paths:
             continue
-        merged["tags"].append({"name": service, "description": document.get("info", {}).get("title", service)})
+        title = documents[service].get("info", {}).get("title", service)
+        merged["tags"].append({"name": service, "description": title})
         for path, item in paths.items():
             if path in merged["paths"]:
                 raise ReferenceError(f"{path} is in the documents of two services")
             merged["paths"][path] = item
         _add_components(merged["components"], own.get("components", {}), service)
     return merged
+
+
+def reading_order(service: str) -> tuple[bool, str]:
+    """Identity first, since every other operation needs its token; then by name. The order does
+    not depend on how the services were listed, so every entry point serves the same document."""
+    return service != IDENTITY_SERVICE, service
 
 
 def _one_version(documents: Mapping[str, Mapping[str, Any]]) -> str:
