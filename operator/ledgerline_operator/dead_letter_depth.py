@@ -49,13 +49,20 @@ async def measure(bootstrap_servers: str, known: Sequence[str]) -> dict[str, int
 
 
 async def keep_measuring(
-    bootstrap_servers: str, known: Sequence[str], interval_s: float, report: Callable[[Mapping[str, int]], None]
+    bootstrap_servers: str,
+    known: Sequence[str],
+    interval_s: float,
+    report: Callable[[Mapping[str, int]], None],
+    exclusive: asyncio.Lock,
 ) -> None:
-    """Measures now and then every `interval_s` until cancelled; a failed measurement keeps the
-    last depths (logged) and the next one tries again."""
+    """Measures now and then every `interval_s` until cancelled, each time holding `exclusive`
+    (no topic is deleted meanwhile); a failed measurement keeps the last depths (logged) and the
+    next one tries again."""
     while True:
         try:
-            report(await measure(bootstrap_servers, known))
+            async with exclusive:
+                depths = await measure(bootstrap_servers, known)
+            report(depths)
         except (BrokerUnavailable, TopicRejected) as exc:
             log.warning("dead-letter depth not measured, showing the last one: %s", exc)
         except Exception:  # A loop that died would freeze the gauge without a word.

@@ -85,12 +85,17 @@ async def measure_dead_letter_depth(memo: kopf.Memo, **_: Any) -> None:
     """Measures every dead-letter topic's depth in the background for as long as the operator
     runs: the topics belong to no one resource, so this is not a per-resource timer."""
     settings = OperatorSettings()
+    # Held while topics are deleted and while dead-letter depths are measured: a measurement
+    # names each topic it reads, and a broker that auto-creates topics (tansu) would bring a
+    # topic deleted in the middle of it back. Startup handlers run before any resource handler.
+    memo.topic_deletion = asyncio.Lock()
     memo.dead_letter_depth = asyncio.create_task(
         keep_measuring(
             settings.kafka_bootstrap_servers,
             PLATFORM_DEAD_LETTER_TOPICS,
             settings.dead_letter_depth_interval_s,
             DEPTHS.report,
+            memo.topic_deletion,
         ),
         name="dead-letter depth",
     )
@@ -140,7 +145,7 @@ def _deletes_topics(spec: kopf.Spec, **_: Any) -> bool:
 @kopf.on.delete(GROUP, VERSION, TOPICS_PLURAL, when=_deletes_topics)
 async def delete_topics(name: str, spec: kopf.Spec, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     try:
-        async with TopicAdmin(memo.settings.kafka_bootstrap_servers) as admin:
+        async with memo.topic_deletion, TopicAdmin(memo.settings.kafka_bootstrap_servers) as admin:
             deleted = await delete_topics_of(admin, resource_name=name, spec=spec)
     except BrokerUnavailable as exc:
         raise kopf.TemporaryError(str(exc), delay=BROKER_RETRY_DELAY_S) from exc

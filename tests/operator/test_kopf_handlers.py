@@ -4,6 +4,7 @@ a delay, a spec that cannot work is a PermanentError."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -31,7 +32,11 @@ class FakeStatusWriter:
 
 
 def memo_for(bootstrap: str) -> kopf.Memo:
-    return kopf.Memo(settings=OperatorSettings(kafka_bootstrap_servers=bootstrap), status_writer=FakeStatusWriter())
+    return kopf.Memo(
+        settings=OperatorSettings(kafka_bootstrap_servers=bootstrap),
+        status_writer=FakeStatusWriter(),
+        topic_deletion=asyncio.Lock(),
+    )
 
 
 def unreachable() -> str:
@@ -81,6 +86,19 @@ async def test_delete_handler_runs_only_for_delete_policy_and_removes_topics(boo
     assert not {topic_name, f"{topic_name}.dlq"} & await topic_names(bootstrap)
     with pytest.raises(kopf.TemporaryError):
         await main.delete_topics(name="payments", spec=spec, memo=memo_for(unreachable()), logger=LOG)
+
+
+async def test_topics_are_not_deleted_while_dead_letter_depths_are_measured(bootstrap: str, topic_name: str) -> None:
+    spec = {"topicName": topic_name, "partitions": 1, "deletionPolicy": "Delete"}
+    memo = memo_for(bootstrap)
+    await call_reconcile(memo, spec, kopf.Patch())
+    async with memo.topic_deletion:  # as a measurement in progress holds it
+        deleting = asyncio.create_task(main.delete_topics(name="payments", spec=spec, memo=memo, logger=LOG))
+        await asyncio.sleep(0.5)
+        assert not deleting.done()
+        assert {topic_name, f"{topic_name}.dlq"} <= await topic_names(bootstrap)
+    await asyncio.wait_for(deleting, timeout=30)
+    assert not {topic_name, f"{topic_name}.dlq"} & await topic_names(bootstrap)
 
 
 async def call_replay(memo: kopf.Memo, spec: dict[str, Any], uid: str = "uid-1") -> StatusLog:
