@@ -28,12 +28,22 @@ PAGES = ("/docs", "/redoc")
 
 
 @pytest.fixture(scope="module")
-def reference(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The reference app on a port of its own, as the chart configures it, once it is ready."""
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def reference(platform: Platform, tmp_path_factory: pytest.TempPathFactory, metrics_port: int) -> Iterator[str]:
+    """The reference app on a port of its own, with /metrics on another, as the chart configures
+    it, once it is ready."""
     routes = public_routes()
     services = {name: {"url": platform.url(name), "routes": list(prefixes)} for name, prefixes in routes.items()}
     port = free_port()
-    env = {**os.environ, "LEDGERLINE_REFERENCE_SERVICES": json.dumps(services)}
+    env = {
+        **os.environ,
+        "LEDGERLINE_REFERENCE_SERVICES": json.dumps(services),
+        "LEDGERLINE_METRICS_PORT": str(metrics_port),
+    }
     log = Path(tmp_path_factory.mktemp("reference")) / "reference.log"
     with log.open("wb") as output:
         command = [sys.executable, "-m", "ledgerline.cli", "serve", "reference", "--port", str(port)]
@@ -96,3 +106,19 @@ def test_the_pages_load_every_asset_from_the_reference_itself(reference: str, pa
         if page == "/docs":
             redirect = http.get(reference + "/docs/oauth2-redirect")
             assert redirect.status_code == 200 and "oauth2" in redirect.text.lower()
+
+
+def test_metrics_are_served_on_their_own_port_only(reference: str, metrics_port: int) -> None:
+    assert httpx.get(reference + "/openapi.json", timeout=HTTP_TIMEOUT_S).status_code == 200
+    assert httpx.get(reference + "/metrics", timeout=HTTP_TIMEOUT_S).status_code == 404
+    scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=HTTP_TIMEOUT_S)
+    assert scraped.status_code == 200
+    served = [
+        line
+        for line in scraped.text.splitlines()
+        if line.startswith("ledgerline_http_requests_total{")
+        and 'service="reference"' in line
+        and 'route="/openapi.json"' in line
+        and 'status="200"' in line
+    ]
+    assert served and float(served[0].rsplit(" ", 1)[1]) >= 1, scraped.text[:2000]

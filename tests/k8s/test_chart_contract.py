@@ -83,9 +83,29 @@ def test_services_are_deployed_with_probes_and_commands(app_by_name: dict[str, l
         assert container["args"] == ["serve", c, "--host", "0.0.0.0", "--port", "8080"]
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-        assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+        assert container["ports"] == [
+            {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+        ]
         spec = one(items, "Deployment", f"ledgerline-{c}")["spec"]["template"]["spec"]
         assert spec["automountServiceAccountToken"] is False
+
+
+def test_metrics_are_served_scraped_and_open_to_prometheus_on_their_own_port(
+    app_by_name: dict[str, list[charts.Manifest]],
+) -> None:
+    items = app_by_name["all-optional"]
+    for c in COMPONENTS:
+        assert _env(_container(items, "Deployment", f"ledgerline-{c}"))["LEDGERLINE_METRICS_PORT"]["value"] == "9090"
+        ports = one(items, "Service", f"ledgerline-{c}")["spec"]["ports"]
+        assert {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"} in ports
+        (endpoint,) = one(items, "ServiceMonitor", f"ledgerline-{c}")["spec"]["endpoints"]
+        assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+        rules = one(items, "NetworkPolicy", f"ledgerline-{c}")["spec"]["ingress"]
+        # The rule whose peers select pods in other namespaces by Prometheus's labels.
+        prometheus = [r for r in rules if any("prometheus" in json.dumps(peer) for peer in r["from"])]
+        assert [r["ports"] for r in prometheus] == [[{"port": 9090, "protocol": "TCP"}]], c
+        assert all(p["port"] == 8080 for r in rules if r not in prometheus for p in r["ports"]), c
 
 
 def test_service_environment_follows_the_contract(app_by_name: dict[str, list[charts.Manifest]]) -> None:

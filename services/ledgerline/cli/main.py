@@ -59,12 +59,15 @@ def serve(
     """Serve one service's HTTP API and run its consumers (used by the launcher and the image).
 
     `reference` serves the platform's combined API reference, merged from the services' documents
-    (LEDGERLINE_REFERENCE_SERVICES); a cluster's entry point routes /docs to it."""
+    (LEDGERLINE_REFERENCE_SERVICES); a cluster's entry point routes /docs to it. /metrics is
+    served beside the API, or only on LEDGERLINE_METRICS_PORT when that is set."""
     import uvicorn
 
     from ledgerline.core.settings import ProxySettings
+    from ledgerline.core.telemetry import serve_metrics_apart
 
     factory = f"ledgerline.{service.value}.app:create_app"
+    serve_metrics_apart(host)
     # uvloop and httptools: the C event loop and HTTP parser, several times the pure-Python ones.
     uvicorn.run(
         factory,

@@ -58,6 +58,15 @@ class ProxySettings(BaseSettings):
     forwarded_allow_ips: str = Field("127.0.0.1,::1", min_length=1, max_length=4096)
 
 
+class MetricsSettings(BaseSettings):
+    """Where a process serves /metrics: on a port of its own when `LEDGERLINE_METRICS_PORT` is set
+    (a cluster's pods, so the scraper's network policy opens only that port), else beside the API."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", extra="ignore")
+
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+
+
 class ServiceSettings(TokenSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", extra="ignore", populate_by_name=True)
 

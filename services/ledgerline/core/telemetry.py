@@ -26,8 +26,10 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, S
 from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import Attributes
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledgerline.core.settings import MetricsSettings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -223,11 +225,22 @@ def batch_trace(name: str, traceparents: Sequence[str | None]) -> AbstractContex
 
 
 def install_http_telemetry(app: FastAPI, service: str) -> None:
+    """Request metrics, and /metrics beside the API unless the process serves them on a port of
+    its own (`serve_metrics_apart`)."""
     app.add_middleware(HttpMetrics, service=service)
+    if MetricsSettings().metrics_port is not None:
+        return
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def serve_metrics_apart(host: str) -> None:
+    """Serve /metrics on `LEDGERLINE_METRICS_PORT` in a thread of this process, if it is set."""
+    port = MetricsSettings().metrics_port
+    if port is not None:
+        start_http_server(port, host)
 
 
 @contextmanager
