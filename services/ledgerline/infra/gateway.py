@@ -9,14 +9,16 @@ configuration, pid file, logs and temporary files under the data folder.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import signal
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import yaml
 
 from ledgerline.infra.packaged_server import REPOSITORY, DebianPackage, PackagedServer
@@ -141,6 +143,11 @@ def render_config(
     return "\n".join(lines) + "\n"
 
 
+async def _fetched_documents(urls: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=api_reference.FETCH_TIMEOUT_S) as http:
+        return await api_reference.fetch_documents(http, urls)
+
+
 def _worker_user() -> str | None:
     """nginx started as root hands its workers to `nobody`, who may not read the data folder; they
     run as root's own user instead, like every other process of the platform."""
@@ -181,7 +188,7 @@ class Gateway(PackagedServer):
     def publish_reference(self, urls: Mapping[str, str]) -> None:
         """Merge the OpenAPI documents of the running services (service -> URL) into the API
         reference this entry point serves at /docs, /redoc and /openapi.json."""
-        document = api_reference.merge_documents(api_reference.fetch_documents(urls), self.routes)
+        document = api_reference.merge_documents(asyncio.run(_fetched_documents(urls)), self.routes)
         self.static_aliases = api_reference.write_reference(self.data_dir / "reference", document)
 
     def write_config(self) -> Path:

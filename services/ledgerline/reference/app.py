@@ -10,7 +10,6 @@ document when a refresh fails, so a service restarting never blanks the referenc
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
@@ -27,13 +26,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ledgerline.core.api_docs import ASSET_FILES, ASSETS_DIR
 from ledgerline.core.problems import Problem, install_problem_handlers
 from ledgerline.core.telemetry import configure_logging, install_http_telemetry
-from ledgerline.reference.documents import ASSETS_PATH, DOCUMENT_PATH, PAGE_PATHS, merge_documents, reference_pages
+from ledgerline.reference.documents import ASSETS_PATH, PAGE_PATHS, fetch_documents, merge_documents, reference_pages
 
 _log = logging.getLogger(__name__)
 SERVICES_MAX = 32
 ROUTES_MAX = 64
-# The largest service document is about 200 KB; a larger answer is refused, not merged.
-DOCUMENT_BYTES_MAX = 4 * 1024 * 1024
 RETRY_DELAY_MIN_S = 0.5
 
 
@@ -61,28 +58,9 @@ class PublishedReference:
     pages: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
 
 
-class DocumentTooLarge(ValueError):
-    pass
-
-
-async def fetch_document(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    """One service's OpenAPI document, read up to DOCUMENT_BYTES_MAX."""
-    async with http.stream("GET", url.rstrip("/") + DOCUMENT_PATH) as response:
-        response.raise_for_status()
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > DOCUMENT_BYTES_MAX:
-                raise DocumentTooLarge(f"{url}{DOCUMENT_PATH} is larger than {DOCUMENT_BYTES_MAX} bytes")
-    document: dict[str, Any] = json.loads(bytes(body))
-    return document
-
-
 async def merged_reference(http: httpx.AsyncClient, services: Mapping[str, ReferencedService]) -> dict[str, Any]:
-    names = list(services)
-    fetched = await asyncio.gather(*(fetch_document(http, str(services[name].url)) for name in names))
-    routes = {name: services[name].routes for name in names}
-    return merge_documents(dict(zip(names, fetched, strict=True)), routes)
+    documents = await fetch_documents(http, {name: str(service.url) for name, service in services.items()})
+    return merge_documents(documents, {name: service.routes for name, service in services.items()})
 
 
 async def keep_current(settings: ReferenceSettings, reference: PublishedReference) -> None:

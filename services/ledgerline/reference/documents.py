@@ -9,13 +9,14 @@ offline. The merge is a pure function of the documents; fetching and writing are
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 
 from ledgerline.core.api_docs import ASSETS_DIR, FAVICON, REDOC_JS, SWAGGER_CSS, SWAGGER_JS, SWAGGER_UI_PARAMETERS
@@ -28,6 +29,8 @@ OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
 ASSETS_PATH = "/docs-assets/"
 PAGE_PATHS = (DOCUMENT_PATH, DOCS_PATH, REDOC_PATH, OAUTH2_REDIRECT_PATH)
 FETCH_TIMEOUT_S = 10.0
+# The largest service document is about 200 KB; a larger answer is refused, not merged.
+DOCUMENT_BYTES_MAX = 4 * 1024 * 1024
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _REF_PREFIX = "#/components/"
 IDENTITY_SERVICE = "identity"
@@ -41,6 +44,10 @@ DESCRIPTION = (
 
 class ReferenceError(ValueError):
     """Documents that cannot be merged: a path claimed twice, a shared scheme defined twice."""
+
+
+class DocumentTooLarge(ValueError):
+    pass
 
 
 def merge_documents(documents: Mapping[str, Mapping[str, Any]], routes: Mapping[str, Sequence[str]]) -> dict[str, Any]:
@@ -125,13 +132,25 @@ def _add_components(target: dict[str, Any], components: Mapping[str, Any], servi
                 into[f"{service}.{name}"] = entry
 
 
-def fetch_documents(urls: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """service -> base URL of one running instance: each service's own OpenAPI document."""
-    documents = {}
-    for service, url in urls.items():
-        with urllib.request.urlopen(url + DOCUMENT_PATH, timeout=FETCH_TIMEOUT_S) as response:
-            documents[service] = json.loads(response.read())
-    return documents
+async def fetch_documents(http: httpx.AsyncClient, urls: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """service -> base URL of one running instance: each service's own OpenAPI document, fetched
+    at once."""
+    names = list(urls)
+    fetched = await asyncio.gather(*(fetch_document(http, urls[name]) for name in names))
+    return dict(zip(names, fetched, strict=True))
+
+
+async def fetch_document(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    """One service's OpenAPI document, read up to DOCUMENT_BYTES_MAX."""
+    async with http.stream("GET", url.rstrip("/") + DOCUMENT_PATH) as response:
+        response.raise_for_status()
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > DOCUMENT_BYTES_MAX:
+                raise DocumentTooLarge(f"{url}{DOCUMENT_PATH} is larger than {DOCUMENT_BYTES_MAX} bytes")
+    document: dict[str, Any] = json.loads(bytes(body))
+    return document
 
 
 def reference_pages(document: Mapping[str, Any]) -> dict[str, tuple[str, str, bytes]]:
